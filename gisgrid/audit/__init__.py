@@ -1,0 +1,1 @@
+"""The audit log: append-only, enforced by the database."""

@@ -1,0 +1,66 @@
+"""Engine and sessions. The URL is ``GISGRID_DATABASE_URL`` or the embedded cluster's."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from functools import lru_cache
+
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
+
+from gisgrid.core.embedded import Cluster
+from gisgrid.core.settings import get_settings
+
+
+class Base(DeclarativeBase):
+    """Declarative base of every table; the schema itself is created only by Alembic."""
+
+
+def normalise_url(url: str) -> str:
+    """Accept plain ``postgresql://`` URLs and use the psycopg 3 driver for them."""
+    for prefix in ("postgresql://", "postgres://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url[len(prefix):]
+    return url
+
+
+def database_url() -> str:
+    settings = get_settings()
+    if settings.database_url:
+        return normalise_url(settings.database_url)
+    return Cluster(settings.home_dir).url()
+
+
+@lru_cache
+def engine_for(url: str) -> Engine:
+    return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20)
+
+
+def get_engine() -> Engine:
+    return engine_for(database_url())
+
+
+def session_factory(engine: Engine | None = None) -> sessionmaker[Session]:
+    return sessionmaker(bind=engine or get_engine(), expire_on_commit=False)
+
+
+@contextmanager
+def session_scope(engine: Engine | None = None) -> Iterator[Session]:
+    """A unit of work for the CLI: commit on success, roll back on any error."""
+    session = session_factory(engine)()
+    try:
+        yield session
+        session.commit()
+    except BaseException:
+        session.rollback()
+        raise
+    finally:
+        session.close()
+
+
+def set_change_context(session: Session, *, actor: str, reason: str, operation: str) -> None:
+    """Tell the grid-history trigger who changes grids in this transaction, and why."""
+    for key, value in (("actor", actor), ("reason", reason), ("operation", operation)):
+        session.execute(text("SELECT set_config(:k, :v, true)"), {"k": f"gisgrid.{key}", "v": value})

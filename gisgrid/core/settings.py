@@ -1,0 +1,71 @@
+"""Settings from the environment (prefix ``GISGRID_``), one object for the whole process."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import BaseModel, Field, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Band(BaseModel):
+    """An inclusive range of load a grid of one level is expected to carry."""
+
+    low: int
+    high: int
+
+    @model_validator(mode="after")
+    def _ordered(self) -> "Band":
+        if self.low > self.high:
+            raise ValueError(f"band low {self.low} is above high {self.high}")
+        return self
+
+    def classify(self, value: int) -> str:
+        """'under', 'within' or 'over': the edges belong to the band."""
+        if value < self.low:
+            return "under"
+        if value > self.high:
+            return "over"
+        return "within"
+
+
+class LevelBands(BaseModel):
+    households: Band
+    people: Band
+
+
+def _default_bands() -> dict[int, LevelBands]:
+    # L2 comes from the source document (每个网格管理200-300户, 人口1000-1500人左右).
+    # L1 (a community zone of ~8-16 grids) and L3 (a building group / courtyard) are local choices.
+    return {
+        1: LevelBands(households=Band(low=1500, high=4500), people=Band(low=3000, high=15000)),
+        2: LevelBands(households=Band(low=200, high=300), people=Band(low=1000, high=1500)),
+        3: LevelBands(households=Band(low=30, high=150), people=Band(low=60, high=500)),
+    }
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="GISGRID_", env_nested_delimiter="__")
+
+    home: Path = Field(default=Path(".gisgrid"), description="data folder of the embedded cluster")
+    database_url: str | None = Field(default=None, description="external PostGIS; embedded if unset")
+    data_key: str | None = Field(
+        default=None,
+        description="base64 key(s) for personal data, 'id:key,...' newest first; "
+        "generated into the home folder when unset",
+    )
+    load_bands: dict[int, LevelBands] = Field(default_factory=_default_bands)
+    basemap_url: str = "https://tile.openstreetmap.org/{z}/{x}/{y}.png"
+    basemap_attribution: str = "© OpenStreetMap contributors"
+    language: str = "zh"
+    max_page_size: int = 5000
+
+    @property
+    def home_dir(self) -> Path:
+        return self.home.expanduser().resolve()
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()

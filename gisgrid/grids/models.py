@@ -1,0 +1,101 @@
+from __future__ import annotations
+
+from datetime import datetime
+
+from geoalchemy2 import Geometry
+from sqlalchemy import (
+    CheckConstraint,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    SmallInteger,
+    String,
+    UniqueConstraint,
+    func,
+)
+from sqlalchemy.orm import Mapped, mapped_column
+
+from gisgrid.core.database import Base
+
+LEVEL_NAMES = {
+    1: ("社区片区", "community zone"),
+    2: ("网格", "grid"),
+    3: ("微网格", "micro-grid"),
+}
+
+
+def code_length(level: int) -> int:
+    """L1 = 12 digits (county 6 + sub-district 3 + community 3); each level below adds 3."""
+    return 9 + 3 * level
+
+
+class Grid(Base):
+    """One grid at level 1, 2 or 3; its code embeds its parent's code (CJ/T 213 style).
+
+    The database itself enforces the code scheme, the level/parent pairing, a valid
+    MultiPolygon in SRID 4326, and (by trigger) a history row for every version.
+    """
+
+    __tablename__ = "grids"
+    __table_args__ = (
+        CheckConstraint("level BETWEEN 1 AND 3", name="level_1_to_3"),
+        CheckConstraint("code ~ '^[0-9]+$' AND char_length(code) = 9 + 3 * level", name="code_digits"),
+        CheckConstraint("left(code, 9) = subdistrict_code", name="code_in_subdistrict"),
+        CheckConstraint("(level = 1) = (parent_code IS NULL)", name="parent_unless_l1"),
+        CheckConstraint(
+            "parent_code IS NULL OR (char_length(code) = char_length(parent_code) + 3"
+            " AND left(code, char_length(parent_code)) = parent_code)",
+            name="code_extends_parent",
+        ),
+        CheckConstraint("serial BETWEEN 1 AND 999", name="serial_range"),
+        CheckConstraint("right(code, 3)::int = serial", name="serial_in_code"),
+        CheckConstraint("ST_IsValid(geom) AND NOT ST_IsEmpty(geom)", name="geom_valid"),
+        CheckConstraint("version >= 1", name="version_positive"),
+        Index("ix_grids_geom", "geom", postgresql_using="gist"),
+        Index("ix_grids_parent_code", "parent_code"),
+        Index("ix_grids_level", "subdistrict_code", "level"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    subdistrict_code: Mapped[str] = mapped_column(String(9), ForeignKey("subdistricts.code"))
+    level: Mapped[int] = mapped_column(SmallInteger)
+    code: Mapped[str] = mapped_column(String(18), unique=True)
+    parent_code: Mapped[str | None] = mapped_column(
+        String(15), ForeignKey("grids.code", onupdate="CASCADE"), nullable=True
+    )
+    serial: Mapped[int] = mapped_column(SmallInteger)
+    name: Mapped[str] = mapped_column(String(100))
+    geom = mapped_column(Geometry("MULTIPOLYGON", srid=4326, spatial_index=False), nullable=False)
+    version: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
+class GridVersion(Base):
+    """Every shape a grid ever had, written by the ``grids_history`` trigger, never by hand.
+
+    The row with ``valid_to IS NULL`` is the current version; the layer as it stood at time
+    t is ``valid_from <= t AND (valid_to IS NULL OR valid_to > t)``.
+    """
+
+    __tablename__ = "grid_versions"
+    __table_args__ = (
+        UniqueConstraint("grid_id", "version", name="uq_grid_versions_grid_version"),
+        Index("ix_grid_versions_geom", "geom", postgresql_using="gist"),
+        Index("ix_grid_versions_valid", "valid_from", "valid_to"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    grid_id: Mapped[int] = mapped_column(ForeignKey("grids.id"))
+    version: Mapped[int] = mapped_column(Integer)
+    code: Mapped[str] = mapped_column(String(18))
+    parent_code: Mapped[str | None] = mapped_column(String(15), nullable=True)
+    level: Mapped[int] = mapped_column(SmallInteger)
+    name: Mapped[str] = mapped_column(String(100))
+    geom = mapped_column(Geometry("MULTIPOLYGON", srid=4326, spatial_index=False), nullable=False)
+    valid_from: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    valid_to: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    changed_by: Mapped[str] = mapped_column(String(100))
+    reason: Mapped[str] = mapped_column(String(500))
+    operation: Mapped[str] = mapped_column(String(30))

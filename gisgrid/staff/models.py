@@ -1,0 +1,42 @@
+from __future__ import annotations
+
+from sqlalchemy import Boolean, ForeignKey, Index, Integer, String, UniqueConstraint, text
+from sqlalchemy.orm import Mapped, mapped_column
+
+from gisgrid.core.database import Base
+from gisgrid.core.enums import Sex, StaffRole, pg_enum
+
+
+class Staff(Base):
+    """A person who works for grids; the phone is a work number shown on the notice board."""
+
+    __tablename__ = "staff"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(50))
+    sex: Mapped[Sex] = mapped_column(pg_enum(Sex, "sex"))
+    phone: Mapped[str] = mapped_column(String(20))
+    title: Mapped[str | None] = mapped_column(String(100), nullable=True, comment="post or employer")
+    party_member: Mapped[bool] = mapped_column(Boolean, default=False)
+    active: Mapped[bool] = mapped_column(Boolean, default=True, server_default=text("true"))
+
+
+class GridAssignment(Base):
+    """A staff member's role on one grid. The partial unique index keeps one lead per grid."""
+
+    __tablename__ = "grid_assignments"
+    __table_args__ = (
+        UniqueConstraint("staff_id", "grid_id", "role", name="uq_grid_assignments_staff_grid_role"),
+        Index(
+            "uq_grid_assignments_one_lead",
+            "grid_id",
+            unique=True,
+            postgresql_where=text("role = 'grid_lead'"),
+        ),
+        Index("ix_grid_assignments_grid", "grid_id"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    staff_id: Mapped[int] = mapped_column(ForeignKey("staff.id"))
+    grid_id: Mapped[int] = mapped_column(ForeignKey("grids.id"))
+    role: Mapped[StaffRole] = mapped_column(pg_enum(StaffRole, "staff_role"))
