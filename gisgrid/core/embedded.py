@@ -57,9 +57,13 @@ class Binaries:
 
 
 def find_binaries() -> Binaries:
-    """PostgreSQL 15 binaries with the PostGIS extension installed, or a SetupError saying what to install."""
-    candidates = [Path(f"/usr/lib/postgresql/{PG_MAJOR}/bin")]
-    pg_config = shutil.which("pg_config")
+    """PostgreSQL 15 binaries with the PostGIS extension installed, or a SetupError saying what to install.
+
+    ``GISGRID_PG_BINDIR`` names the folder for installs outside Debian's layout.
+    """
+    configured = os.environ.get("GISGRID_PG_BINDIR")
+    candidates = [Path(configured)] if configured else [Path(f"/usr/lib/postgresql/{PG_MAJOR}/bin")]
+    pg_config = None if configured else shutil.which("pg_config")
     if pg_config:
         out = subprocess.run([pg_config, "--bindir"], capture_output=True, text=True)
         if out.returncode == 0:

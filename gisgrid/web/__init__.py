@@ -1,0 +1,1 @@
+"""The HTTP application: app factory, landing page, health, API docs served offline."""

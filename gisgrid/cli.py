@@ -1,0 +1,170 @@
+"""The ``gisgrid`` command line: the same service functions as the HTTP API.
+
+Messages are Chinese first, English after a slash, as the users read them.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+
+import typer
+
+from gisgrid.core.errors import GisgridError
+
+app = typer.Typer(help="gisgrid 网格化管理 GIS 服务 / grid-based community management", no_args_is_help=True)
+db_app = typer.Typer(help="数据库 / the database (embedded PostGIS or GISGRID_DATABASE_URL)", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+
+
+def _fail(exc: GisgridError) -> None:
+    typer.secho(f"错误 / error: {exc.message}", fg=typer.colors.RED, err=True)
+    raise typer.Exit(code=2)
+
+
+def _cluster():
+    from gisgrid.core.embedded import Cluster
+    from gisgrid.core.settings import get_settings
+
+    return Cluster(get_settings().home_dir)
+
+
+def _external_url() -> str | None:
+    from gisgrid.core.database import normalise_url
+    from gisgrid.core.settings import get_settings
+
+    url = get_settings().database_url
+    return normalise_url(url) if url else None
+
+
+def _hide_password(url: str) -> str:
+    from sqlalchemy.engine import make_url
+
+    return make_url(url).render_as_string(hide_password=True)
+
+
+def ensure_database() -> str:
+    """Start the embedded cluster if it is the one in use, bring the schema to head; the URL."""
+    from gisgrid.core import migrate
+
+    url = _external_url()
+    if url is None:
+        typer.echo(_cluster().up())
+        from gisgrid.core.database import database_url
+
+        url = database_url()
+    migrate.upgrade(url)
+    return url
+
+
+@db_app.command("up")
+def db_up() -> None:
+    """启动数据库并迁移到最新 / start the database (initdb on first use) and migrate to head."""
+    try:
+        url = ensure_database()
+    except GisgridError as exc:
+        _fail(exc)
+    typer.echo(f"数据库就绪 / database ready: {_hide_password(url)}")
+
+
+@db_app.command("down")
+def db_down() -> None:
+    """停止内置数据库 / stop the embedded cluster (a no-op when stopped or external)."""
+    if _external_url():
+        typer.echo("使用外部数据库，无需停止 / external database in use: nothing to stop")
+        return
+    try:
+        typer.echo(_cluster().down())
+    except GisgridError as exc:
+        _fail(exc)
+
+
+@db_app.command("status")
+def db_status() -> None:
+    """数据库状态 / database status as JSON."""
+    url = _external_url()
+    try:
+        status = {"mode": "external", "url": _hide_password(url)} if url else _cluster().status()
+        if url or status["running"]:
+            from gisgrid.core import migrate
+            from gisgrid.core.database import get_engine
+
+            status["migration"] = migrate.current_revision(get_engine())
+            status["migration_head"] = migrate.head_revision()
+    except GisgridError as exc:
+        _fail(exc)
+    typer.echo(json.dumps(status, ensure_ascii=False, indent=2))
+
+
+@db_app.command("url")
+def db_url() -> None:
+    """打印数据库连接串 / print the SQLAlchemy URL of the database in use."""
+    try:
+        from gisgrid.core.database import database_url
+
+        typer.echo(database_url())
+    except GisgridError as exc:
+        _fail(exc)
+
+
+@app.command()
+def serve(
+    host: str = typer.Option("127.0.0.1", help="listen address"),
+    port: int = typer.Option(8000, help="listen port"),
+) -> None:
+    """启动服务 / serve the API and pages."""
+    try:
+        ensure_database()
+    except GisgridError as exc:
+        _fail(exc)
+    _serve(host, port)
+
+
+def _serve(host: str, port: int) -> None:
+    import uvicorn
+
+    from gisgrid.web.app import create_app
+
+    typer.echo(f"服务地址 / serving on http://{host}:{port}/")
+    uvicorn.run(create_app(), host=host, port=port, log_level="info")
+
+
+@app.command()
+def demo(
+    host: str = typer.Option("127.0.0.1", help="listen address"),
+    port: int = typer.Option(8000, help="listen port"),
+    seed: int = typer.Option(20261126, help="generator seed: the same seed gives the same data"),
+    communities: int = typer.Option(8, help="communities (L1 zones) per sub-district"),
+    sub_districts: int = typer.Option(1, "--sub-districts", help="sub-districts (city scale: hundreds)"),
+    no_residents: bool = typer.Option(False, "--no-residents", help="households only (city scale)"),
+    load_only: bool = typer.Option(False, "--load-only", help="load the demo, do not serve"),
+) -> None:
+    """示范街道：启动数据库、迁移、载入示范数据并启动服务 / db up + migrate + demo data + serve."""
+    from sqlalchemy import text
+
+    from gisgrid.core.database import get_engine
+    from gisgrid.demo.generator import DemoConfig, generate
+    from gisgrid.demo.loader import load
+
+    try:
+        ensure_database()
+        engine = get_engine()
+        with engine.connect() as conn:
+            loaded = conn.execute(text("SELECT count(*) FROM subdistricts")).scalar_one()
+        if loaded:
+            typer.echo(f"示范数据已存在，直接使用 / demo data already loaded ({loaded} sub-district(s))")
+        else:
+            config = DemoConfig(seed=seed, communities=communities, sub_districts=sub_districts,
+                                residents=not no_residents)
+            typer.echo("生成示范街道 / generating the demo sub-district …")
+            counts = load(engine, generate(config), progress=sys.stderr.isatty())
+            for table, rows in counts.items():
+                typer.echo(f"  {table:<22}{rows:>12,}")
+    except GisgridError as exc:
+        _fail(exc)
+    if not load_only:
+        _serve(host, port)
+
+
+if __name__ == "__main__":
+    app()

@@ -1,0 +1,36 @@
+"""Reading the sub-district(s): boundary, area and headline figures."""
+
+from __future__ import annotations
+
+from fastapi.responses import Response
+from sqlalchemy.orm import Session
+
+from gisgrid.core.geojson import Page, feature_collection, geometry_json
+
+
+def subdistricts(session: Session, *, code: str | None, page: Page) -> Response:
+    where = "s.code = :code" if code else "true"
+    features = f"""
+        SELECT json_build_object(
+            'type', 'Feature',
+            'id', s.code,
+            'geometry', {geometry_json('s.boundary')},
+            'properties', json_build_object(
+                'code', s.code, 'name', s.name, 'county', s.county, 'city', s.city,
+                'area_km2', round((ST_Area(s.boundary::geography) / 1e6)::numeric, 3),
+                'grids', (SELECT json_object_agg(level, n) FROM (
+                    SELECT level, count(*) AS n FROM grids WHERE subdistrict_code = s.code
+                    GROUP BY level) per_level),
+                'buildings', (SELECT count(*) FROM buildings WHERE subdistrict_code = s.code),
+                'households', (SELECT count(*) FROM households h JOIN buildings b ON b.id = h.building_id
+                               WHERE b.subdistrict_code = s.code AND h.occupancy <> 'vacant'),
+                'people', (SELECT coalesce(sum(h.member_count), 0) FROM households h
+                           JOIN buildings b ON b.id = h.building_id WHERE b.subdistrict_code = s.code)
+            )
+        )::text
+        FROM subdistricts s WHERE {where} ORDER BY s.code
+    """
+    count = f"SELECT count(*) FROM subdistricts s WHERE {where}"
+    return feature_collection(
+        session, features_sql=features, count_sql=count, params={"code": code}, page=page
+    )

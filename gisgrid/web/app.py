@@ -1,0 +1,67 @@
+"""The FastAPI application factory: every domain's routes over one sessionmaker."""
+
+from __future__ import annotations
+
+from importlib.resources import files
+from pathlib import Path
+
+from fastapi import FastAPI
+from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html
+from fastapi.staticfiles import StaticFiles
+from sqlalchemy.engine import Engine
+
+from gisgrid import __version__
+from gisgrid.core.database import get_engine, session_factory
+from gisgrid.core.errors import install_handlers
+from gisgrid.grids.routes import router as grids_router
+from gisgrid.registry.routes import router as buildings_router
+from gisgrid.territory.routes import router as territory_router
+from gisgrid.web.health import router as health_router
+from gisgrid.web.pages import router as pages_router
+
+DESCRIPTION = """
+网格化管理 GIS 服务：街道 → 社区片区 (L1) → 网格 (L2) → 微网格 (L3)。
+
+GIS service for grid-based community management. Spatial data are GeoJSON (RFC 7946):
+WGS84 lon/lat, counter-clockwise exterior rings, paged with `limit`/`offset` and
+`numberMatched`. Errors are JSON `{"error", "message", "where"}` with a 4xx status.
+"""
+
+
+def create_app(engine: Engine | None = None) -> FastAPI:
+    app = FastAPI(
+        title="gisgrid",
+        version=__version__,
+        description=DESCRIPTION,
+        docs_url=None,
+        redoc_url=None,
+    )
+    app.state.sessionmaker = session_factory(engine or get_engine())
+    install_handlers(app)
+    # The docs assets first: /static would otherwise swallow /static/docs.
+    app.mount("/static/docs", StaticFiles(directory=str(files("fastapi_offline") / "static")), name="docs-assets")
+    app.mount("/static", StaticFiles(directory=Path(__file__).parent / "static"), name="static")
+
+    @app.get("/docs", include_in_schema=False)
+    def swagger():
+        return get_swagger_ui_html(
+            openapi_url="/openapi.json",
+            title="gisgrid API",
+            swagger_js_url="/static/docs/swagger-ui-bundle.js",
+            swagger_css_url="/static/docs/swagger-ui.css",
+            swagger_favicon_url="/static/docs/favicon.png",
+        )
+
+    @app.get("/redoc", include_in_schema=False)
+    def redoc():
+        return get_redoc_html(
+            openapi_url="/openapi.json",
+            title="gisgrid API",
+            redoc_js_url="/static/docs/redoc.standalone.js",
+            redoc_favicon_url="/static/docs/favicon.png",
+            with_google_fonts=False,
+        )
+
+    for router in (pages_router, health_router, territory_router, grids_router, buildings_router):
+        app.include_router(router)
+    return app

@@ -1,0 +1,58 @@
+"""The landing page, in Chinese first with an English switch (``?lang=en``)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from fastapi import APIRouter, Depends, Query, Request
+from fastapi.responses import HTMLResponse
+from fastapi.templating import Jinja2Templates
+from sqlalchemy import text
+from sqlalchemy.orm import Session
+
+from gisgrid.core.dependencies import get_session
+
+templates = Jinja2Templates(directory=Path(__file__).parent / "templates")
+router = APIRouter(include_in_schema=False)
+
+TEXT = {
+    "zh": {
+        "title": "gisgrid 网格化管理", "tagline": "街道网格化综合服务 GIS 平台",
+        "territory": "辖区概况", "subdistricts": "街道", "grids": "网格", "levels": "一级 / 二级 / 三级",
+        "buildings": "楼栋", "households": "户数", "people": "人口",
+        "api": "接口", "docs": "接口文档 (Swagger)", "redoc": "接口文档 (ReDoc)", "health": "服务状态",
+        "data": "数据 (GeoJSON)", "maps": "地图", "maps_soon": "覆盖图、边界编辑、事件热力图和网格公示牌将在这里提供。",
+        "switch": "English", "switch_lang": "en", "empty": "数据库中还没有数据：运行 gisgrid demo 载入示范街道。",
+    },
+    "en": {
+        "title": "gisgrid grid management", "tagline": "GIS for grid-based community management",
+        "territory": "Territory", "subdistricts": "Sub-districts", "grids": "Grids", "levels": "L1 / L2 / L3",
+        "buildings": "Buildings", "households": "Households", "people": "People",
+        "api": "API", "docs": "API docs (Swagger)", "redoc": "API docs (ReDoc)", "health": "Health",
+        "data": "Data (GeoJSON)", "maps": "Maps", "maps_soon": "Coverage map, boundary editor, case heatmap and grid notice boards will be linked here.",
+        "switch": "中文", "switch_lang": "zh", "empty": "No data yet: run gisgrid demo to load the demo sub-district.",
+    },
+}
+
+
+@router.get("/", response_class=HTMLResponse)
+def landing(
+    request: Request,
+    lang: str = Query("zh", pattern="^(zh|en)$"),
+    session: Session = Depends(get_session),
+) -> HTMLResponse:
+    figures = session.execute(text("""
+        SELECT (SELECT count(*) FROM subdistricts),
+               (SELECT count(*) FROM grids WHERE level = 1),
+               (SELECT count(*) FROM grids WHERE level = 2),
+               (SELECT count(*) FROM grids WHERE level = 3),
+               (SELECT count(*) FROM buildings),
+               (SELECT count(*) FROM households WHERE occupancy <> 'vacant'),
+               (SELECT coalesce(sum(member_count), 0) FROM households)
+    """)).one()
+    names = session.execute(text("SELECT name FROM subdistricts ORDER BY code LIMIT 3")).scalars().all()
+    return templates.TemplateResponse(
+        request,
+        "index.html",
+        {"t": TEXT[lang], "lang": lang, "figures": figures, "names": names},
+    )

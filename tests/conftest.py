@@ -1,0 +1,139 @@
+"""One real PostGIS cluster per test run, the demo loaded once, a rolled-back transaction per test.
+
+The cluster is gisgrid's own embedded one, started in a temporary home; with
+``GISGRID_TEST_DATABASE_URL`` the run uses that (empty, disposable) PostGIS database instead.
+A skipped test fails the run: a database or browser test that did not run proves nothing.
+"""
+
+from __future__ import annotations
+
+import base64
+import os
+import shutil
+import socket
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+_HOME = Path(tempfile.mkdtemp(prefix="gisgrid-test-"))
+_HOME.chmod(0o755)  # as root the server runs as an unprivileged user who must reach it
+os.environ["GISGRID_HOME"] = str(_HOME / ".gisgrid")
+os.environ["GISGRID_DATA_KEY"] = "7:" + base64.b64encode(b"k" * 32).decode()
+os.environ.pop("GISGRID_DATABASE_URL", None)
+
+_skipped: list[str] = []
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    if report.skipped:
+        _skipped.append(report.nodeid)
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    if _skipped and exitstatus == 0:
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
+def pytest_terminal_summary(terminalreporter) -> None:
+    if _skipped:
+        terminalreporter.write_line(
+            f"FAILED: {len(_skipped)} test(s) skipped; skipped tests fail this suite: "
+            + ", ".join(_skipped[:10]),
+            red=True,
+        )
+
+
+@pytest.fixture(scope="session")
+def cluster():
+    from gisgrid.core.embedded import Cluster
+
+    cluster = Cluster(Path(os.environ["GISGRID_HOME"]))
+    if not os.environ.get("GISGRID_TEST_DATABASE_URL"):
+        cluster.up()
+    yield cluster
+    if not os.environ.get("GISGRID_TEST_DATABASE_URL"):
+        cluster.down()
+    shutil.rmtree(_HOME, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def database_url(cluster) -> str:
+    """The test database, migrated to head."""
+    from gisgrid.core import migrate
+    from gisgrid.core.database import normalise_url
+
+    url = os.environ.get("GISGRID_TEST_DATABASE_URL")
+    url = normalise_url(url) if url else cluster.url()
+    migrate.upgrade(url)
+    return url
+
+
+@pytest.fixture(scope="session")
+def engine(database_url):
+    from gisgrid.core.database import engine_for
+
+    return engine_for(database_url)
+
+
+@pytest.fixture(scope="session")
+def demo(engine):
+    """The default demo sub-district, generated and loaded once; returns the generated data."""
+    from gisgrid.demo.generator import DemoConfig, generate
+    from gisgrid.demo.loader import load
+
+    data = generate(DemoConfig())
+    load(engine, data, progress=False)
+    return data
+
+
+@pytest.fixture
+def db(engine):
+    """A session inside a transaction that is rolled back after the test."""
+    from sqlalchemy.orm import Session
+
+    connection = engine.connect()
+    transaction = connection.begin()
+    session = Session(bind=connection, join_transaction_mode="create_savepoint")
+    yield session
+    session.close()
+    transaction.rollback()
+    connection.close()
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def server(engine, demo):
+    """The real app behind a real uvicorn on a free local port; yields its base URL."""
+    import uvicorn
+
+    from gisgrid.web.app import create_app
+
+    port = _free_port()
+    config = uvicorn.Config(create_app(engine), host="127.0.0.1", port=port, log_level="warning")
+    instance = uvicorn.Server(config)
+    thread = threading.Thread(target=instance.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not instance.started:
+        if time.monotonic() > deadline or not thread.is_alive():
+            raise RuntimeError("uvicorn did not start")
+        time.sleep(0.05)
+    yield f"http://127.0.0.1:{port}"
+    instance.should_exit = True
+    thread.join(timeout=10)
+
+
+@pytest.fixture
+def http(server):
+    import httpx
+
+    with httpx.Client(base_url=server, timeout=30) as client:
+        yield client
