@@ -1,15 +1,6 @@
-"""Domain errors and their mapping to HTTP: clear 4xx with what and where, never a stack trace."""
+"""Domain errors a user can act on; ``gisgrid.web.errors`` maps them to HTTP responses."""
 
 from __future__ import annotations
-
-import logging
-
-from fastapi import FastAPI, Request
-from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
-from starlette.exceptions import HTTPException as StarletteHTTPException
-
-log = logging.getLogger(__name__)
 
 
 class GisgridError(Exception):
@@ -53,46 +44,3 @@ class SetupError(GisgridError):
 
     status = 503
     code = "setup"
-
-
-def install_handlers(app: FastAPI) -> None:
-    @app.exception_handler(GisgridError)
-    async def _domain(_: Request, exc: GisgridError) -> JSONResponse:
-        return JSONResponse(exc.to_dict(), status_code=exc.status)
-
-    @app.exception_handler(RequestValidationError)
-    async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:
-        problems = [
-            {
-                "where": ".".join(str(p) for p in err.get("loc", ())),
-                "message": err.get("msg", ""),
-            }
-            for err in exc.errors()
-        ]
-        first = problems[0] if problems else {"where": None, "message": "invalid request"}
-        return JSONResponse(
-            {
-                "error": "invalid_input",
-                "message": first["message"],
-                "where": first["where"],
-                "detail": {"problems": problems},
-            },
-            status_code=422,
-        )
-
-    @app.exception_handler(StarletteHTTPException)
-    async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
-        code = "not_found" if exc.status_code == 404 else "http_error"
-        return JSONResponse(
-            {"error": code, "message": str(exc.detail)},
-            status_code=exc.status_code,
-            headers=getattr(exc, "headers", None),
-        )
-
-    @app.exception_handler(Exception)
-    async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
-        log.exception("unhandled error on %s %s", request.method, request.url.path)
-        return JSONResponse(
-            {"error": "internal", "message": "internal error; the server log has the details"},
-            status_code=500,
-        )

@@ -12,7 +12,7 @@ from sqlalchemy.engine import Engine
 
 from gisgrid import __version__
 from gisgrid.core.database import get_engine, session_factory
-from gisgrid.core.errors import install_handlers
+from gisgrid.web.errors import install_handlers
 from gisgrid.grids.routes import router as grids_router
 from gisgrid.registry.routes import router as buildings_router
 from gisgrid.territory.routes import router as territory_router

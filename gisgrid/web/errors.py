@@ -1,0 +1,57 @@
+"""Errors as HTTP: clear 4xx with what and where, never a stack trace or SQL."""
+
+from __future__ import annotations
+
+import logging
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from gisgrid.core.errors import GisgridError
+
+log = logging.getLogger(__name__)
+
+
+def install_handlers(app: FastAPI) -> None:
+    @app.exception_handler(GisgridError)
+    async def _domain(_: Request, exc: GisgridError) -> JSONResponse:
+        return JSONResponse(exc.to_dict(), status_code=exc.status)
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:
+        problems = [
+            {
+                "where": ".".join(str(p) for p in err.get("loc", ())),
+                "message": err.get("msg", ""),
+            }
+            for err in exc.errors()
+        ]
+        first = problems[0] if problems else {"where": None, "message": "invalid request"}
+        return JSONResponse(
+            {
+                "error": "invalid_input",
+                "message": first["message"],
+                "where": first["where"],
+                "detail": {"problems": problems},
+            },
+            status_code=422,
+        )
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+        code = "not_found" if exc.status_code == 404 else "http_error"
+        return JSONResponse(
+            {"error": code, "message": str(exc.detail)},
+            status_code=exc.status_code,
+            headers=getattr(exc, "headers", None),
+        )
+
+    @app.exception_handler(Exception)
+    async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+        log.exception("unhandled error on %s %s", request.method, request.url.path)
+        return JSONResponse(
+            {"error": "internal", "message": "internal error; the server log has the details"},
+            status_code=500,
+        )
