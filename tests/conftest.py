@@ -2,7 +2,7 @@
 
 The cluster is gisgrid's own embedded one, started in a temporary home; with
 ``GISGRID_TEST_DATABASE_URL`` the run uses that (empty, disposable) PostGIS database instead.
-A skipped test fails the run: a database or browser test that did not run proves nothing.
+A skipped test fails the run (``no_skips``).
 """
 
 from __future__ import annotations
@@ -24,26 +24,7 @@ os.environ["GISGRID_HOME"] = str(_HOME / ".gisgrid")
 os.environ["GISGRID_DATA_KEY"] = "7:" + base64.b64encode(b"k" * 32).decode()
 os.environ.pop("GISGRID_DATABASE_URL", None)
 
-_skipped: list[str] = []
-
-
-def pytest_runtest_logreport(report: pytest.TestReport) -> None:
-    if report.skipped:
-        _skipped.append(report.nodeid)
-
-
-def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
-    if _skipped and exitstatus == 0:
-        session.exitstatus = pytest.ExitCode.TESTS_FAILED
-
-
-def pytest_terminal_summary(terminalreporter) -> None:
-    if _skipped:
-        terminalreporter.write_line(
-            f"FAILED: {len(_skipped)} test(s) skipped; skipped tests fail this suite: "
-            + ", ".join(_skipped[:10]),
-            red=True,
-        )
+pytest_plugins = ["no_skips", "pytester"]
 
 
 @pytest.fixture(scope="session")
