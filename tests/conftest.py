@@ -7,6 +7,7 @@ A skipped test fails the run (``no_skips``).
 
 from __future__ import annotations
 
+import atexit
 import base64
 import os
 import shutil
@@ -20,6 +21,7 @@ import pytest
 
 _HOME = Path(tempfile.mkdtemp(prefix="gisgrid-test-"))
 _HOME.chmod(0o755)  # as root the server runs as an unprivileged user who must reach it
+atexit.register(shutil.rmtree, _HOME, True)
 os.environ["GISGRID_HOME"] = str(_HOME / ".gisgrid")
 os.environ["GISGRID_DATA_KEY"] = "7:" + base64.b64encode(b"k" * 32).decode()
 os.environ.pop("GISGRID_DATABASE_URL", None)
@@ -37,7 +39,6 @@ def cluster():
     yield cluster
     if not os.environ.get("GISGRID_TEST_DATABASE_URL"):
         cluster.down()
-    shutil.rmtree(_HOME, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")

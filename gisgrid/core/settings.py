@@ -60,6 +60,9 @@ class Settings(BaseSettings):
     basemap_attribution: str = "© OpenStreetMap contributors"
     language: str = "zh"
     max_page_size: int = 5000
+    sliver_tolerance_m2: float = Field(
+        default=1.0, description="gaps and overlaps smaller than this are slivers, reported apart"
+    )
 
     @property
     def home_dir(self) -> Path:

@@ -99,3 +99,12 @@ class GridVersion(Base):
     changed_by: Mapped[str] = mapped_column(String(100))
     reason: Mapped[str] = mapped_column(String(500))
     operation: Mapped[str] = mapped_column(String(30))
+
+
+class GridMembership:
+    """Which grid holds this point at each level. Stored, and refreshed in the same transaction
+    as any boundary change (``gisgrid.grids.membership``), so reads never run a spatial join."""
+
+    grid_l1_id: Mapped[int | None] = mapped_column(ForeignKey("grids.id"), nullable=True, index=True)
+    grid_l2_id: Mapped[int | None] = mapped_column(ForeignKey("grids.id"), nullable=True, index=True)
+    grid_l3_id: Mapped[int | None] = mapped_column(ForeignKey("grids.id"), nullable=True, index=True)

@@ -1,13 +1,14 @@
 from __future__ import annotations
 
 from geoalchemy2 import Geometry
-from sqlalchemy import ForeignKey, Index, Integer, String
+from sqlalchemy import Boolean, ForeignKey, Index, Integer, String, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from gisgrid.core.database import Base
+from gisgrid.grids.models import GridMembership
 
 
-class _Organisation:
+class _Organisation(GridMembership):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     subdistrict_code: Mapped[str] = mapped_column(String(9), ForeignKey("subdistricts.code"))
     name: Mapped[str] = mapped_column(String(150))
@@ -23,6 +24,11 @@ class StationedUnit(_Organisation, Base):
 
     __tablename__ = "stationed_units"
     __table_args__ = (Index("ix_stationed_units_geom", "geom", postgresql_using="gist"),)
+
+    joined_nearest: Mapped[bool] = mapped_column(
+        Boolean, default=False, server_default=text("false"),
+        comment="in no grid, so joined to the nearest one (驻社区单位就近划入网格)",
+    )
 
 
 class Shop(_Organisation, Base):

@@ -15,10 +15,11 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, mapped_column
 
 from gisgrid.core.database import Base
+from gisgrid.grids.models import GridMembership
 from gisgrid.core.enums import BuildingUse, Occupancy, ResidenceType, Sex, pg_enum
 
 
-class Building(Base):
+class Building(GridMembership, Base):
     """A building (楼栋) as a point, with its footprint when known; the point lies on the footprint."""
 
     __tablename__ = "buildings"

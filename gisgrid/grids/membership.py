@@ -1,0 +1,97 @@
+"""Which grid holds a point, at every level — stored on buildings, stationed units and shops.
+
+Rule (deterministic, one grid per level): a point belongs to the grid whose closed polygon
+covers it (``ST_Covers``: the border counts, holes do not); on a border shared by two grids of
+one level, the grid with the smaller code wins (codes number west→east, north→south, so the
+west/north grid takes its border). A stationed unit (驻区单位) that no L2 grid covers joins the
+nearest L2 grid of its sub-district (就近划入), with that grid's parent and nearest child, and is
+flagged ``joined_nearest``.
+
+Membership is stored, not computed per read: every boundary change calls :func:`refresh` in its
+own transaction with the changed area, so only the points in that area are recomputed and only
+those whose grids changed are written.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import text
+from sqlalchemy.orm import Session
+
+POINT_TABLES = ("buildings", "stationed_units", "shops")
+
+_COMPUTE = """
+WITH hits AS (
+    SELECT DISTINCT ON (p.id, g.level) p.id, g.level, g.id AS grid_id
+    FROM {table} p JOIN grids g ON ST_Covers(g.geom, p.geom)
+    WHERE {scope}
+    ORDER BY p.id, g.level, g.code
+), computed AS (
+    SELECT p.id,
+           max(h.grid_id) FILTER (WHERE h.level = 1) AS l1,
+           max(h.grid_id) FILTER (WHERE h.level = 2) AS l2,
+           max(h.grid_id) FILTER (WHERE h.level = 3) AS l3
+    FROM {table} p LEFT JOIN hits h ON h.id = p.id
+    WHERE {scope}
+    GROUP BY p.id
+)
+UPDATE {table} p
+SET grid_l1_id = c.l1, grid_l2_id = c.l2, grid_l3_id = c.l3 {extra_set}
+FROM computed c
+WHERE p.id = c.id
+  AND ((p.grid_l1_id, p.grid_l2_id, p.grid_l3_id) IS DISTINCT FROM (c.l1, c.l2, c.l3) {extra_diff})
+"""
+
+# Nearest by true distance: candidates by the index's planar distance, then metres on the ellipsoid.
+_JOIN_NEAREST = """
+WITH lonely AS (
+    SELECT u.id, u.geom, u.subdistrict_code FROM stationed_units u
+    WHERE u.grid_l2_id IS NULL AND {scope}
+), nearest AS (
+    SELECT u.id, pick.id AS l2, pick.code, pick.parent_code
+    FROM lonely u CROSS JOIN LATERAL (
+        SELECT c.id, c.code, c.parent_code FROM (
+            SELECT g.id, g.code, g.parent_code, g.geom FROM grids g
+            WHERE g.level = 2 AND g.subdistrict_code = u.subdistrict_code
+            ORDER BY g.geom <-> u.geom LIMIT 8
+        ) c
+        ORDER BY ST_Distance(c.geom::geography, u.geom::geography), c.code LIMIT 1
+    ) pick
+)
+UPDATE stationed_units s
+SET grid_l2_id = n.l2,
+    grid_l1_id = (SELECT id FROM grids WHERE code = n.parent_code),
+    grid_l3_id = (SELECT g3.id FROM grids g3 WHERE g3.parent_code = n.code
+                  ORDER BY ST_Distance(g3.geom::geography, s.geom::geography), g3.code LIMIT 1),
+    joined_nearest = true
+FROM nearest n
+WHERE s.id = n.id
+"""
+
+
+def refresh(session: Session, *, area_ewkt: str | None = None, subdistrict: str | None = None) -> dict[str, int]:
+    """Recompute membership of the points in ``area_ewkt`` (or a sub-district, or everything).
+
+    Returns the rows whose grids changed, per table.
+    """
+    params: dict[str, str] = {}
+    scope = "true"
+    if area_ewkt is not None:
+        scope = "ST_Intersects(p.geom, ST_GeomFromEWKT(:area))"
+        params["area"] = area_ewkt
+    elif subdistrict is not None:
+        scope = "p.subdistrict_code = :subdistrict"
+        params["subdistrict"] = subdistrict
+    changed = {}
+    for table in POINT_TABLES:
+        units = table == "stationed_units"
+        sql = _COMPUTE.format(
+            table=table,
+            scope=scope,
+            extra_set=", joined_nearest = false" if units else "",
+            extra_diff="OR p.joined_nearest" if units else "",
+        )
+        changed[table] = session.execute(text(sql), params).rowcount
+    changed["stationed_units"] += session.execute(
+        text(_JOIN_NEAREST.format(scope=scope.replace("p.", "u."))), params
+    ).rowcount
+    return changed
