@@ -1,14 +1,17 @@
 """Hand-built territories for tests: shapes drawn in metres, stored in WGS84.
 
-Shapes are given in a local metric frame (UTM 50N, metres east/north of a point in Beijing's
-Dongcheng), so a test can state areas and distances it knows exactly.
+Shapes are given in a local frame of metres east/north of a point in Beijing's Dongcheng. The
+frame is affine with steps of whole 1e-7° (the precision gisgrid stores): one unit is 117e-7°
+of longitude (0.999 m there) and 90e-7° of latitude (0.999 m), so whole-metre vertices land
+exactly on the storage grid, straight shared borders stay exactly shared, and areas stated in
+m² come back within 0.3 %.
 """
 
 from __future__ import annotations
 
+import numpy as np
 import shapely
 from geoalchemy2.shape import from_shape
-from pyproj import Transformer
 from shapely import MultiPolygon, Point, Polygon, box
 
 from gisgrid.core.database import set_change_context
@@ -19,16 +22,16 @@ from gisgrid.registry.models import Building, Household
 from gisgrid.staff.models import GridAssignment, Staff
 from gisgrid.territory.models import SubDistrict
 
-ORIGIN = (447000.0, 4417000.0)  # UTM 50N, near 116.38°E 39.90°N
-_TO_LONLAT = Transformer.from_crs("EPSG:32650", "EPSG:4326", always_xy=True)
+LON0, LAT0 = 116.3800000, 39.9000000
+LON_STEP, LAT_STEP = 117e-7, 90e-7  # degrees per local metre
 
 
 def lonlat(geom_m):
-    """Local metres → WGS84, rounded to the 7 decimals gisgrid stores."""
-    moved = shapely.transform(
-        geom_m, lambda xy: shapely.get_coordinates(shapely.points(*_TO_LONLAT.transform(
-            xy[:, 0] + ORIGIN[0], xy[:, 1] + ORIGIN[1]))))
-    return shapely.set_precision(moved, 1e-7)
+    """Local metres → WGS84 on the 1e-7° grid."""
+    return shapely.transform(
+        geom_m,
+        lambda xy: np.round(np.column_stack([LON0 + xy[:, 0] * LON_STEP, LAT0 + xy[:, 1] * LAT_STEP]), 7),
+    )
 
 
 def metres_box(x0, y0, x1, y1) -> Polygon:
@@ -70,13 +73,14 @@ class Territory:
 
     def building(self, x: float, y: float, *, households: int = 0, people_each: int = 2) -> Building:
         building = Building(subdistrict_code=self.code, name=f"{x:.0f}-{y:.0f}号楼",
-                            address=f"{self.code}测试路{x:.1f}-{y:.1f}", floors=6, entrances=1,
-                            flats_per_floor=max(1, households), use=BuildingUse.RESIDENTIAL,
+                            address=f"{self.code}测试路{x:.1f}-{y:.1f}",
+                            floors=max(1, -(-households // 4)), entrances=1, flats_per_floor=4,
+                            use=BuildingUse.RESIDENTIAL,
                             geom=from_shape(lonlat(Point(x, y)), srid=4326))
         self.db.add(building)
         self.db.flush()
         self.db.add_all([
-            Household(building_id=building.id, entrance=1, floor=1 + i // 4, room=str(101 + i),
+            Household(building_id=building.id, entrance=1, floor=1 + i // 4, room=str(101 + i % 4),
                       occupancy=Occupancy.OWNER, member_count=people_each)
             for i in range(households)
         ])

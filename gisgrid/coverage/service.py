@@ -5,6 +5,9 @@ about 1 cm), so exactly shared borders leave no numerical dust; what remains is 
 measured on the ellipsoid (``geography``) in m². Pieces under the sliver tolerance
 (``GISGRID_SLIVER_TOLERANCE_M2``, default 1 m²) are reported apart as slivers.
 
+A grid with no children is not subdivided, so it has no blind spots below it; the
+sub-district itself always has (every square metre must be in an L1 zone).
+
 Load is judged on households, the band the source document manages by (200-300户 per grid);
 people are reported against their own band next to it. A grid is a defect when its households
 are outside the band, or when it has no lead.
@@ -105,7 +108,8 @@ gaps AS (
                (SELECT ST_Union(f.geom, {GRID}) FROM family f WHERE f.parent_code = p.parent_code),
                ST_GeomFromText('POLYGON EMPTY', 4326)), {GRID}) AS geom
     FROM parents p
-    WHERE CAST(:level AS int) IS NULL OR p.parent_level + 1 = :level
+    WHERE (CAST(:level AS int) IS NULL OR p.parent_level + 1 = :level)
+      AND (p.parent_level = 0 OR EXISTS (SELECT 1 FROM family f WHERE f.parent_code = p.parent_code))
 ),
 pieces AS (
     SELECT parent_code, level, (ST_Dump(ST_CollectionExtract(geom, 3))).geom AS geom FROM gaps
@@ -150,21 +154,29 @@ SELECT 'spill_over' AS type, level, ARRAY[parent_code] AS parents, ARRAY[code] A
 FROM outside WHERE NOT ST_IsEmpty(geom) AND ST_Area(geom) > 0
 """
 
+# A level is expected of a point when it is L1, when the point's grid one level up is
+# subdivided, or (having no grid one level up) when the sub-district has grids at that level.
 ORPHANS = """
-SELECT :kind AS type, p.id, p.name, ST_AsBinary(p.geom) AS wkb,
-       array_remove(ARRAY[
-           CASE WHEN p.grid_l1_id IS NULL THEN 1 END,
-           CASE WHEN p.grid_l2_id IS NULL THEN 2 END,
-           CASE WHEN p.grid_l3_id IS NULL THEN 3 END], NULL) AS levels
-FROM {table} p
-WHERE (CAST(:sd AS text) IS NULL OR p.subdistrict_code = :sd)
-  AND (CAST(:community AS text) IS NULL OR p.grid_l1_id = (SELECT id FROM grids WHERE code = :community)
-       OR (p.grid_l1_id IS NULL AND ST_Intersects(p.geom, (SELECT geom FROM grids WHERE code = :community))))
-  AND CASE CAST(:level AS int)
-        WHEN 1 THEN p.grid_l1_id IS NULL WHEN 2 THEN p.grid_l2_id IS NULL
-        WHEN 3 THEN p.grid_l3_id IS NULL
-        ELSE p.grid_l1_id IS NULL OR p.grid_l2_id IS NULL OR p.grid_l3_id IS NULL END
-ORDER BY p.id
+SELECT :kind AS type, id, name, ST_AsBinary(geom) AS wkb, levels FROM (
+    SELECT p.id, p.name, p.geom, array_remove(ARRAY[
+        CASE WHEN p.grid_l1_id IS NULL THEN 1 END,
+        CASE WHEN p.grid_l2_id IS NULL AND CASE WHEN p.grid_l1_id IS NULL
+            THEN EXISTS (SELECT 1 FROM grids c WHERE c.subdistrict_code = p.subdistrict_code AND c.level = 2)
+            ELSE EXISTS (SELECT 1 FROM grids c JOIN grids up ON c.parent_code = up.code WHERE up.id = p.grid_l1_id)
+            END THEN 2 END,
+        CASE WHEN p.grid_l3_id IS NULL AND CASE WHEN p.grid_l2_id IS NULL
+            THEN EXISTS (SELECT 1 FROM grids c WHERE c.subdistrict_code = p.subdistrict_code AND c.level = 3)
+            ELSE EXISTS (SELECT 1 FROM grids c JOIN grids up ON c.parent_code = up.code WHERE up.id = p.grid_l2_id)
+            END THEN 3 END], NULL) AS levels
+    FROM {table} p
+    WHERE (CAST(:sd AS text) IS NULL OR p.subdistrict_code = :sd)
+      AND (p.grid_l1_id IS NULL OR p.grid_l2_id IS NULL OR p.grid_l3_id IS NULL)
+      AND (CAST(:community AS text) IS NULL
+           OR p.grid_l1_id = (SELECT id FROM grids WHERE code = :community)
+           OR (p.grid_l1_id IS NULL AND ST_Intersects(p.geom, (SELECT geom FROM grids WHERE code = :community))))
+) missing
+WHERE cardinality(levels) > 0 AND (CAST(:level AS int) IS NULL OR :level = ANY(levels))
+ORDER BY id
 """
 
 JOINED_NEAREST = """
