@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import sys
+from pathlib import Path
 
 import typer
 
@@ -43,13 +44,15 @@ def _hide_password(url: str) -> str:
     return make_url(url).render_as_string(hide_password=True)
 
 
-def ensure_database() -> str:
+def ensure_database(quiet: bool = False) -> str:
     """Start the embedded cluster if it is the one in use, bring the schema to head; the URL."""
     from gisgrid.core import migrate
 
     url = _external_url()
     if url is None:
-        typer.echo(_cluster().up())
+        message = _cluster().up()
+        if not quiet:
+            typer.echo(message)
         from gisgrid.core.database import database_url
 
         url = database_url()
@@ -164,6 +167,60 @@ def demo(
         _fail(exc)
     if not load_only:
         _serve(host, port)
+
+
+@app.command()
+def coverage(
+    subdistrict: str | None = typer.Option(None, help="9-digit sub-district code"),
+    community: str | None = typer.Option(None, help="L1 community-zone code"),
+    level: int | None = typer.Option(None, min=1, max=3, help="only this level"),
+    tolerance: float | None = typer.Option(None, help="sliver tolerance in m² (default: setting)"),
+    geojson: Path | None = typer.Option(None, help="also write the defects as GeoJSON here"),
+) -> None:
+    """覆盖分析 / coverage analysis: blind spots, overlaps, spill-over, slivers, orphans, load."""
+    from gisgrid.core.database import session_scope
+    from gisgrid.coverage import service
+
+    try:
+        ensure_database(quiet=True)
+        with session_scope() as session:
+            report = service.analyse(
+                session, service.Scope(subdistrict, community, level), tolerance
+            )
+    except GisgridError as exc:
+        _fail(exc)
+    typer.echo(format_coverage(report))
+    if geojson:
+        geojson.write_text(json.dumps(service.defect_features(report), ensure_ascii=False))
+        typer.echo(f"缺陷已写入 / defects written to {geojson}")
+
+
+def format_coverage(report) -> str:
+    from gisgrid.coverage.service import LABELS_ZH
+
+    summary = report.summary
+    lines = [
+        "覆盖分析 / coverage",
+        f"  面积覆盖 / area covered       {summary['area_covered_pct']}%",
+        f"  住户覆盖 / households covered {summary['households_covered_pct']}% of {summary['households']:,}",
+        f"  网格 / grids                   {summary['grids']}",
+        "",
+        f"  {'缺陷 / defect':<28}{'数量':>6}",
+    ]
+    for kind, count in summary["defects"].items():
+        lines.append(f"  {LABELS_ZH[kind] + ' / ' + kind:<28}{count:>6}")
+    if report.defects:
+        lines += ["", f"  {'类型 / type':<22}{'级':>3}  {'面积 m²':>10}  网格 / grids"]
+        for d in report.defects:
+            area = f"{d.area_m2:,.1f}" if d.area_m2 is not None else ""
+            extra = d.detail.get("name") or ""
+            if "households" in d.detail:
+                extra = f"{d.detail['households']} 户 / households"
+            lines.append(f"  {d.type:<22}{d.level or '':>3}  {area:>10}  {', '.join(d.grids)} {extra}".rstrip())
+    if report.joined_nearest:
+        lines += ["", "  就近划入的单位 / units joined to the nearest grid:"]
+        lines += [f"    {u['name']} → {u['grid_code']} ({u['distance_m']} m)" for u in report.joined_nearest]
+    return "\n".join(lines)
 
 
 if __name__ == "__main__":

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import pytest
+from builders import Territory, metres_box
 from shapely import Polygon
 
-from builders import Territory, metres_box
 from gisgrid.coverage.service import Scope, analyse
 from gisgrid.grids import membership
 

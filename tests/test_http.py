@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import pytest
+from geojson_checks import assert_rfc7946
 from shapely.geometry import box, shape
 from sqlalchemy import text
 
-from geojson_checks import assert_rfc7946
 from gisgrid.core import migrate
 
 

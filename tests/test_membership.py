@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
+from builders import Territory, lonlat, metres_box
 from geoalchemy2.shape import from_shape
 from shapely import MultiPolygon, Polygon
 from sqlalchemy import text
 
-from builders import Territory, lonlat, metres_box
 from gisgrid.core.database import set_change_context
 from gisgrid.grids import membership
 

@@ -12,12 +12,20 @@ from sqlalchemy.exc import DBAPIError, IntegrityError
 from gisgrid.audit.models import AuditEntry
 from gisgrid.cases.models import Case, CaseEvent
 from gisgrid.core.database import set_change_context
-from gisgrid.core.enums import BuildingUse, CaseStatus, Occupancy, ReporterKind, ResidenceType, Sex, StaffRole
+from gisgrid.core.enums import (
+    BuildingUse,
+    CaseStatus,
+    Occupancy,
+    ReporterKind,
+    ResidenceType,
+    Sex,
+    StaffRole,
+)
 from gisgrid.core.secrets import keyring, mask_id_number, mask_phone
 from gisgrid.grids.models import Grid, GridVersion
 from gisgrid.organisations.models import Shop, StationedUnit
-from gisgrid.schema import metadata
 from gisgrid.registry.models import Building, Household, Resident, ResidentKeyGroup
+from gisgrid.schema import metadata
 from gisgrid.staff.models import GridAssignment, Staff
 from gisgrid.territory.models import SubDistrict
 

@@ -43,7 +43,7 @@ def canonical(name: str) -> str:
         try:
             CRS.from_epsg(int(code))
         except (CRSError, ValueError):
-            raise InvalidInput(f"unknown CRS {name!r}: not an EPSG code pyproj knows", where="crs")
+            raise InvalidInput(f"unknown CRS {name!r}: not an EPSG code pyproj knows", where="crs") from None
         return f"EPSG:{int(code)}"
     raise InvalidInput(
         f"unknown CRS {name!r}: use WGS84, CGCS2000, GCJ-02, BD-09 or an EPSG code", where="crs"

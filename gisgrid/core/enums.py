@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from enum import Enum
+from enum import Enum, StrEnum
 
 from sqlalchemy import Enum as SAEnum
 
 
-class Labelled(str, Enum):
+class Labelled(StrEnum):
     """A str enum whose members carry a Chinese label: ``Member = ("value", "标签")``."""
 
     def __new__(cls, value: str, label_zh: str):

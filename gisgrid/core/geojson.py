@@ -16,7 +16,7 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from gisgrid.core.errors import InvalidInput
-from gisgrid.core.settings import get_settings
+from gisgrid.core.paging import Page
 
 MEDIA_TYPE = "application/geo+json"
 PRECISION = 7
@@ -35,7 +35,7 @@ class BBox:
     north: float
 
     @classmethod
-    def parse(cls, raw: str) -> "BBox":
+    def parse(cls, raw: str) -> BBox:
         parts = raw.split(",")
         if len(parts) != 4:
             raise InvalidInput(
@@ -44,7 +44,7 @@ class BBox:
         try:
             west, south, east, north = (float(p) for p in parts)
         except ValueError:
-            raise InvalidInput(f"bbox has a value that is not a number: {raw!r}", where="bbox")
+            raise InvalidInput(f"bbox has a value that is not a number: {raw!r}", where="bbox") from None
         if not all(math.isfinite(v) for v in (west, south, east, north)):
             raise InvalidInput("bbox values must be finite numbers", where="bbox")
         for name, value, limit in (("west", west, 180), ("east", east, 180),
@@ -67,22 +67,6 @@ class BBox:
     def sql(column: str) -> str:
         """Index-friendly filter: the envelope is built once, the GiST index does the rest."""
         return f"ST_Intersects({column}, ST_MakeEnvelope(:west, :south, :east, :north, 4326))"
-
-
-@dataclass(frozen=True)
-class Page:
-    limit: int
-    offset: int
-
-
-def page_params(
-    limit: int = Query(100, ge=1, description="features per page (at most the server's page cap)"),
-    offset: int = Query(0, ge=0, description="features to skip; pages are in a stable order"),
-) -> Page:
-    cap = get_settings().max_page_size
-    if limit > cap:
-        raise InvalidInput(f"limit {limit} is above the page cap {cap}", where="limit")
-    return Page(limit=limit, offset=offset)
 
 
 def bbox_param(

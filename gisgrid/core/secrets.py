@@ -33,7 +33,7 @@ class Keyring:
     current: int
 
     @classmethod
-    def parse(cls, spec: str) -> "Keyring":
+    def parse(cls, spec: str) -> Keyring:
         keys: dict[int, bytes] = {}
         order: list[int] = []
         for part in filter(None, (p.strip() for p in spec.split(","))):

@@ -16,7 +16,7 @@ class Band(BaseModel):
     high: int
 
     @model_validator(mode="after")
-    def _ordered(self) -> "Band":
+    def _ordered(self) -> Band:
         if self.low > self.high:
             raise ValueError(f"band low {self.low} is above high {self.high}")
         return self

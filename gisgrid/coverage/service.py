@@ -15,6 +15,7 @@ are outside the band, or when it has no lead.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 
 import shapely
@@ -328,3 +329,56 @@ def _summary(session: Session, params: dict, report: CoverageReport) -> dict:
         "joined_nearest_units": len(report.joined_nearest),
         "sliver_tolerance_m2": report.tolerance_m2,
     }
+
+
+def defect_features(report: CoverageReport) -> dict:
+    """The defects as an RFC 7946 FeatureCollection, each feature typed by ``defect``."""
+    features = []
+    for index, defect in enumerate(report.defects, 1):
+        geometry = shapely.orient_polygons(defect.geometry)
+        features.append({
+            "type": "Feature",
+            "id": index,
+            "geometry": json.loads(shapely.to_geojson(shapely.set_precision(geometry, 1e-7))),
+            "properties": {
+                "defect": defect.type,
+                "label": LABELS_ZH[defect.type],
+                "level": defect.level,
+                "grids": defect.grids,
+                "area_m2": defect.area_m2,
+                **defect.detail,
+            },
+        })
+    return {"type": "FeatureCollection", "features": features}
+
+
+def report_json(report: CoverageReport) -> dict:
+    return {
+        "scope": {"subdistrict": report.scope.subdistrict, "community": report.scope.community,
+                  "level": report.scope.level},
+        "summary": report.summary,
+        "joined_nearest": report.joined_nearest,
+        "defects": defect_features(report),
+    }
+
+
+def frames(report: CoverageReport) -> dict:
+    """For notebooks: one GeoDataFrame per defect type (EPSG:4326), plus ``loads``."""
+    import geopandas
+    import pandas
+
+    out = {}
+    for kind in DEFECT_TYPES:
+        rows = [d for d in report.defects if d.type == kind]
+        out[kind] = geopandas.GeoDataFrame(
+            [{"level": d.level, "grids": d.grids, "area_m2": d.area_m2, **d.detail} for d in rows],
+            geometry=[d.geometry for d in rows], crs="EPSG:4326",
+        )
+    out["loads"] = pandas.DataFrame(report.loads)
+    return out
+
+
+def coverage_frames(engine, scope: Scope = Scope(), tolerance_m2: float | None = None):
+    """Run the analysis on an engine and return :func:`frames` — the notebook entry point."""
+    with Session(engine) as session:
+        return frames(analyse(session, scope, tolerance_m2))

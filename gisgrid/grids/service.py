@@ -1,4 +1,4 @@
-"""Reading grids: listing with their load (households, people) as GeoJSON."""
+"""Reading grids: lists with their load, point lookup, and the per-grid ledger (台帐)."""
 
 from __future__ import annotations
 
@@ -7,16 +7,20 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from gisgrid.core.errors import InvalidInput, NotFound
-from gisgrid.core.geojson import BBox, Page, feature_collection, geometry_json
+from gisgrid.core.geojson import BBox, feature_collection, geometry_json
+from gisgrid.core.paging import Page
+from gisgrid.core.settings import get_settings
 from gisgrid.grids.models import code_length
 
-# Households and people of the buildings a grid covers. A vacant flat is not a household.
+# Households and people of the buildings a grid holds (stored membership, so children roll up).
+# A vacant flat is not a household.
 GRID_LOAD = """
 LEFT JOIN LATERAL (
     SELECT count(h.id) FILTER (WHERE h.occupancy <> 'vacant') AS households,
            coalesce(sum(h.member_count), 0) AS people
     FROM buildings b JOIN households h ON h.building_id = b.id
-    WHERE ST_Covers(g.geom, b.geom)
+    WHERE (g.level = 1 AND b.grid_l1_id = g.id) OR (g.level = 2 AND b.grid_l2_id = g.id)
+       OR (g.level = 3 AND b.grid_l3_id = g.id)
 ) load ON true
 """
 
@@ -64,3 +68,136 @@ def list_grids(
     """
     count = f"SELECT count(*) FROM grids g WHERE {condition}"
     return feature_collection(session, features_sql=features, count_sql=count, params=params, page=page)
+
+
+LOOKUP = """
+WITH pt AS (SELECT ST_SetSRID(ST_MakePoint(:lon, :lat), 4326) AS geom),
+hit AS (
+    SELECT DISTINCT ON (g.level) g.id, g.level, g.code, g.name
+    FROM grids g, pt WHERE ST_Covers(g.geom, pt.geom)
+    ORDER BY g.level, g.code
+)
+SELECT hit.level, hit.code, hit.name, s.name AS lead, s.phone AS lead_phone
+FROM hit
+LEFT JOIN grid_assignments a ON a.grid_id = hit.id AND a.role = 'grid_lead'
+LEFT JOIN staff s ON s.id = a.staff_id
+ORDER BY hit.level
+"""
+
+SUBDISTRICT_AT = """
+SELECT code, name FROM subdistricts
+WHERE ST_Covers(boundary, ST_SetSRID(ST_MakePoint(:lon, :lat), 4326)) ORDER BY code LIMIT 1
+"""
+
+
+def lookup(session: Session, lon: float, lat: float) -> dict:
+    """The grid at every level holding a WGS84 point (same border rule as stored membership)."""
+    params = {"lon": lon, "lat": lat}
+    subdistrict = session.execute(text(SUBDISTRICT_AT), params).first()
+    grids = [dict(row._mapping) for row in session.execute(text(LOOKUP), params)]
+    if subdistrict is None and not grids:
+        message = "该点不在任何街道内 / the point is outside every sub-district"
+    elif len(grids) < 3:
+        missing = sorted({1, 2, 3} - {g["level"] for g in grids})
+        message = f"该点不在第 {missing} 级网格内 / the point is in no grid at level(s) {missing}"
+    else:
+        message = "ok"
+    return {
+        "lon": lon,
+        "lat": lat,
+        "inside": subdistrict is not None,
+        "subdistrict": dict(subdistrict._mapping) if subdistrict else None,
+        "grids": grids,
+        "message": message,
+    }
+
+
+def grid_by_code(session: Session, code: str):
+    if not code.isdigit() or len(code) not in (code_length(1), code_length(2), code_length(3)):
+        raise InvalidInput(f"a grid code has 12, 15 or 18 digits, got {code!r}", where="code")
+    row = session.execute(text("SELECT id, code, name, level, parent_code, subdistrict_code, version"
+                               " FROM grids WHERE code = :c"), {"c": code}).first()
+    if row is None:
+        raise NotFound(f"no grid with code {code}", where="code")
+    return row
+
+
+LEDGER = """
+WITH members AS (
+    SELECT b.id FROM buildings b WHERE b.grid_l{level}_id = :id
+),
+people AS (
+    SELECT r.id, r.party_member FROM residents r
+    JOIN households h ON h.id = r.household_id JOIN members m ON m.id = h.building_id
+)
+SELECT
+    (SELECT count(*) FROM members) AS buildings,
+    (SELECT count(*) FROM households h JOIN members m ON m.id = h.building_id
+      WHERE h.occupancy <> 'vacant') AS households,
+    (SELECT count(*) FROM households h JOIN members m ON m.id = h.building_id
+      WHERE h.occupancy = 'rented') AS rented_households,
+    (SELECT coalesce(sum(h.member_count), 0) FROM households h JOIN members m ON m.id = h.building_id) AS people,
+    (SELECT count(*) FROM people) AS registered_residents,
+    (SELECT count(*) FROM people WHERE party_member) AS party_members,
+    (SELECT count(*) FROM stationed_units u WHERE u.grid_l{level}_id = :id) AS units,
+    (SELECT count(*) FROM shops s WHERE s.grid_l{level}_id = :id) AS shops,
+    (SELECT count(*) FROM grids c WHERE c.parent_code = :code) AS children
+"""
+
+KEY_GROUP_COUNTS = """
+SELECT k.code, k.name_zh, k.name_en, count(rk.resident_id) AS people
+FROM key_groups k
+LEFT JOIN (
+    SELECT rk.resident_id, rk.key_group FROM resident_key_groups rk
+    JOIN residents r ON r.id = rk.resident_id JOIN households h ON h.id = r.household_id
+    JOIN buildings b ON b.id = h.building_id WHERE b.grid_l{level}_id = :id
+) rk ON rk.key_group = k.code
+GROUP BY k.code, k.name_zh, k.name_en, k.sort_order ORDER BY k.sort_order
+"""
+
+TEAM = """
+SELECT s.id, s.name, s.phone, s.title, a.role, g.code AS grid_code
+FROM grid_assignments a JOIN staff s ON s.id = a.staff_id JOIN grids g ON g.id = a.grid_id
+WHERE g.id = :id AND s.active
+ORDER BY a.role = 'grid_lead' DESC, a.role, s.name
+"""
+
+
+def ledger(session: Session, code: str) -> dict:
+    """The grid's 台帐: the figures of its notice board (公示牌), rolled up over its children."""
+    from gisgrid.core.enums import StaffRole
+
+    grid = grid_by_code(session, code)
+    params = {"id": grid.id, "code": grid.code}
+    figures = dict(session.execute(text(LEDGER.format(level=grid.level)), params).one()._mapping)
+    key_groups = [dict(r._mapping) for r in session.execute(text(KEY_GROUP_COUNTS.format(level=grid.level)), params)]
+    team = []
+    for row in session.execute(text(TEAM), params):
+        member = dict(row._mapping)
+        member["role_label"] = StaffRole(member["role"]).label_zh
+        team.append(member)
+    bands = get_settings().load_bands[grid.level]
+    lead = next((m for m in team if m["role"] == "grid_lead"), None)
+    return {
+        "code": grid.code,
+        "name": grid.name,
+        "level": grid.level,
+        "parent_code": grid.parent_code,
+        "version": grid.version,
+        **figures,
+        "load": {
+            "households": bands.households.classify(figures["households"]),
+            "people": bands.people.classify(figures["people"]),
+            "households_band": [bands.households.low, bands.households.high],
+            "people_band": [bands.people.low, bands.people.high],
+        },
+        "key_groups": key_groups,
+        "lead": lead,
+        "team": team,
+    }
+
+
+def membership_filter(session: Session, code: str, alias: str) -> tuple[str, dict]:
+    """SQL condition selecting the points (``alias``) a grid holds, children included."""
+    grid = grid_by_code(session, code)
+    return f"{alias}.grid_l{grid.level}_id = :grid_id", {"grid_id": grid.id}

@@ -15,8 +15,8 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, mapped_column
 
 from gisgrid.core.database import Base
-from gisgrid.grids.models import GridMembership
 from gisgrid.core.enums import BuildingUse, Occupancy, ResidenceType, Sex, pg_enum
+from gisgrid.grids.models import GridMembership
 
 
 class Building(GridMembership, Base):

@@ -1,14 +1,17 @@
 from __future__ import annotations
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter, Depends, Path, Query
 from fastapi.responses import Response
 from sqlalchemy.orm import Session
 
 from gisgrid.core.dependencies import get_session
-from gisgrid.core.geojson import MEDIA_TYPE, BBox, Page, bbox_param, page_params
+from gisgrid.core.geojson import MEDIA_TYPE, BBox, bbox_param
+from gisgrid.core.paging import Page, page_params
 from gisgrid.registry import service
 
-router = APIRouter(tags=["buildings"])
+router = APIRouter(tags=["buildings and people"])
+GRID = Query(None, description="a grid code at any level; its children are included",
+             examples=["510107001001001"])
 
 
 @router.get(
@@ -18,9 +21,41 @@ router = APIRouter(tags=["buildings"])
     summary="楼栋列表 / List buildings",
 )
 def list_buildings(
+    grid: str | None = GRID,
     bbox: BBox | None = Depends(bbox_param),
     page: Page = Depends(page_params),
     session: Session = Depends(get_session),
 ) -> Response:
-    """Buildings as points in id order, with footprint, use, floors, households and people."""
-    return service.list_buildings(session, bbox=bbox, page=page)
+    """Buildings as points in id order, with footprint, use, floors, households, people and grids."""
+    return service.list_buildings(session, grid=grid, bbox=bbox, page=page)
+
+
+@router.get("/buildings/{building_id}/households", summary="楼栋住户图 / Household diagram")
+def household_diagram(
+    building_id: int = Path(..., ge=1), session: Session = Depends(get_session)
+) -> dict:
+    """Floors × flats per entrance (单元): occupied, rented or vacant, members, key-group flags."""
+    return service.household_diagram(session, building_id)
+
+
+@router.get("/households", summary="住户 / Households")
+def list_households(
+    grid: str | None = GRID,
+    building: int | None = Query(None, ge=1),
+    page: Page = Depends(page_params),
+    session: Session = Depends(get_session),
+) -> dict:
+    """Households with their building, entrance, floor, room, occupancy and member count."""
+    return service.list_households(session, grid=grid, building=building, page=page)
+
+
+@router.get("/residents", summary="实有人口 / Residents (masked)")
+def list_residents(
+    grid: str | None = GRID,
+    household: int | None = Query(None, ge=1),
+    tag: str | None = Query(None, description="a key group, e.g. empty_nest_elderly"),
+    page: Page = Depends(page_params),
+    session: Session = Depends(get_session),
+) -> dict:
+    """Residents with ID numbers and phones masked (`110101********123X`, `138****5678`)."""
+    return service.list_residents(session, grid=grid, household=household, tag=tag, page=page)

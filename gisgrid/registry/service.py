@@ -1,17 +1,27 @@
-"""Reading buildings with their household figures."""
+"""Reading buildings, households and residents (masked), and a building's household diagram."""
 
 from __future__ import annotations
 
 from fastapi.responses import Response
+from sqlalchemy import text
 from sqlalchemy.orm import Session
 
-from gisgrid.core.geojson import BBox, Page, feature_collection, geometry_json
+from gisgrid.core.errors import InvalidInput, NotFound
+from gisgrid.core.geojson import BBox, feature_collection, geometry_json
+from gisgrid.core.paging import Page, json_page
+from gisgrid.grids.service import membership_filter
 
 
-def list_buildings(session: Session, *, bbox: BBox | None, page: Page) -> Response:
-    where, params = "true", {}
+def list_buildings(session: Session, *, grid: str | None, bbox: BBox | None, page: Page) -> Response:
+    where, params = ["true"], {}
+    if grid is not None:
+        condition, grid_params = membership_filter(session, grid, "b")
+        where.append(condition)
+        params.update(grid_params)
     if bbox is not None:
-        where, params = BBox.sql("b.geom"), bbox.params()
+        where.append(BBox.sql("b.geom"))
+        params.update(bbox.params())
+    condition = " AND ".join(where)
     features = f"""
         SELECT json_build_object(
             'type', 'Feature',
@@ -22,6 +32,8 @@ def list_buildings(session: Session, *, bbox: BBox | None, page: Page) -> Respon
                 'use', b.use, 'floors', b.floors, 'entrances', b.entrances,
                 'flats_per_floor', b.flats_per_floor,
                 'households', load.households, 'people', load.people,
+                'grid_codes', (SELECT json_agg(g.code ORDER BY g.level) FROM grids g
+                               WHERE g.id IN (b.grid_l1_id, b.grid_l2_id, b.grid_l3_id)),
                 'footprint', {geometry_json('b.footprint')}
             )
         )::text
@@ -31,8 +43,121 @@ def list_buildings(session: Session, *, bbox: BBox | None, page: Page) -> Respon
                    coalesce(sum(h.member_count), 0) AS people
             FROM households h WHERE h.building_id = b.id
         ) load ON true
-        WHERE {where}
+        WHERE {condition}
         ORDER BY b.id
     """
-    count = f"SELECT count(*) FROM buildings b WHERE {where}"
+    count = f"SELECT count(*) FROM buildings b WHERE {condition}"
     return feature_collection(session, features_sql=features, count_sql=count, params=params, page=page)
+
+
+def list_households(session: Session, *, grid: str | None, building: int | None, page: Page) -> dict:
+    where, params = ["true"], {}
+    if grid is not None:
+        condition, grid_params = membership_filter(session, grid, "b")
+        where.append(condition)
+        params.update(grid_params)
+    if building is not None:
+        _building(session, building)
+        where.append("h.building_id = :building")
+        params["building"] = building
+    condition = " AND ".join(where)
+    rows = f"""
+        SELECT h.id, h.building_id, b.address AS building_address, h.entrance, h.floor, h.room,
+               h.occupancy, h.member_count
+        FROM households h JOIN buildings b ON b.id = h.building_id
+        WHERE {condition} ORDER BY h.id
+    """
+    count = f"SELECT count(*) FROM households h JOIN buildings b ON b.id = h.building_id WHERE {condition}"
+    return json_page(session, rows_sql=rows, count_sql=count, params=params, page=page)
+
+
+def list_residents(
+    session: Session, *, grid: str | None, household: int | None, tag: str | None, page: Page
+) -> dict:
+    """Residents with ID number and phone masked; the ciphertexts never leave the database."""
+    where, params = ["true"], {}
+    if grid is not None:
+        condition, grid_params = membership_filter(session, grid, "b")
+        where.append(condition)
+        params.update(grid_params)
+    if household is not None:
+        where.append("r.household_id = :household")
+        params["household"] = household
+    if tag is not None:
+        if session.execute(text("SELECT 1 FROM key_groups WHERE code = :t"), {"t": tag}).first() is None:
+            known = session.execute(text("SELECT string_agg(code, ', ' ORDER BY sort_order) FROM key_groups")).scalar()
+            raise InvalidInput(f"unknown key group {tag!r}; known: {known}", where="tag")
+        where.append("EXISTS (SELECT 1 FROM resident_key_groups k WHERE k.resident_id = r.id AND k.key_group = :tag)")
+        params["tag"] = tag
+    condition = " AND ".join(where)
+    joins = "FROM residents r JOIN households h ON h.id = r.household_id JOIN buildings b ON b.id = h.building_id"
+    rows = f"""
+        SELECT r.id, r.household_id, r.name, r.sex, r.birth_year, r.relation, r.residence_type,
+               r.party_member, r.id_number_masked AS id_number, r.phone_masked AS phone,
+               ARRAY(SELECT k.key_group FROM resident_key_groups k WHERE k.resident_id = r.id
+                     ORDER BY k.key_group) AS key_groups
+        {joins} WHERE {condition} ORDER BY r.id
+    """
+    return json_page(session, rows_sql=rows, count_sql=f"SELECT count(*) {joins} WHERE {condition}",
+                     params=params, page=page)
+
+
+def _building(session: Session, building_id: int):
+    row = session.execute(text("""
+        SELECT b.id, b.name, b.compound, b.address, b.floors, b.entrances, b.flats_per_floor, b.use,
+               (SELECT json_agg(g.code ORDER BY g.level) FROM grids g
+                WHERE g.id IN (b.grid_l1_id, b.grid_l2_id, b.grid_l3_id)) AS grid_codes
+        FROM buildings b WHERE b.id = :id
+    """), {"id": building_id}).first()
+    if row is None:
+        raise NotFound(f"no building with id {building_id}", where="id")
+    return row
+
+
+DIAGRAM = """
+SELECT h.id, h.entrance, h.floor, h.room, h.occupancy, h.member_count,
+       ARRAY(SELECT DISTINCT k.key_group FROM residents r JOIN resident_key_groups k ON k.resident_id = r.id
+             WHERE r.household_id = h.id ORDER BY k.key_group) AS flags
+FROM households h WHERE h.building_id = :id
+ORDER BY h.entrance, h.floor DESC, h.room
+"""
+
+
+def household_diagram(session: Session, building_id: int) -> dict:
+    """The 居民楼住户状况显示图 as data: per entrance (单元), floors top-down, flats left-right.
+
+    Each flat slot is a household (owner-occupied or rented, with member count and key-group
+    flags) or vacant; slots without a household row are vacant flats.
+    """
+    building = _building(session, building_id)
+    by_floor: dict[tuple[int, int], list[dict]] = {}
+    for row in session.execute(text(DIAGRAM), {"id": building_id}):
+        by_floor.setdefault((row.entrance, row.floor), []).append({
+            "household_id": row.id, "room": row.room, "status": row.occupancy,
+            "members": row.member_count, "flags": list(row.flags),
+        })
+    entrances = []
+    for entrance in range(1, building.entrances + 1):
+        floors = []
+        for floor in range(building.floors, 0, -1):
+            flats = by_floor.pop((entrance, floor), [])
+            used = {flat["room"] for flat in flats}
+            spare = (f"{floor}{slot:02d}" for slot in range(1, 100) if f"{floor}{slot:02d}" not in used)
+            while len(flats) < building.flats_per_floor:
+                flats.append({"household_id": None, "room": next(spare), "status": "vacant",
+                              "members": 0, "flags": []})
+            floors.append({"floor": floor, "flats": flats})
+        entrances.append({"entrance": entrance, "floors": floors})
+    occupied = [flat for e in entrances for f in e["floors"] for flat in f["flats"] if flat["household_id"]]
+    return {
+        "building": dict(building._mapping),
+        "entrances": entrances,
+        "outside_layout": [dict(entrance=k[0], floor=k[1], flats=v) for k, v in sorted(by_floor.items())],
+        "totals": {
+            "flats": sum(len(f["flats"]) for e in entrances for f in e["floors"]),
+            "households": sum(1 for flat in occupied if flat["status"] != "vacant"),
+            "vacant": sum(1 for e in entrances for f in e["floors"] for flat in f["flats"]
+                          if flat["status"] == "vacant"),
+            "people": sum(flat["members"] for flat in occupied),
+        },
+    }

@@ -5,7 +5,8 @@ from fastapi.responses import Response
 from sqlalchemy.orm import Session
 
 from gisgrid.core.dependencies import get_session
-from gisgrid.core.geojson import MEDIA_TYPE, Page, page_params
+from gisgrid.core.geojson import MEDIA_TYPE
+from gisgrid.core.paging import Page, page_params
 from gisgrid.territory import service
 
 router = APIRouter(tags=["territory"])

@@ -5,7 +5,8 @@ from __future__ import annotations
 from fastapi.responses import Response
 from sqlalchemy.orm import Session
 
-from gisgrid.core.geojson import Page, feature_collection, geometry_json
+from gisgrid.core.geojson import feature_collection, geometry_json
+from gisgrid.core.paging import Page
 
 
 def subdistricts(session: Session, *, code: str | None, page: Page) -> Response:

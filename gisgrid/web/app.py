@@ -12,10 +12,13 @@ from sqlalchemy.engine import Engine
 
 from gisgrid import __version__
 from gisgrid.core.database import get_engine, session_factory
-from gisgrid.web.errors import install_handlers
+from gisgrid.coverage.routes import router as coverage_router
 from gisgrid.grids.routes import router as grids_router
+from gisgrid.organisations.routes import router as organisations_router
 from gisgrid.registry.routes import router as buildings_router
+from gisgrid.staff.routes import router as staff_router
 from gisgrid.territory.routes import router as territory_router
+from gisgrid.web.errors import install_handlers
 from gisgrid.web.health import router as health_router
 from gisgrid.web.pages import router as pages_router
 
@@ -62,6 +65,7 @@ def create_app(engine: Engine | None = None) -> FastAPI:
             with_google_fonts=False,
         )
 
-    for router in (pages_router, health_router, territory_router, grids_router, buildings_router):
+    for router in (pages_router, health_router, territory_router, grids_router, buildings_router,
+                   organisations_router, staff_router, coverage_router):
         app.include_router(router)
     return app

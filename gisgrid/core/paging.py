@@ -1,0 +1,39 @@
+"""Paging shared by every list: limit/offset over a stable order, with the total matched."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from fastapi import Query
+from sqlalchemy import text
+from sqlalchemy.orm import Session
+
+from gisgrid.core.errors import InvalidInput
+from gisgrid.core.settings import get_settings
+
+
+@dataclass(frozen=True)
+class Page:
+    limit: int
+    offset: int
+
+
+def page_params(
+    limit: int = Query(100, ge=1, description="features per page (at most the server's page cap)"),
+    offset: int = Query(0, ge=0, description="features to skip; pages are in a stable order"),
+) -> Page:
+    cap = get_settings().max_page_size
+    if limit > cap:
+        raise InvalidInput(f"limit {limit} is above the page cap {cap}", where="limit")
+    return Page(limit=limit, offset=offset)
+
+
+def json_page(session: Session, *, rows_sql: str, count_sql: str, params: dict, page: Page) -> dict:
+    """A page of plain JSON items; ``rows_sql`` carries its own stable ORDER BY."""
+    matched = session.execute(text(count_sql), params).scalar_one()
+    rows = session.execute(
+        text(f"{rows_sql} LIMIT :_limit OFFSET :_offset"),
+        {**params, "_limit": page.limit, "_offset": page.offset},
+    )
+    items = [dict(row._mapping) for row in rows]
+    return {"numberMatched": matched, "numberReturned": len(items), "items": items}

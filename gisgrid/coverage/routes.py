@@ -1,0 +1,27 @@
+from __future__ import annotations
+
+from fastapi import APIRouter, Depends, Query
+from sqlalchemy.orm import Session
+
+from gisgrid.core.dependencies import get_session
+from gisgrid.coverage import service
+
+router = APIRouter(tags=["coverage"])
+
+
+@router.get("/coverage", summary="覆盖分析 / Coverage analysis")
+def coverage(
+    subdistrict: str | None = Query(None, pattern=r"^[0-9]{9}$", description="9-digit sub-district code"),
+    community: str | None = Query(None, pattern=r"^[0-9]{12}$", description="an L1 (community zone) code"),
+    level: int | None = Query(None, ge=1, le=3, description="only defects of this level"),
+    tolerance_m2: float | None = Query(None, ge=0, le=10000, description="sliver tolerance (m²)"),
+    session: Session = Depends(get_session),
+) -> dict:
+    """Blind spots, overlaps, spill-over, slivers, orphans, load and missing leads.
+
+    `summary` has coverage % of area and households and the count of each defect type;
+    `defects` is a GeoJSON FeatureCollection whose features carry `defect` (their type),
+    `level`, the `grids` involved and `area_m2`.
+    """
+    scope = service.Scope(subdistrict=subdistrict, community=community, level=level)
+    return service.report_json(service.analyse(session, scope, tolerance_m2))

@@ -1,0 +1,46 @@
+"""Reading stationed units and shops as GeoJSON, filtered by grid and bbox."""
+
+from __future__ import annotations
+
+from fastapi.responses import Response
+from sqlalchemy.orm import Session
+
+from gisgrid.core.geojson import BBox, feature_collection, geometry_json
+from gisgrid.core.paging import Page
+from gisgrid.grids.service import membership_filter
+
+EXTRA = {
+    "stationed_units": "'joined_nearest', o.joined_nearest",
+    "shops": "'licence_no', o.licence_no",
+}
+
+
+def list_organisations(
+    session: Session, table: str, *, grid: str | None, kind: str | None, bbox: BBox | None, page: Page
+) -> Response:
+    where, params = ["true"], {}
+    if grid is not None:
+        condition, grid_params = membership_filter(session, grid, "o")
+        where.append(condition)
+        params.update(grid_params)
+    if kind is not None:
+        where.append("o.kind = :kind")
+        params["kind"] = kind
+    if bbox is not None:
+        where.append(BBox.sql("o.geom"))
+        params.update(bbox.params())
+    condition = " AND ".join(where)
+    features = f"""
+        SELECT json_build_object(
+            'type', 'Feature', 'id', o.id, 'geometry', {geometry_json('o.geom')},
+            'properties', json_build_object(
+                'id', o.id, 'name', o.name, 'kind', o.kind, 'address', o.address,
+                'contact_name', o.contact_name, 'contact_phone', o.contact_phone, {EXTRA[table]},
+                'grid_codes', (SELECT json_agg(g.code ORDER BY g.level) FROM grids g
+                               WHERE g.id IN (o.grid_l1_id, o.grid_l2_id, o.grid_l3_id))
+            )
+        )::text
+        FROM {table} o WHERE {condition} ORDER BY o.id
+    """
+    count = f"SELECT count(*) FROM {table} o WHERE {condition}"
+    return feature_collection(session, features_sql=features, count_sql=count, params=params, page=page)
