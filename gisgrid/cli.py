@@ -114,22 +114,23 @@ def db_url() -> None:
 def serve(
     host: str = typer.Option("127.0.0.1", help="listen address"),
     port: int = typer.Option(8000, help="listen port"),
+    workers: int = typer.Option(1, min=1, help="worker processes (one per core is a good start)"),
+    access_log: bool = typer.Option(True, help="log every request"),
 ) -> None:
     """启动服务 / serve the API and pages."""
     try:
         ensure_database()
     except GisgridError as exc:
         _fail(exc)
-    _serve(host, port)
+    _serve(host, port, workers, access_log)
 
 
-def _serve(host: str, port: int) -> None:
+def _serve(host: str, port: int, workers: int = 1, access_log: bool = True) -> None:
     import uvicorn
 
-    from gisgrid.web.app import create_app
-
     typer.echo(f"服务地址 / serving on http://{host}:{port}/")
-    uvicorn.run(create_app(), host=host, port=port, log_level="info")
+    uvicorn.run("gisgrid.web.app:create_app", factory=True, host=host, port=port, workers=workers,
+                log_level="info", access_log=access_log)
 
 
 @app.command()
