@@ -68,10 +68,17 @@ WHERE s.id = n.id
 """
 
 
-def refresh(session: Session, *, area_ewkt: str | None = None, subdistrict: str | None = None) -> dict[str, int]:
+def refresh(
+    session: Session,
+    *,
+    area_ewkt: str | None = None,
+    subdistrict: str | None = None,
+    tables: tuple[str, ...] = POINT_TABLES,
+) -> dict[str, int]:
     """Recompute membership of the points in ``area_ewkt`` (or a sub-district, or everything).
 
-    Returns the rows whose grids changed, per table.
+    Returns the rows whose grids changed, per table. ``cases`` may be named to assign new cases
+    once: a case keeps the grids it was reported in, so boundary changes never refresh it.
     """
     params: dict[str, str] = {}
     scope = "true"
@@ -82,7 +89,7 @@ def refresh(session: Session, *, area_ewkt: str | None = None, subdistrict: str 
         scope = "p.subdistrict_code = :subdistrict"
         params["subdistrict"] = subdistrict
     changed = {}
-    for table in POINT_TABLES:
+    for table in tables:
         units = table == "stationed_units"
         sql = _COMPUTE.format(
             table=table,
@@ -91,7 +98,8 @@ def refresh(session: Session, *, area_ewkt: str | None = None, subdistrict: str 
             extra_diff="OR p.joined_nearest" if units else "",
         )
         changed[table] = session.execute(text(sql), params).rowcount
-    changed["stationed_units"] += session.execute(
-        text(_JOIN_NEAREST.format(scope=scope.replace("p.", "u."))), params
-    ).rowcount
+    if "stationed_units" in tables:
+        changed["stationed_units"] += session.execute(
+            text(_JOIN_NEAREST.format(scope=scope.replace("p.", "u."))), params
+        ).rowcount
     return changed

@@ -110,6 +110,11 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    op.execute("DELETE FROM case_categories WHERE parent_code IS NOT NULL")
-    op.execute("DELETE FROM case_categories")
-    op.execute("DELETE FROM key_groups")
+    # Rows still referenced by data stay; the tables themselves go with revision 0001.
+    op.execute("""DELETE FROM case_categories c WHERE parent_code IS NOT NULL AND NOT EXISTS
+                  (SELECT 1 FROM cases WHERE c.code IN (category_code, subtype_code))""")
+    op.execute("""DELETE FROM case_categories c WHERE NOT EXISTS
+                  (SELECT 1 FROM case_categories s WHERE s.parent_code = c.code) AND NOT EXISTS
+                  (SELECT 1 FROM cases WHERE c.code IN (category_code, subtype_code))""")
+    op.execute("""DELETE FROM key_groups k WHERE NOT EXISTS
+                  (SELECT 1 FROM resident_key_groups r WHERE r.key_group = k.code)""")
