@@ -651,8 +651,14 @@ class _Buildings:
             number += 1
             self._building(slot, compound, street, door, number, use, (floors, entrances, per_floor), occupied)
             remaining -= occupied
-        if remaining > 0:
-            raise RuntimeError(f"demo: micro-grid {grid_code} has no room for {remaining} more households")
+        if remaining > 0:  # a narrow courtyard: one tower where the cell is widest
+            centre, edge = shapely.get_coordinates(shapely.maximum_inscribed_circle(cell))
+            half = min(10.0, float(np.hypot(*(edge - centre))) - 3.0)
+            if half < 4.0:
+                raise RuntimeError(f"demo: micro-grid {grid_code} has no room for {remaining} households")
+            tower = box(centre[0] - half, centre[1] - half, centre[0] + half, centre[1] + half)
+            floors = min(33, -(-remaining // 8))
+            self._building(tower, compound, street, door, number + 1, "residential", (floors, 2, 4), remaining)
 
     def _building(self, slot, compound, street, door, number, use, layout, occupied) -> None:
         rng = self.rng

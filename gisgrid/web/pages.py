@@ -22,6 +22,7 @@ TEXT = {
         "buildings": "楼栋", "households": "户数", "people": "人口",
         "api": "接口", "docs": "接口文档 (Swagger)", "redoc": "接口文档 (ReDoc)", "health": "服务状态",
         "data": "数据 (GeoJSON)", "maps": "地图", "maps_soon": "覆盖图、边界编辑、事件热力图和网格公示牌将在这里提供。",
+        "coverage": "覆盖分析：盲区、重叠、越界、未入格、负荷", "lookup": "坐标查网格",
         "switch": "English", "switch_lang": "en", "empty": "数据库中还没有数据：运行 gisgrid demo 载入示范街道。",
     },
     "en": {
@@ -30,6 +31,7 @@ TEXT = {
         "buildings": "Buildings", "households": "Households", "people": "People",
         "api": "API", "docs": "API docs (Swagger)", "redoc": "API docs (ReDoc)", "health": "Health",
         "data": "Data (GeoJSON)", "maps": "Maps", "maps_soon": "Coverage map, boundary editor, case heatmap and grid notice boards will be linked here.",
+        "coverage": "coverage: blind spots, overlaps, spill-over, orphans, load", "lookup": "which grids hold a point",
         "switch": "中文", "switch_lang": "zh", "empty": "No data yet: run gisgrid demo to load the demo sub-district.",
     },
 }
