@@ -196,6 +196,34 @@ def coverage(
         typer.echo(f"缺陷已写入 / defects written to {geojson}")
 
 
+@app.command()
+def lookup(
+    lon: float = typer.Argument(..., help="longitude"),
+    lat: float = typer.Argument(..., help="latitude"),
+    crs: str = typer.Option("WGS84", help="WGS84, CGCS2000, GCJ-02, BD-09 or EPSG:xxxx"),
+) -> None:
+    """坐标查网格 / which grid holds a point at every level, with its lead."""
+    from gisgrid.core.crs import to_wgs84
+    from gisgrid.core.database import session_scope
+    from gisgrid.grids import service
+
+    try:
+        x, y = to_wgs84(lon, lat, crs)
+        ensure_database(quiet=True)
+        with session_scope() as session:
+            found = service.lookup(session, float(x), float(y))
+    except GisgridError as exc:
+        _fail(exc)
+    where = found["subdistrict"]
+    typer.echo(f"{found['lon']:.7f}, {found['lat']:.7f}  "
+               + (f"{where['name']} ({where['code']})" if where else "不在任何街道内 / outside every sub-district"))
+    for grid in found["grids"]:
+        lead = f"{grid['lead']} {grid['lead_phone']}" if grid["lead"] else "无网格长 / no lead"
+        typer.echo(f"  L{grid['level']}  {grid['code']:<18} {grid['name']}  网格长 / lead: {lead}")
+    if found["message"] != "ok":
+        typer.echo(f"  {found['message']}")
+
+
 def format_coverage(report) -> str:
     from gisgrid.coverage.service import LABELS_ZH
 
@@ -223,6 +251,10 @@ def format_coverage(report) -> str:
         lines += [f"    {u['name']} → {u['grid_code']} ({u['distance_m']} m)" for u in report.joined_nearest]
     return "\n".join(lines)
 
+
+from gisgrid.imports.command import import_command  # noqa: E402
+
+app.command("import")(import_command)
 
 if __name__ == "__main__":
     app()

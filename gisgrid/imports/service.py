@@ -1,0 +1,567 @@
+"""Import buildings, stationed units, shops or households from a user's file.
+
+``import_file(session, kind, path, options)`` reads the file (GeoJSON, GeoPackage, Shapefile,
+CSV, Excel), maps its columns to the kind's fields, checks every row, writes the accepted rows
+and computes their grid membership, and returns an :class:`ImportReport`.
+
+Policy
+    * Every row is checked before anything is written: values, geometry, duplicate addresses
+      (within the file and against the database), the sub-district that must cover the point,
+      and for households the building they belong to.
+    * By default the accepted rows are written and the refused ones reported with their row
+      number and reason. With ``strict`` any refused row means nothing is written.
+      ``dry_run`` runs every check, database ones included, and writes nothing.
+    * The write is all or nothing: staged through a temporary table (COPY), inserted by one
+      ``INSERT … SELECT`` and followed by the membership refresh, all inside one savepoint of
+      the caller's transaction. A database error rolls all of it back. The caller commits.
+    * An import adds records; it never updates existing ones (a duplicate is refused).
+    * Within a file the first occurrence of an address wins; later rows with the same address
+      are refused as duplicates of it. Addresses compare after NFKC normalisation, ignoring
+      whitespace and letter case ("朝阳路１号" = "朝阳路 1号"). Units and shops are duplicates
+      when both name and address repeat (a mall holds many shops at one address); households
+      when building, entrance, floor and room repeat.
+    * Households refer to buildings already in the database, by address or by id: import the
+      buildings first.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import shapely
+from sqlalchemy import text
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.orm import Session
+from tqdm import tqdm
+
+from gisgrid.core.errors import Conflict, InvalidInput
+from gisgrid.grids import membership
+from gisgrid.imports.fields import (
+    FIELDS,
+    KIND_LABELS,
+    LOCATION_ALIASES,
+    TABLES,
+    BadValue,
+    Field,
+    Kind,
+    address_key,
+    header_key,
+    key_sql,
+    targets,
+)
+from gisgrid.imports.geometry import locate
+from gisgrid.imports.reading import Table, read_table
+from gisgrid.imports.report import ImportReport, Refusal
+
+STAGE = "_gisgrid_import_stage"
+
+
+@dataclass
+class ImportOptions:
+    crs: str | None = None                 # WGS84, CGCS2000, GCJ-02, BD-09, EPSG:xxxx
+    subdistrict: str | None = None         # rows must lie in this sub-district
+    mapping: dict[str, str] = field(default_factory=dict)  # field → column of the file
+    layer: str | None = None               # GeoPackage layer
+    sheet: str | None = None               # Excel sheet
+    encoding: str | None = None            # CSV / Shapefile text encoding
+    strict: bool = False                   # any refused row → nothing written
+    dry_run: bool = False                  # check everything, write nothing
+    progress: bool = False                 # tqdm bars on stderr
+
+
+# --- mapping ---------------------------------------------------------------------------------
+
+def parse_map_flags(items: Iterable[str]) -> dict[str, str]:
+    """``["floors=层数", "address=地址"]`` → ``{"floors": "层数", "address": "地址"}``."""
+    mapping: dict[str, str] = {}
+    for item in items:
+        target, sep, source = item.partition("=")
+        if not sep or not target.strip() or not source.strip():
+            raise InvalidInput(f"--map 需写成 字段=列名 / --map takes FIELD=COLUMN, got {item!r}", where="map")
+        mapping[target.strip()] = source.strip()
+    return mapping
+
+
+def load_mapping(path: Path) -> dict[str, str]:
+    """A small JSON or YAML file ``{field: column}``, e.g. ``{"address": "地址", "floors": "层数"}``."""
+    path = Path(path)
+    try:
+        raw = path.read_text(encoding="utf-8-sig")
+    except OSError as exc:
+        raise InvalidInput(f"无法读取映射文件 / cannot read the mapping file {path}: {exc.strerror}",
+                           where="mapping") from None
+    try:
+        if path.suffix.lower() in (".yaml", ".yml"):
+            import yaml
+
+            data = yaml.safe_load(raw)
+        else:
+            data = json.loads(raw)
+    except Exception as exc:  # json.JSONDecodeError, yaml.YAMLError
+        raise InvalidInput(f"映射文件格式错误 / the mapping file {path.name} is not valid "
+                           f"{'YAML' if path.suffix.lower() in ('.yaml', '.yml') else 'JSON'}: {exc}",
+                           where="mapping") from None
+    if not isinstance(data, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in data.items()):
+        raise InvalidInput(f"映射文件应为 字段: 列名 / the mapping file {path.name} must map field names "
+                           'to column names, e.g. {"address": "地址", "floors": "层数"}', where="mapping")
+    return {k.strip(): v.strip() for k, v in data.items()}
+
+
+def resolve_columns(table: Table, kind: Kind, mapping: dict[str, str], warnings: list[str]) -> dict[str, str]:
+    """Field (or lon/lat/wkt) → the file's column: explicit mapping first, then default names."""
+    valid = targets(kind)
+    by_key: dict[str, str] = {}
+    for column in table.columns:
+        by_key.setdefault(header_key(column), column)
+    chosen: dict[str, str] = {}
+    for target, source in mapping.items():
+        if target not in valid:
+            raise InvalidInput(
+                f"“{target}”不是{KIND_LABELS[kind]}的字段 / {target!r} is not a field of {kind.value}; "
+                f"fields: {', '.join(valid)} (--map takes FIELD=COLUMN, e.g. --map floors=层数)", where="map")
+        column = source if source in table.columns else by_key.get(header_key(source))
+        if column is None:
+            raise InvalidInput(
+                f"文件中没有列“{source}” / {table.path.name} has no column {source!r} (mapped to {target}); "
+                f"columns: {', '.join(table.columns)}", where="map")
+        chosen[target] = column
+    used = set(chosen.values())
+    candidates: list[tuple[str, tuple[str, ...]]] = [(f.name, f.aliases) for f in FIELDS[kind]]
+    if kind is not Kind.HOUSEHOLDS and not table.spatial:
+        candidates += list(LOCATION_ALIASES.items())
+    for name, aliases in candidates:
+        if name in chosen:
+            continue
+        for alias in aliases:
+            column = by_key.get(header_key(alias))
+            if column is not None and column not in used:
+                chosen[name] = column
+                used.add(column)
+                break
+    columns_text = ", ".join(table.columns)
+    for f in FIELDS[kind]:
+        if f.required and f.name not in chosen:
+            raise InvalidInput(
+                f"缺少“{f.label_zh}”列 / no column for {f.label}: tried {', '.join(f.aliases)}; "
+                f"the file has: {columns_text}; map one with --map {f.name}=COLUMN", where=f.name)
+        if f.warn_default and f.name not in chosen:
+            warnings.append(f.warn_default)
+    if kind is Kind.HOUSEHOLDS:
+        if "building_address" not in chosen and "building_id" not in chosen:
+            raise InvalidInput(
+                "缺少楼栋地址或楼栋编号列 / households need a building_address (楼栋地址) or building_id "
+                f"(楼栋编号) column; the file has: {columns_text}", where="building_address")
+        if table.spatial:
+            warnings.append("住户不使用几何，已忽略 / households have no geometry: the file's geometry was ignored")
+    elif table.spatial:
+        ignored = [t for t in LOCATION_ALIASES if t in chosen]
+        if ignored:
+            warnings.append(f"空间文件使用自身几何，忽略 {', '.join(ignored)} / a spatial file's own geometry "
+                            f"is used: the {', '.join(ignored)} mapping was ignored")
+            for t in ignored:
+                used.discard(chosen.pop(t))
+    else:
+        if "wkt" in chosen:
+            for t in ("lon", "lat"):
+                if t in chosen:
+                    used.discard(chosen.pop(t))
+        elif "lon" not in chosen or "lat" not in chosen:
+            missing = " and ".join(t for t in ("lon", "lat") if t not in chosen)
+            raise InvalidInput(
+                f"缺少经纬度列 / no {missing} column: tried "
+                f"{', '.join(LOCATION_ALIASES['lon'])} / {', '.join(LOCATION_ALIASES['lat'])}; "
+                f"the file has: {columns_text}; map them with --map lon=COLUMN --map lat=COLUMN", where="lon/lat")
+    unused = [c for c in table.columns if c not in used]
+    if unused:
+        warnings.append(f"未使用的列 / columns not imported: {', '.join(unused)}")
+    return chosen
+
+
+# --- rows ------------------------------------------------------------------------------------
+
+@dataclass
+class Rows:
+    values: dict[str, list]
+    refusals: dict[int, list[Refusal]]  # index → refusals
+
+    def refuse(self, index: int, refusal: Refusal) -> None:
+        self.refusals.setdefault(index, []).append(refusal)
+
+
+def _parse_rows(table: Table, kind: Kind, columns: dict[str, str], progress: bool) -> Rows:
+    n = table.rows
+    fields: tuple[Field, ...] = FIELDS[kind]
+    values: dict[str, list] = {f.name: [None] * n for f in fields}
+    rows = Rows(values=values, refusals={})
+    mapped = [(f, table.cells[columns[f.name]], columns[f.name]) for f in fields if f.name in columns]
+    for f in fields:
+        if f.name not in columns and f.default is not None:
+            values[f.name] = [f.default] * n
+    for i in tqdm(range(n), desc="检查 / checking", unit="row", disable=not progress, leave=False):
+        row = int(table.row_numbers[i])
+        for f, cells, column in mapped:
+            raw = cells[i]
+            if raw is None or not str(raw).strip():
+                if f.required:
+                    rows.refuse(i, Refusal(row, "missing_value", f"{f.label_zh}为空 / {f.name} is empty", column))
+                else:
+                    values[f.name][i] = f.default
+                continue
+            try:
+                values[f.name][i] = f.parse(raw)
+            except BadValue as exc:
+                rows.refuse(i, Refusal(row, "bad_value", f"{f.label_zh} {exc.reason.split(' / ')[0]} / "
+                                       f"{f.name} {exc.reason.split(' / ', 1)[-1]}", column, str(raw)))
+    if kind is Kind.BUILDINGS:
+        values["name"] = [name if name is not None else address
+                          for name, address in zip(values["name"], values["address"], strict=True)]
+    if kind is Kind.HOUSEHOLDS:
+        for i in range(n):
+            if values["building_address"][i] is None and values["building_id"][i] is None \
+                    and not any(r.code == "bad_value" for r in rows.refusals.get(i, [])):
+                rows.refuse(i, Refusal(int(table.row_numbers[i]), "missing_value",
+                                       "楼栋地址和楼栋编号都为空 / neither building address nor building id given",
+                                       columns.get("building_address") or columns.get("building_id")))
+    return rows
+
+
+def _duplicates_in_file(table: Table, kind: Kind, rows: Rows, columns: dict[str, str]) -> list[str | None]:
+    """The duplicate key of each row (None when unknown); later repeats are refused."""
+    n = table.rows
+    if kind is Kind.BUILDINGS:
+        keys = [address_key(a) if a else None for a in rows.values["address"]]
+        what_zh, what_en, column = "地址", "address", columns.get("address")
+    else:
+        keys = [f"{address_key(nm)}|{address_key(ad)}" if nm and ad else None
+                for nm, ad in zip(rows.values["name"], rows.values["address"], strict=True)]
+        what_zh, what_en, column = "名称和地址", "name and address", columns.get("address")
+    first: dict[str, int] = {}
+    for i in range(n):
+        key = keys[i]
+        if key is None:
+            continue
+        if key in first:
+            shown = rows.values["address"][i]
+            rows.refuse(i, Refusal(
+                int(table.row_numbers[i]), "duplicate",
+                f"{what_zh}与第 {first[key]} 行重复 / duplicate {what_en}: same as row {first[key]} "
+                "(the first is kept)", column, shown))
+        else:
+            first[key] = int(table.row_numbers[i])
+    return keys
+
+
+# --- the import ------------------------------------------------------------------------------
+
+def import_file(session: Session, kind: str | Kind, path: str | Path,
+                options: ImportOptions | None = None) -> ImportReport:
+    """Check and load one file; see the module docstring for the policy. The caller commits."""
+    try:
+        kind = Kind(kind)
+    except ValueError:
+        raise InvalidInput(f"未知导入类型 / unknown import kind {kind!r}: use "
+                           f"{', '.join(k.value for k in Kind)}", where="kind") from None
+    options = options or ImportOptions()
+    path = Path(path)
+    if options.subdistrict is not None:
+        found = session.execute(text("SELECT 1 FROM subdistricts WHERE code = :c"),
+                                {"c": options.subdistrict}).first()
+        if found is None:
+            raise InvalidInput(f"街道不存在 / no sub-district {options.subdistrict!r}", where="subdistrict")
+    table = read_table(path, layer=options.layer, sheet=options.sheet, encoding=options.encoding)
+    word_zh, word_en = table.row_word
+    report = ImportReport(
+        kind=kind.value, file=path.name, format=table.format, crs=None, rows=table.rows,
+        dry_run=options.dry_run, strict=options.strict, warnings=list(table.warnings),
+        row_numbering=("行号：表头为第 1 行，数据从第 2 行起 / rows numbered as in the file: the header is row 1"
+                       if not table.spatial else
+                       "要素按文件顺序从 1 编号 / features numbered from 1 in file order"),
+    )
+    columns = resolve_columns(table, kind, options.mapping, report.warnings)
+    rows = _parse_rows(table, kind, columns, options.progress)
+    points = footprints = None
+    if kind is not Kind.HOUSEHOLDS:
+        located = locate(table, kind, options.crs, columns)
+        report.crs = located.crs_label
+        report.warnings += located.warnings
+        for i, problem in located.problems.items():
+            rows.refuse(i, Refusal(int(table.row_numbers[i]), problem.code, problem.reason, problem.field))
+        points, footprints = located.points, located.footprints
+        keys = _duplicates_in_file(table, kind, rows, columns)
+    else:
+        keys = [address_key(a) if a else None for a in rows.values["building_address"]]
+    candidates = [i for i in range(table.rows) if i not in rows.refusals]
+    for index_refusals in rows.refusals.values():
+        report.refused.extend(index_refusals)
+
+    savepoint = session.begin_nested()
+    try:
+        refused_in_db = _stage_and_check(session, kind, table, rows, keys, points, footprints,
+                                         candidates, options)
+        report.refused.extend(refused_in_db)
+        report.refused.sort(key=lambda r: r.row)
+        write = not options.dry_run and not (options.strict and report.refused)
+        if write:
+            _write(session, kind, report)
+        session.execute(text(f"DROP TABLE {STAGE}"))
+    except DBAPIError as exc:
+        savepoint.rollback()
+        detail = getattr(getattr(exc.orig, "diag", None), "message_primary", None) or str(exc.orig)
+        raise Conflict(f"数据库拒绝写入，已全部回滚 / the database refused the import, nothing was written: "
+                       f"{detail}", where="database") from None
+    except BaseException:
+        savepoint.rollback()
+        raise
+    if write:
+        savepoint.commit()
+        report.written = report.loaded > 0
+    else:
+        savepoint.rollback()
+    return report
+
+
+def _stage_columns(kind: Kind) -> list[tuple[str, str]]:
+    if kind is Kind.BUILDINGS:
+        return [("address", "text"), ("name", "text"), ("compound", "text"), ("floors", "int"),
+                ("entrances", "int"), ("flats_per_floor", "int"), ("use", "text")]
+    if kind is Kind.HOUSEHOLDS:
+        return [("building_address", "text"), ("building_id", "int"), ("entrance", "int"),
+                ("floor", "int"), ("room", "text"), ("occupancy", "text"), ("member_count", "int")]
+    extra = [("licence_no", "text")] if kind is Kind.SHOPS else []
+    return [("name", "text"), ("address", "text"), ("kind", "text"), ("contact_name", "text"),
+            ("contact_phone", "text"), *extra]
+
+
+def _ewkb(geoms: np.ndarray, indexes: list[int]) -> list[str | None]:
+    out: list[str | None] = [None] * len(indexes)
+    chosen = geoms[indexes] if indexes else np.array([], dtype=object)
+    present = [k for k, g in enumerate(chosen) if g is not None]
+    if present:
+        hexed = shapely.to_wkb(shapely.set_srid(chosen[present], 4326), hex=True, include_srid=True)
+        for k, h in zip(present, hexed, strict=True):
+            out[k] = h
+    return out
+
+
+def _stage_and_check(session, kind, table, rows, keys, points, footprints, candidates,
+                     options) -> list[Refusal]:
+    """COPY the candidate rows into a temporary table and run the database checks on it."""
+    columns = _stage_columns(kind)
+    extra = ("geom geometry(Point, 4326), footprint geometry(Polygon, 4326), subdistrict_code text"
+             if kind is not Kind.HOUSEHOLDS else
+             "b_id int, b_matches int, b_floors int, b_entrances int, b_address text, subdistrict_code text")
+    session.execute(text(
+        f"CREATE TEMP TABLE {STAGE} (rownum int PRIMARY KEY, "
+        + ", ".join(f'"{c}" {t}' for c, t in columns)
+        + f", akey text, new_id int, {extra}) ON COMMIT DROP"
+    ))
+    names = ["rownum", *(c for c, _ in columns), "akey"]
+    if kind is not Kind.HOUSEHOLDS:
+        names += ["geom", "footprint"]
+        point_hex, footprint_hex = _ewkb(points, candidates), _ewkb(footprints, candidates)
+    quoted = ", ".join(f'"{n}"' for n in names)
+    copy_sql = f"COPY {STAGE} ({quoted}) FROM STDIN"
+    dbapi = session.connection().connection.dbapi_connection
+    with dbapi.cursor() as cursor, cursor.copy(copy_sql) as copy:
+        for k, i in enumerate(tqdm(candidates, desc="暂存 / staging", unit="row",
+                                   disable=not options.progress, leave=False)):
+            record = [int(table.row_numbers[i]), *(rows.values[c][i] for c, _ in columns), keys[i]]
+            if kind is not Kind.HOUSEHOLDS:
+                record += [point_hex[k], footprint_hex[k]]
+            copy.write_row(record)
+    session.execute(text(f"ANALYZE {STAGE}"))
+    if kind is Kind.HOUSEHOLDS:
+        return _check_households(session, options)
+    return _check_points(session, kind, options)
+
+
+def _collect(session, sql: str, params: dict, make) -> list[Refusal]:
+    """Run a check query returning (rownum, …) rows; refuse those rows and drop them from the stage."""
+    found = session.execute(text(sql), params).all()
+    refusals = [make(row) for row in found]
+    if found:
+        session.execute(text(f"DELETE FROM {STAGE} WHERE rownum = ANY(:rows)"),
+                        {"rows": sorted({row[0] for row in found})})
+    return refusals
+
+
+def _check_points(session, kind: Kind, options: ImportOptions) -> list[Refusal]:
+    sd = options.subdistrict
+    table = TABLES[kind]
+    if not session.execute(text("SELECT EXISTS (SELECT 1 FROM subdistricts)")).scalar():
+        raise InvalidInput("数据库中还没有街道边界，无法判断归属 / no sub-district boundaries are loaded yet: "
+                           "load the sub-district first", where="subdistrict")
+    session.execute(text(f"UPDATE {STAGE} SET geom = ST_PointOnSurface(footprint) "
+                         "WHERE geom IS NULL AND footprint IS NOT NULL"))
+    session.execute(text(f"""
+        UPDATE {STAGE} s SET subdistrict_code = (
+            SELECT d.code FROM subdistricts d WHERE ST_Covers(d.boundary, s.geom)
+            ORDER BY d.code = CAST(:sd AS text) DESC NULLS LAST, d.code LIMIT 1)
+    """), {"sd": sd})
+
+    def outside(row) -> Refusal:
+        rownum, code, x, y = row
+        where = f"({x:.6f}, {y:.6f})"
+        if code is None and sd is None:
+            reason = f"不在任何街道范围内 / outside every sub-district: {where}"
+        elif code is None:
+            reason = f"不在街道 {sd} 范围内 / outside sub-district {sd}: {where}"
+        else:
+            reason = f"位于街道 {code} 而非 {sd} / inside sub-district {code}, not {sd}: {where}"
+        return Refusal(rownum, "outside_subdistrict", reason, "geometry")
+
+    refusals = _collect(session, f"""
+        SELECT rownum, subdistrict_code, ST_X(geom), ST_Y(geom) FROM {STAGE}
+        WHERE subdistrict_code IS NULL OR (CAST(:sd AS text) IS NOT NULL AND subdistrict_code <> :sd)
+        ORDER BY rownum
+    """, {"sd": sd}, outside)
+
+    if kind is Kind.BUILDINGS:
+        existing_key = key_sql("t.address")
+        what = "地址已存在 / address already in the database"
+    else:
+        existing_key = f"{key_sql('t.name')} || '|' || {key_sql('t.address')}"
+        what = "名称和地址已存在 / name and address already in the database"
+    refusals += _collect(session, f"""
+        SELECT DISTINCT ON (s.rownum) s.rownum, t.id, t.address FROM {STAGE} s
+        JOIN {table} t ON {existing_key} = s.akey ORDER BY s.rownum, t.id
+    """, {}, lambda row: Refusal(row[0], "duplicate", f"{what} (#{row[1]}: {row[2]})", "address", row[2]))
+    return refusals
+
+
+def _check_households(session, options: ImportOptions) -> list[Refusal]:
+    sd = options.subdistrict
+    session.execute(text(f"""
+        UPDATE {STAGE} s SET b_id = b.id, b_matches = 1
+        FROM buildings b WHERE s.building_id IS NOT NULL AND b.id = s.building_id
+    """))
+    session.execute(text(f"""
+        UPDATE {STAGE} s SET b_id = m.id, b_matches = m.n
+        FROM (SELECT s2.rownum, min(b.id) AS id, count(*) AS n
+              FROM {STAGE} s2 JOIN buildings b ON {key_sql('b.address')} = s2.akey
+              WHERE s2.building_id IS NULL GROUP BY s2.rownum) m
+        WHERE s.rownum = m.rownum
+    """))
+    session.execute(text(f"""
+        UPDATE {STAGE} s SET b_floors = b.floors, b_entrances = b.entrances, b_address = b.address,
+                             subdistrict_code = b.subdistrict_code
+        FROM buildings b WHERE b.id = s.b_id
+    """))
+
+    def unknown(row) -> Refusal:
+        rownum, building_id, address, matches = row
+        if matches and matches > 1:
+            return Refusal(rownum, "unknown_building",
+                           f"地址对应 {matches} 栋楼，请用楼栋编号 / the address matches {matches} buildings: "
+                           "give building_id", "building_address", address)
+        if building_id is not None:
+            return Refusal(rownum, "unknown_building", f"楼栋编号 {building_id} 不存在 / no building #{building_id}",
+                           "building_id", str(building_id))
+        return Refusal(rownum, "unknown_building",
+                       f"楼栋地址不存在（请先导入楼栋）/ no building at address {address!r} "
+                       "(import the buildings first)", "building_address", address)
+
+    refusals = _collect(session, f"""
+        SELECT rownum, building_id, building_address, b_matches FROM {STAGE}
+        WHERE b_id IS NULL OR b_matches > 1 ORDER BY rownum
+    """, {}, unknown)
+    refusals += _collect(session, f"""
+        SELECT rownum, b_id, b_address, building_address FROM {STAGE}
+        WHERE building_id IS NOT NULL AND building_address IS NOT NULL
+          AND {key_sql('b_address')} <> akey ORDER BY rownum
+    """, {}, lambda row: Refusal(row[0], "unknown_building",
+                                 f"楼栋 {row[1]} 的地址是“{row[2]}” / building #{row[1]} is at {row[2]!r}, "
+                                 f"not {row[3]!r}", "building_address", row[3]))
+    if sd is not None:
+        refusals += _collect(session, f"""
+            SELECT rownum, subdistrict_code, b_address FROM {STAGE} WHERE subdistrict_code <> :sd ORDER BY rownum
+        """, {"sd": sd}, lambda row: Refusal(
+            row[0], "outside_subdistrict", f"楼栋位于街道 {row[1]} 而非 {sd} / the building {row[2]!r} is in "
+            f"sub-district {row[1]}, not {sd}", "building_address", row[2]))
+    refusals += _collect(session, f"""
+        SELECT rownum, entrance, b_entrances, 'entrance' FROM {STAGE} WHERE entrance > b_entrances
+        UNION ALL
+        SELECT rownum, floor, b_floors, 'floor' FROM {STAGE} WHERE floor > b_floors AND entrance <= b_entrances
+        ORDER BY 1
+    """, {}, lambda row: Refusal(
+        row[0], "bad_value",
+        (f"单元 {row[1]} 超出楼栋的 {row[2]} 个单元 / entrance {row[1]}, but the building has {row[2]} entrance(s)"
+         if row[3] == "entrance" else
+         f"楼层 {row[1]} 高于楼栋的 {row[2]} 层 / floor {row[1]} is above the building's {row[2]} floor(s)"),
+        row[3], str(row[1])))
+    refusals += _collect(session, f"""
+        SELECT rownum, first FROM (
+            SELECT rownum, min(rownum) OVER (PARTITION BY b_id, entrance, floor, room) AS first FROM {STAGE}
+        ) d WHERE rownum <> first ORDER BY rownum
+    """, {}, lambda row: Refusal(row[0], "duplicate",
+                                 f"与第 {row[1]} 行是同一户 / the same flat as row {row[1]} (the first is kept)",
+                                 "room"))
+    refusals += _collect(session, f"""
+        SELECT DISTINCT ON (s.rownum) s.rownum, h.id, s.b_address, s.entrance, s.floor, s.room
+        FROM {STAGE} s JOIN households h
+          ON h.building_id = s.b_id AND h.entrance = s.entrance AND h.floor = s.floor AND h.room = s.room
+        ORDER BY s.rownum, h.id
+    """, {}, lambda row: Refusal(
+        row[0], "duplicate", f"住户已存在 / household already in the database (#{row[1]}: {row[2]} "
+        f"{row[3]}单元 {row[4]}层 {row[5]})", "room", row[5]))
+    return refusals
+
+
+def _write(session, kind: Kind, report: ImportReport) -> None:
+    table = TABLES[kind]
+    session.execute(text(f"""
+        UPDATE {STAGE} s SET new_id = n.id
+        FROM (SELECT o.rownum, nextval(pg_get_serial_sequence('{table}', 'id')) AS id
+              FROM (SELECT rownum FROM {STAGE} ORDER BY rownum) o) n
+        WHERE s.rownum = n.rownum
+    """))
+    if kind is Kind.BUILDINGS:
+        session.execute(text(f"""
+            INSERT INTO buildings (id, subdistrict_code, compound, name, address, floors, entrances,
+                                   flats_per_floor, use, geom, footprint)
+            SELECT new_id, subdistrict_code, compound, name, address, floors, entrances, flats_per_floor,
+                   CAST(use AS building_use), geom, footprint
+            FROM {STAGE} ORDER BY rownum
+        """))
+    elif kind is Kind.HOUSEHOLDS:
+        session.execute(text(f"""
+            INSERT INTO households (id, building_id, entrance, floor, room, occupancy, member_count)
+            SELECT new_id, b_id, entrance, floor, room, CAST(occupancy AS occupancy), member_count
+            FROM {STAGE} ORDER BY rownum
+        """))
+    else:
+        licence = ", licence_no" if kind is Kind.SHOPS else ""
+        session.execute(text(f"""
+            INSERT INTO {table} (id, subdistrict_code, name, kind, address, contact_name, contact_phone,
+                                 geom{licence})
+            SELECT new_id, subdistrict_code, name, kind, address, contact_name, contact_phone, geom{licence}
+            FROM {STAGE} ORDER BY rownum
+        """))
+    report.ids = list(session.execute(text(f"SELECT new_id FROM {STAGE} ORDER BY rownum")).scalars())
+    report.loaded = len(report.ids)
+    report.subdistricts = dict(session.execute(text(
+        f"SELECT subdistrict_code, count(*) FROM {STAGE} GROUP BY 1 ORDER BY 1")).all())
+    if kind is Kind.HOUSEHOLDS:
+        counts = session.execute(text(f"""
+            SELECT count(*) FILTER (WHERE b.grid_l1_id IS NOT NULL), count(*) FILTER (WHERE b.grid_l1_id IS NULL)
+            FROM {STAGE} s JOIN buildings b ON b.id = s.b_id
+        """)).one()
+        report.membership = {"in_grid": counts[0], "in_no_grid": counts[1]}
+        return
+    for code in report.subdistricts:
+        membership.refresh(session, subdistrict=code, tables=(table,))
+    nearest = "count(*) FILTER (WHERE t.joined_nearest)" if kind is Kind.UNITS else "0"
+    counts = session.execute(text(f"""
+        SELECT count(*) FILTER (WHERE t.grid_l1_id IS NOT NULL), count(*) FILTER (WHERE t.grid_l1_id IS NULL),
+               {nearest}
+        FROM {table} t WHERE t.id = ANY(:ids)
+    """), {"ids": report.ids}).one()
+    report.membership = {"in_grid": counts[0], "in_no_grid": counts[1]}
+    if kind is Kind.UNITS:
+        report.membership["joined_nearest"] = counts[2]
+    if counts[1]:
+        report.warnings.append(f"{counts[1]} 条不在任何网格内（盲区）/ {counts[1]} rows lie in no grid (a blind spot)")
