@@ -21,8 +21,9 @@ import shapely  # noqa: E402
 from sqlalchemy import text  # noqa: E402
 from sqlalchemy.orm import Session  # noqa: E402
 
-from common import database_arg, engine_from, median, peak_rss_mb, repeat, table  # noqa: E402
 from gisgrid.coverage.service import Scope, analyse  # noqa: E402
+
+from common import database_arg, engine_from, median, peak_rss_mb, repeat, table  # noqa: E402
 
 
 def main() -> None:

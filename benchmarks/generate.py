@@ -23,12 +23,13 @@ sys.path.insert(0, str(Path(__file__).parent))
 
 import psycopg  # noqa: E402
 
-from common import median, peak_rss_mb, table  # noqa: E402
 from gisgrid.core import migrate  # noqa: E402
 from gisgrid.core.database import engine_for, normalise_url  # noqa: E402
 from gisgrid.core.embedded import Cluster  # noqa: E402
 from gisgrid.demo.generator import DemoConfig, generate  # noqa: E402
 from gisgrid.demo.loader import load  # noqa: E402
+
+from common import median, peak_rss_mb, table  # noqa: E402
 
 SCALES = {
     "demo": DemoConfig(),

@@ -27,8 +27,9 @@ sys.path.insert(0, str(Path(__file__).parent))
 import httpx  # noqa: E402
 from sqlalchemy import text  # noqa: E402
 
-from common import database_arg, engine_from, table  # noqa: E402
 from gisgrid.grids.service import LOOKUP  # noqa: E402
+
+from common import database_arg, engine_from, table  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -23,9 +23,10 @@ import pandas as pd  # noqa: E402
 from sqlalchemy import text  # noqa: E402
 from sqlalchemy.orm import Session  # noqa: E402
 
-from common import database_arg, engine_from, median, peak_rss_mb, stopwatch, table  # noqa: E402
 from gisgrid.core.database import set_change_context  # noqa: E402
 from gisgrid.grids import membership  # noqa: E402
+
+from common import database_arg, engine_from, median, peak_rss_mb, stopwatch, table  # noqa: E402
 
 CLEAR = "UPDATE buildings SET grid_l1_id = NULL, grid_l2_id = NULL, grid_l3_id = NULL"
 RESULT = "SELECT id, grid_l1_id, grid_l2_id, grid_l3_id FROM buildings ORDER BY id"

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import pytest
-from builders import Territory, metres_box
 from shapely import Polygon
 
 from gisgrid.coverage.service import Scope, analyse
 from gisgrid.grids import membership
+
+from builders import Territory, metres_box
 
 SD = "110101097"
 

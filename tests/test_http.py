@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import pytest
-from geojson_checks import assert_rfc7946
 from shapely.geometry import box, shape
 from sqlalchemy import text
 
 from gisgrid.core import migrate
+
+from geojson_checks import assert_rfc7946
 
 
 def test_health(http):

@@ -12,7 +12,6 @@ from pathlib import Path
 import geopandas as gpd
 import pandas as pd
 import pytest
-from builders import Territory, lonlat, metres_box
 from shapely import LineString, MultiPolygon, Point, Polygon
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
@@ -23,6 +22,8 @@ from gisgrid.core.errors import Conflict, InvalidInput
 from gisgrid.grids import membership
 from gisgrid.imports.report import format_report, write_report
 from gisgrid.imports.service import ImportOptions, import_file, load_mapping, parse_map_flags
+
+from builders import Territory, lonlat, metres_box
 
 SD = "110101090"
 SD_EAST = "110101091"

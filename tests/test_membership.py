@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from builders import Territory, lonlat, metres_box
 from geoalchemy2.shape import from_shape
 from shapely import MultiPolygon, Polygon
 from sqlalchemy import text
 
 from gisgrid.core.database import set_change_context
 from gisgrid.grids import membership
+
+from builders import Territory, lonlat, metres_box
 
 SD = "110101098"
 

@@ -5,8 +5,9 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import text
 
-from geojson_checks import assert_rfc7946
 from gisgrid.core import crs
+
+from geojson_checks import assert_rfc7946
 
 
 @pytest.fixture(scope="module")

@@ -26,6 +26,7 @@ from gisgrid.core.errors import InvalidInput, NotFound
 from gisgrid.core.settings import get_settings
 
 GRID = 1e-7  # degrees; the storage precision
+AREA_EPSILON = 1e-12  # degrees², about 0.01 m²: below this a family's area sums agree
 
 AREA_DEFECTS = ("blind_spot", "overlap", "spill_over")
 SLIVERS = {"blind_spot": "sliver_gap", "overlap": "sliver_overlap", "spill_over": "sliver_spill"}
@@ -84,75 +85,75 @@ _IN_SCOPE = """
     AND (CAST(:community AS text) IS NULL OR left({g}.code, 12) = :community)
 """
 
-_PARENTS = f"""
-parents AS (
-    SELECT s.code AS parent_code, 0 AS parent_level, s.code AS subdistrict_code, s.boundary AS geom
+# One statement finds every area defect. Each family (a parent and its children) is unioned
+# once; planar area sums then say which families can hold a defect at all (children's areas
+# adding up to more than their union: an overlap; union outside the parent: a spill-over), so
+# the costly pairwise and per-child overlays run only where something is wrong.
+AREA_DEFECTS_SQL = f"""
+WITH parents AS (
+    SELECT s.code AS parent_code, 0 AS parent_level, s.boundary AS geom
     FROM subdistricts s
     WHERE (CAST(:sd AS text) IS NULL OR s.code = :sd) AND CAST(:community AS text) IS NULL
     UNION ALL
-    SELECT g.code, g.level, g.subdistrict_code, g.geom FROM grids g
+    SELECT g.code, g.level, g.geom FROM grids g
     WHERE g.level < 3 AND {_IN_SCOPE.format(g="g")}
 ),
-family AS (
-    SELECT p.parent_code, p.parent_level, p.geom AS parent_geom, c.code, c.geom
-    FROM parents p JOIN grids c
-      ON (p.parent_level = 0 AND c.level = 1 AND c.subdistrict_code = p.parent_code)
-      OR (p.parent_level > 0 AND c.parent_code = p.parent_code)
-)
-"""
-
-BLIND_SPOTS = f"""
-WITH {_PARENTS},
-gaps AS (
-    SELECT p.parent_code, p.parent_level + 1 AS level,
-           ST_Difference(p.geom, coalesce(
-               (SELECT ST_Union(f.geom, {GRID}) FROM family f WHERE f.parent_code = p.parent_code),
-               ST_GeomFromText('POLYGON EMPTY', 4326)), {GRID}) AS geom
-    FROM parents p
-    WHERE (CAST(:level AS int) IS NULL OR p.parent_level + 1 = :level)
-      AND (p.parent_level = 0 OR EXISTS (SELECT 1 FROM family f WHERE f.parent_code = p.parent_code))
+kids AS (
+    SELECT c.code, c.geom, coalesce(c.parent_code, c.subdistrict_code) AS parent_code
+    FROM grids c WHERE {_IN_SCOPE.format(g="c")}
+),
+families AS MATERIALIZED (
+    SELECT p.parent_code, p.parent_level, p.geom AS parent_geom, u.union_geom,
+           coalesce(u.child_area, 0) AS child_area,
+           CASE WHEN u.union_geom IS NOT NULL AND ST_Equals(p.geom, u.union_geom)
+                THEN ST_GeomFromText('POLYGON EMPTY', 4326)  -- the common case, 4x cheaper to prove
+                ELSE ST_Difference(p.geom, coalesce(u.union_geom, ST_GeomFromText('POLYGON EMPTY', 4326)))
+           END AS gap
+    FROM parents p LEFT JOIN (
+        SELECT parent_code, ST_Union(geom) AS union_geom, sum(ST_Area(geom)) AS child_area
+        FROM kids GROUP BY parent_code
+    ) u USING (parent_code)
+    WHERE p.parent_level = 0 OR u.union_geom IS NOT NULL
+),
+blind AS (
+    SELECT 'blind_spot' AS type, parent_level + 1 AS level, parent_code,
+           NULL::text[] AS pair, (ST_Dump(ST_CollectionExtract(gap, 3))).geom AS geom
+    FROM families
+),
+suspect AS MATERIALIZED (
+    SELECT k.code, k.geom, f.parent_code, f.parent_level, f.parent_geom,
+           ST_Area(f.union_geom) - ST_Area(f.parent_geom) + ST_Area(f.gap) > {AREA_EPSILON} AS may_spill,
+           f.child_area - ST_Area(f.union_geom) > {AREA_EPSILON} AS may_overlap
+    FROM families f JOIN kids k USING (parent_code)
+    WHERE f.union_geom IS NOT NULL AND (
+        ST_Area(f.union_geom) - ST_Area(f.parent_geom) + ST_Area(f.gap) > {AREA_EPSILON}
+        OR f.child_area - ST_Area(f.union_geom) > {AREA_EPSILON})
+),
+spill AS (
+    SELECT 'spill_over' AS type, parent_level + 1 AS level, parent_code, ARRAY[code] AS pair,
+           (ST_Dump(ST_CollectionExtract(ST_Difference(geom, parent_geom, {GRID}), 3))).geom AS geom
+    FROM suspect WHERE may_spill AND NOT ST_CoveredBy(geom, parent_geom)
+),
+overlap AS (
+    SELECT 'overlap' AS type, a.parent_level + 1 AS level, a.parent_code, ARRAY[a.code, b.code] AS pair,
+           (ST_Dump(ST_CollectionExtract(ST_Intersection(a.geom, b.geom, {GRID}), 3))).geom AS geom
+    FROM suspect a JOIN suspect b
+      ON b.parent_code = a.parent_code AND a.code < b.code AND a.geom && b.geom
+    WHERE a.may_overlap AND ST_Relate(a.geom, b.geom, 'T********')
 ),
 pieces AS (
-    SELECT parent_code, level, (ST_Dump(ST_CollectionExtract(geom, 3))).geom AS geom FROM gaps
+    SELECT * FROM blind UNION ALL SELECT * FROM spill UNION ALL SELECT * FROM overlap
 )
-SELECT 'blind_spot' AS type, level, ARRAY[parent_code] AS parents,
-       ARRAY(SELECT f.code FROM family f WHERE f.parent_code = pieces.parent_code
-             AND ST_DWithin(f.geom::geography, pieces.geom::geography, 5) ORDER BY f.code) AS grids,
+SELECT type, level, parent_code,
+       CASE WHEN type = 'blind_spot' THEN ARRAY(
+           SELECT k.code FROM grids k
+           WHERE k.geom && ST_Expand(pieces.geom, 0.0001)
+             AND coalesce(k.parent_code, k.subdistrict_code) = pieces.parent_code
+             AND ST_DWithin(k.geom::geography, pieces.geom::geography, 5)
+           ORDER BY k.code) ELSE pair END AS grids,
        ST_Area(geom::geography) AS area_m2, ST_AsBinary(geom) AS wkb
 FROM pieces WHERE NOT ST_IsEmpty(geom) AND ST_Area(geom) > 0
-"""
-
-OVERLAPS = f"""
-WITH pairs AS (
-    SELECT a.level, a.code AS a_code, b.code AS b_code, a.geom AS a_geom, b.geom AS b_geom
-    FROM grids a JOIN grids b
-      ON a.level = b.level AND a.code < b.code AND a.subdistrict_code = b.subdistrict_code
-     AND a.parent_code IS NOT DISTINCT FROM b.parent_code
-     AND a.geom && b.geom AND ST_Relate(a.geom, b.geom, 'T********')
-    WHERE {_IN_SCOPE.format(g="a")} AND (CAST(:level AS int) IS NULL OR a.level = :level)
-),
-pieces AS (
-    SELECT level, a_code, b_code,
-           (ST_Dump(ST_CollectionExtract(ST_Intersection(a_geom, b_geom, {GRID}), 3))).geom AS geom
-    FROM pairs
-)
-SELECT 'overlap' AS type, level, NULL::text[] AS parents, ARRAY[a_code, b_code] AS grids,
-       ST_Area(geom::geography) AS area_m2, ST_AsBinary(geom) AS wkb
-FROM pieces WHERE NOT ST_IsEmpty(geom) AND ST_Area(geom) > 0
-"""
-
-SPILL_OVER = f"""
-WITH {_PARENTS},
-outside AS (
-    SELECT f.parent_code, f.parent_level + 1 AS level, f.code,
-           (ST_Dump(ST_CollectionExtract(ST_Difference(f.geom, f.parent_geom, {GRID}), 3))).geom AS geom
-    FROM family f
-    WHERE NOT ST_CoveredBy(f.geom, f.parent_geom)
-      AND (CAST(:level AS int) IS NULL OR f.parent_level + 1 = :level)
-)
-SELECT 'spill_over' AS type, level, ARRAY[parent_code] AS parents, ARRAY[code] AS grids,
-       ST_Area(geom::geography) AS area_m2, ST_AsBinary(geom) AS wkb
-FROM outside WHERE NOT ST_IsEmpty(geom) AND ST_Area(geom) > 0
+ORDER BY type, level, parent_code, grids
 """
 
 # A level is expected of a point when it is L1, when the point's grid one level up is
@@ -207,27 +208,18 @@ rolled AS (
 )
 SELECT g.code, g.name, g.level, coalesce(r.households, 0)::int AS households,
        coalesce(r.people, 0)::int AS people,
-       EXISTS (SELECT 1 FROM grid_assignments a WHERE a.grid_id = g.id AND a.role = 'grid_lead') AS has_lead,
-       ST_AsBinary(g.geom) AS wkb
+       EXISTS (SELECT 1 FROM grid_assignments a WHERE a.grid_id = g.id AND a.role = 'grid_lead') AS has_lead
 FROM grids g LEFT JOIN rolled r ON r.grid_id = g.id
 WHERE {_IN_SCOPE.format(g="g")} AND (CAST(:level AS int) IS NULL OR g.level = :level)
 ORDER BY g.code
 """
 
-SUMMARY = """
-WITH area AS (
-    SELECT ST_Union(boundary, {grid}) AS geom FROM subdistricts
-    WHERE (CAST(:sd AS text) IS NULL OR code = :sd) AND CAST(:community AS text) IS NULL
-    UNION ALL
-    SELECT geom FROM grids WHERE code = :community
-)
-SELECT lvl AS level,
-       ST_Area(a.geom::geography) AS area_m2,
-       ST_Area(ST_Intersection(a.geom, (
-           SELECT ST_Union(g.geom, {grid}) FROM grids g
-           WHERE g.level = lvl AND {in_scope} AND g.geom && a.geom), {grid})::geography) AS covered_m2
-FROM (SELECT geom FROM area WHERE geom IS NOT NULL LIMIT 1) a, generate_series(1, 3) AS lvl
-""".format(grid=GRID, in_scope=_IN_SCOPE.format(g="g"))
+TERRITORY_AREA = """
+SELECT coalesce(sum(ST_Area(boundary::geography)), 0) FROM subdistricts
+WHERE (CAST(:sd AS text) IS NULL OR code = :sd) AND CAST(:community AS text) IS NULL
+UNION ALL
+SELECT ST_Area(geom::geography) FROM grids WHERE code = :community
+"""
 
 HOUSEHOLDS_COVERED = """
 SELECT count(*) FILTER (WHERE h.occupancy <> 'vacant') AS households,
@@ -266,12 +258,16 @@ def analyse(session: Session, scope: Scope = Scope(), tolerance_m2: float | None
     params = {"sd": scope.subdistrict, "community": scope.community, "level": scope.level}
 
     defects: list[Defect] = []
-    for sql in (BLIND_SPOTS, OVERLAPS, SPILL_OVER):
-        for row in session.execute(text(sql), params):
-            kind = row.type if row.area_m2 >= tolerance else SLIVERS[row.type]
-            detail = {"parent": row.parents[0]} if row.parents else {}
-            defects.append(Defect(kind, row.level, list(row.grids), shapely.from_wkb(row.wkb),
-                                  round(row.area_m2, 2), detail))
+    gap_area = dict.fromkeys((1, 2, 3), 0.0)
+    for row in session.execute(text(AREA_DEFECTS_SQL), params):
+        if row.type == "blind_spot":
+            gap_area[row.level] += row.area_m2
+        if scope.level is not None and row.level != scope.level:
+            continue
+        kind = row.type if row.area_m2 >= tolerance else SLIVERS[row.type]
+        detail = {} if row.type == "overlap" else {"parent": row.parent_code}
+        defects.append(Defect(kind, row.level, list(row.grids), shapely.from_wkb(row.wkb),
+                              round(row.area_m2, 2), detail))
 
     for kind, table in (("orphan_building", "buildings"), ("orphan_unit", "stationed_units"),
                         ("orphan_shop", "shops")):
@@ -279,7 +275,7 @@ def analyse(session: Session, scope: Scope = Scope(), tolerance_m2: float | None
             defects.append(Defect(kind, None, [], shapely.from_wkb(row.wkb), None,
                                   {"id": row.id, "name": row.name, "missing_levels": list(row.levels)}))
 
-    loads = []
+    loads, flagged = [], []
     for row in session.execute(text(LOADS), params):
         bands = settings.load_bands[row.level]
         status = bands.households.classify(row.households)
@@ -287,40 +283,46 @@ def analyse(session: Session, scope: Scope = Scope(), tolerance_m2: float | None
         loads.append({"code": row.code, "name": row.name, "level": row.level,
                       "households": row.households, "people": row.people,
                       "status": status, "people_status": people_status, "has_lead": row.has_lead})
-        geometry = shapely.from_wkb(row.wkb)
         figures = {"households": row.households, "people": row.people,
                    "band": [bands.households.low, bands.households.high], "people_status": people_status}
         if status != "within":
-            defects.append(Defect("overloaded" if status == "over" else "underloaded", row.level,
-                                  [row.code], geometry, None, figures))
+            flagged.append(("overloaded" if status == "over" else "underloaded", row.level, row.code, figures))
         if not row.has_lead:
-            defects.append(Defect("no_lead", row.level, [row.code], geometry, None, {}))
+            flagged.append(("no_lead", row.level, row.code, {}))
+    shapes = dict(session.execute(
+        text("SELECT code, ST_AsBinary(geom) FROM grids WHERE code = ANY(:codes)"),
+        {"codes": sorted({code for _, _, code, _ in flagged})},
+    ).all())
+    defects += [Defect(kind, level, [code], shapely.from_wkb(shapes[code]), None, figures)
+                for kind, level, code, figures in flagged]
 
     joined = [dict(row._mapping) for row in session.execute(text(JOINED_NEAREST), params)]
     for item in joined:
         item["distance_m"] = float(item["distance_m"])
     report = CoverageReport(scope, tolerance, {}, defects, loads, joined)
-    report.summary = _summary(session, params, report)
+    report.summary = _summary(session, params, report, gap_area)
     return report
 
 
-def _summary(session: Session, params: dict, report: CoverageReport) -> dict:
-    area = {row.level: row for row in session.execute(text(SUMMARY), params)}
+def _summary(session: Session, params: dict, report: CoverageReport, gap_area: dict) -> dict:
+    """Area covered at level L is the territory less every gap down to L: the part of it that
+    lies in a grid of each level above and at L (a spill into a neighbour's gap does not count)."""
+    territory = sum(session.execute(text(TERRITORY_AREA), params).scalars())
     households = session.execute(text(HOUSEHOLDS_COVERED), params).one()
 
     def pct(part, whole):
         return round(100.0 * part / whole, 3) if whole else None
 
-    by_level = {}
+    by_level, uncovered = {}, 0.0
     for level in (1, 2, 3):
-        row = area.get(level)
+        uncovered += gap_area[level]
         by_level[level] = {
-            "area_covered_pct": pct(row.covered_m2 or 0, row.area_m2) if row else None,
+            "area_covered_pct": pct(territory - uncovered, territory),
             "households_covered_pct": pct(getattr(households, f"l{level}"), households.households),
         }
     return {
-        "area_m2": round(area[1].area_m2, 1) if 1 in area else None,
-        "area_covered_pct": by_level[3]["area_covered_pct"] if area else None,
+        "area_m2": round(territory, 1),
+        "area_covered_pct": by_level[3]["area_covered_pct"],
         "households": households.households,
         "households_covered_pct": by_level[3]["households_covered_pct"],
         "by_level": by_level,

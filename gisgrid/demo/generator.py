@@ -418,11 +418,11 @@ class _SubDistrict:
             return unary_union([faces[i] for i in indices])
 
         # Grids, L1 → L2 → L3 with codes; geometry in metres first.
-        l1_rows, l2_rows, l3_rows = [], [], []
+        l1_rows = []
         zones = sorted({z for z, _, _, _ in plan})
         zone_names = list(self.rng.permutation(names.COMMUNITY_NAMES))
         l2_geoms, l3_geoms = {}, {}
-        for p_index, (zone, rank, _, _) in enumerate(plan):
+        for p_index in range(len(plan)):
             children = [i for i, parent in enumerate(l3_parent) if parent == p_index]
             child_geoms = []
             for i in children:
@@ -491,7 +491,7 @@ class _SubDistrict:
         buildings.flush()
 
         staff = _Staff(self)
-        for (kind, *key), (grid_id, code, name) in grid_ids.items():
+        for (kind, *_), (grid_id, code, name) in grid_ids.items():
             staff.team(kind, grid_id, code, name)
         staff.police(grid_ids)
         staff.flush()
