@@ -93,8 +93,11 @@ class DemoData:
 
 
 class _Ids:
+    """Row ids per table, and the ID numbers issued, shared by every sub-district of a run."""
+
     def __init__(self) -> None:
         self.last: dict[str, int] = {}
+        self.id_numbers: set[str] = set()
 
     def take(self, table: str, count: int = 1) -> np.ndarray:
         start = self.last.get(table, 0) + 1
@@ -103,6 +106,15 @@ class _Ids:
 
     def one(self, table: str) -> int:
         return int(self.take(table)[0])
+
+    def id_number(self, region: str, birth: datetime, sequence: int) -> str:
+        """A resident ID number no one else in the run holds: the next free sequence of the sex."""
+        number = id_number(region, birth, sequence)
+        while number in self.id_numbers:
+            sequence = (sequence + 2) % 1000
+            number = id_number(region, birth, sequence)
+        self.id_numbers.add(number)
+        return number
 
 
 def generate(config: DemoConfig = DemoConfig()) -> DemoData:
@@ -758,7 +770,7 @@ class _Buildings:
                 "sex": sex, "birth_year": year - age, "relation": relation,
                 "residence_type": "floating" if floating else "registered",
                 "party_member": bool(adult and rng.random() < (0.1 if age >= 60 else 0.065)),
-                "id_number": id_number(region, birth, sequence),
+                "id_number": self.sd.ids.id_number(region, birth, sequence),
                 "phone": _phone(rng) if age >= 12 else None,
             })
             self.tags.extend({"resident_id": int(rid), "key_group": t} for t in sorted(tags))
