@@ -1,7 +1,7 @@
 """Which grid holds a point, at every level — stored on buildings, stationed units and shops.
 
 Rule (deterministic, one grid per level): a point belongs to the grid whose closed polygon
-covers it (``ST_Covers``: the border counts, holes do not); on a border shared by two grids of
+covers it (the border counts, holes do not); on a border shared by two grids of
 one level, the grid with the smaller code wins (codes number west→east, north→south, so the
 west/north grid takes its border). A stationed unit (驻区单位) that no L2 grid covers joins the
 nearest L2 grid of its sub-district (就近划入), with that grid's parent and nearest child, and is
@@ -19,11 +19,16 @@ from sqlalchemy.orm import Session
 
 POINT_TABLES = ("buildings", "stationed_units", "shops")
 
+# Grids drive the join (LATERAL): each polygon is prepared once by PostGIS and tested against
+# the points its index probe returns. For a point, ST_Intersects is exactly ST_Covers (border
+# included) and takes PostGIS's cached point-in-polygon path, about five times faster here.
 _COMPUTE = """
 WITH hits AS (
     SELECT DISTINCT ON (p.id, g.level) p.id, g.level, g.id AS grid_id
-    FROM {table} p JOIN grids g ON ST_Covers(g.geom, p.geom)
-    WHERE {scope}
+    FROM grids g CROSS JOIN LATERAL (
+        SELECT p.id FROM {table} p WHERE ST_Intersects(g.geom, p.geom) AND {scope}
+    ) p
+    WHERE {grid_scope}
     ORDER BY p.id, g.level, g.code
 ), computed AS (
     SELECT p.id,
@@ -81,12 +86,14 @@ def refresh(
     once: a case keeps the grids it was reported in, so boundary changes never refresh it.
     """
     params: dict[str, str] = {}
-    scope = "true"
+    scope = grid_scope = "true"
     if area_ewkt is not None:
         scope = "ST_Intersects(p.geom, ST_GeomFromEWKT(:area))"
+        grid_scope = "ST_Intersects(g.geom, ST_GeomFromEWKT(:area))"
         params["area"] = area_ewkt
     elif subdistrict is not None:
         scope = "p.subdistrict_code = :subdistrict"
+        grid_scope = "g.geom && (SELECT ST_Extent(x.geom)::geometry FROM {table} x WHERE x.subdistrict_code = :subdistrict)"
         params["subdistrict"] = subdistrict
     changed = {}
     for table in tables:
@@ -94,6 +101,7 @@ def refresh(
         sql = _COMPUTE.format(
             table=table,
             scope=scope,
+            grid_scope=grid_scope.format(table=table),
             extra_set=", joined_nearest = false" if units else "",
             extra_diff="OR p.joined_nearest" if units else "",
         )

@@ -74,7 +74,7 @@ LOOKUP = """
 WITH pt AS (SELECT ST_SetSRID(ST_MakePoint(:lon, :lat), 4326) AS geom),
 hit AS (
     SELECT DISTINCT ON (g.level) g.id, g.level, g.code, g.name
-    FROM grids g, pt WHERE ST_Covers(g.geom, pt.geom)
+    FROM grids g, pt WHERE ST_Intersects(g.geom, pt.geom)  -- for a point: ST_Covers, faster
     ORDER BY g.level, g.code
 )
 SELECT hit.level, hit.code, hit.name, s.name AS lead, s.phone AS lead_phone
@@ -86,7 +86,7 @@ ORDER BY hit.level
 
 SUBDISTRICT_AT = """
 SELECT code, name FROM subdistricts
-WHERE ST_Covers(boundary, ST_SetSRID(ST_MakePoint(:lon, :lat), 4326)) ORDER BY code LIMIT 1
+WHERE ST_Intersects(boundary, ST_SetSRID(ST_MakePoint(:lon, :lat), 4326)) ORDER BY code LIMIT 1
 """
 
 
