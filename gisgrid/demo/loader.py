@@ -31,6 +31,11 @@ def load(engine: Engine, data: DemoData, progress: bool = True) -> dict[str, int
                                 {"c": codes}).scalars().all()
         if taken:
             raise Conflict(f"sub-district(s) {', '.join(taken)} already loaded", where="subdistricts")
+        # Generated rows carry their own ids, so the demo goes into tables that hold none yet.
+        for table in TABLES:
+            if session.execute(text(f"SELECT EXISTS (SELECT 1 FROM {table})")).scalar():
+                raise Conflict(f"the demo loads into an empty database, but {table} already has rows",
+                               where=table)
         set_change_context(session, actor="gisgrid demo", reason="demo data", operation="import")
         cursor = session.connection().connection.dbapi_connection.cursor()
         for table in TABLES:
