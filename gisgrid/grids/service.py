@@ -70,31 +70,33 @@ def list_grids(
     return feature_collection(session, features_sql=features, count_sql=count, params=params, page=page)
 
 
+# One round trip: the sub-district and the grid at every level, each with its lead. For a point,
+# ST_Intersects is ST_Covers (border included) on PostGIS's cached point-in-polygon path.
+# Driver-style placeholders, so the async hot path and the session path share the statement.
 LOOKUP = """
-WITH pt AS (SELECT ST_SetSRID(ST_MakePoint(:lon, :lat), 4326) AS geom),
+WITH pt AS (SELECT ST_SetSRID(ST_MakePoint(%(lon)s, %(lat)s), 4326) AS geom),
 hit AS (
     SELECT DISTINCT ON (g.level) g.id, g.level, g.code, g.name
-    FROM grids g, pt WHERE ST_Intersects(g.geom, pt.geom)  -- for a point: ST_Covers, faster
+    FROM grids g, pt WHERE ST_Intersects(g.geom, pt.geom)
     ORDER BY g.level, g.code
 )
-SELECT hit.level, hit.code, hit.name, s.name AS lead, s.phone AS lead_phone
+SELECT 0 AS level, s.code, s.name, NULL AS lead, NULL AS lead_phone
+FROM (SELECT code, name FROM subdistricts, pt WHERE ST_Intersects(boundary, pt.geom)
+      ORDER BY code LIMIT 1) s
+UNION ALL
+SELECT hit.level, hit.code, hit.name, st.name, st.phone
 FROM hit
 LEFT JOIN grid_assignments a ON a.grid_id = hit.id AND a.role = 'grid_lead'
-LEFT JOIN staff s ON s.id = a.staff_id
-ORDER BY hit.level
+LEFT JOIN staff st ON st.id = a.staff_id
+ORDER BY 1
 """
-
-SUBDISTRICT_AT = """
-SELECT code, name FROM subdistricts
-WHERE ST_Intersects(boundary, ST_SetSRID(ST_MakePoint(:lon, :lat), 4326)) ORDER BY code LIMIT 1
-"""
+LOOKUP_COLUMNS = ("level", "code", "name", "lead", "lead_phone")
 
 
-def lookup(session: Session, lon: float, lat: float) -> dict:
-    """The grid at every level holding a WGS84 point (same border rule as stored membership)."""
-    params = {"lon": lon, "lat": lat}
-    subdistrict = session.execute(text(SUBDISTRICT_AT), params).first()
-    grids = [dict(row._mapping) for row in session.execute(text(LOOKUP), params)]
+def lookup_answer(lon: float, lat: float, rows: list[tuple]) -> dict:
+    """Shape the rows of ``LOOKUP`` (level 0 is the sub-district) as the answer users read."""
+    subdistrict = next(({"code": r[1], "name": r[2]} for r in rows if r[0] == 0), None)
+    grids = [dict(zip(LOOKUP_COLUMNS, r, strict=True)) for r in rows if r[0] > 0]
     if subdistrict is None and not grids:
         message = "该点不在任何街道内 / the point is outside every sub-district"
     elif len(grids) < 3:
@@ -102,14 +104,21 @@ def lookup(session: Session, lon: float, lat: float) -> dict:
         message = f"该点不在第 {missing} 级网格内 / the point is in no grid at level(s) {missing}"
     else:
         message = "ok"
-    return {
-        "lon": lon,
-        "lat": lat,
-        "inside": subdistrict is not None,
-        "subdistrict": dict(subdistrict._mapping) if subdistrict else None,
-        "grids": grids,
-        "message": message,
-    }
+    return {"lon": lon, "lat": lat, "inside": subdistrict is not None, "subdistrict": subdistrict,
+            "grids": grids, "message": message}
+
+
+def lookup(session: Session, lon: float, lat: float) -> dict:
+    """The grid at every level holding a WGS84 point (same border rule as stored membership)."""
+    rows = session.connection().exec_driver_sql(LOOKUP, {"lon": lon, "lat": lat}).all()
+    return lookup_answer(lon, lat, [tuple(r) for r in rows])
+
+
+async def lookup_async(pool, lon: float, lat: float) -> dict:
+    """The same lookup on the app's async connection pool: the hot path of ``GET /lookup``."""
+    async with pool.connection() as conn:
+        cursor = await conn.execute(LOOKUP, {"lon": lon, "lat": lat}, prepare=True)
+        return lookup_answer(lon, lat, await cursor.fetchall())
 
 
 def grid_by_code(session: Session, code: str):

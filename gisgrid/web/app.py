@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from contextlib import asynccontextmanager
 from importlib.resources import files
 from pathlib import Path
 
 from fastapi import FastAPI
 from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html
 from fastapi.staticfiles import StaticFiles
+from psycopg_pool import AsyncConnectionPool
 from sqlalchemy.engine import Engine
 
 from gisgrid import __version__
@@ -32,14 +34,25 @@ WGS84 lon/lat, counter-clockwise exterior rings, paged with `limit`/`offset` and
 
 
 def create_app(engine: Engine | None = None) -> FastAPI:
+    engine = engine or get_engine()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI):
+        """An async pool beside the engine, for the hot read paths (``/lookup``)."""
+        conninfo = engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
+        async with AsyncConnectionPool(conninfo, min_size=2, max_size=16, open=False) as pool:
+            app.state.pool = pool
+            yield
+
     app = FastAPI(
         title="gisgrid",
         version=__version__,
         description=DESCRIPTION,
         docs_url=None,
         redoc_url=None,
+        lifespan=lifespan,
     )
-    app.state.sessionmaker = session_factory(engine or get_engine())
+    app.state.sessionmaker = session_factory(engine)
     install_handlers(app)
     # The docs assets first: /static would otherwise swallow /static/docs.
     app.mount("/static/docs", StaticFiles(directory=str(files("fastapi_offline") / "static")), name="docs-assets")
