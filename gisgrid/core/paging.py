@@ -28,6 +28,22 @@ def page_params(
     return Page(limit=limit, offset=offset)
 
 
+class Where:
+    """A list's filters: SQL conditions joined with AND, with their bound parameters."""
+
+    def __init__(self) -> None:
+        self.conditions: list[str] = []
+        self.params: dict = {}
+
+    def add(self, condition: str, params: dict | None = None, **named) -> None:
+        self.conditions.append(condition)
+        self.params.update(params or {}, **named)
+
+    @property
+    def sql(self) -> str:
+        return " AND ".join(self.conditions) or "true"
+
+
 def json_page(session: Session, *, rows_sql: str, count_sql: str, params: dict, page: Page) -> dict:
     """A page of plain JSON items; ``rows_sql`` carries its own stable ORDER BY."""
     matched = session.execute(text(count_sql), params).scalar_one()

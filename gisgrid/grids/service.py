@@ -8,7 +8,7 @@ from sqlalchemy.orm import Session
 
 from gisgrid.core.errors import InvalidInput, NotFound
 from gisgrid.core.geojson import BBox, feature_collection, geometry_json
-from gisgrid.core.paging import Page
+from gisgrid.core.paging import Page, Where
 from gisgrid.core.settings import get_settings
 from gisgrid.grids.models import code_length
 
@@ -33,10 +33,9 @@ def list_grids(
     bbox: BBox | None,
     page: Page,
 ) -> Response:
-    where, params = ["true"], {}
+    where = Where()
     if level is not None:
-        where.append("g.level = :level")
-        params["level"] = level
+        where.add("g.level = :level", level=level)
     if parent is not None:
         if not parent.isdigit() or len(parent) not in (code_length(1), code_length(2)):
             raise InvalidInput(
@@ -45,12 +44,10 @@ def list_grids(
             )
         if session.execute(text("SELECT 1 FROM grids WHERE code = :c"), {"c": parent}).first() is None:
             raise NotFound(f"no grid with code {parent}", where="parent")
-        where.append("g.parent_code = :parent")
-        params["parent"] = parent
+        where.add("g.parent_code = :parent", parent=parent)
     if bbox is not None:
-        where.append(BBox.sql("g.geom"))
-        params.update(bbox.params())
-    condition = " AND ".join(where)
+        where.add(BBox.sql("g.geom"), bbox.params())
+    condition = where.sql
     features = f"""
         SELECT json_build_object(
             'type', 'Feature',
@@ -67,7 +64,7 @@ def list_grids(
         ORDER BY g.code
     """
     count = f"SELECT count(*) FROM grids g WHERE {condition}"
-    return feature_collection(session, features_sql=features, count_sql=count, params=params, page=page)
+    return feature_collection(session, features_sql=features, count_sql=count, params=where.params, page=page)
 
 
 # One round trip: the sub-district and the grid at every level, each with its lead. For a point,

@@ -6,7 +6,7 @@ from fastapi.responses import Response
 from sqlalchemy.orm import Session
 
 from gisgrid.core.geojson import BBox, feature_collection, geometry_json
-from gisgrid.core.paging import Page
+from gisgrid.core.paging import Page, Where
 from gisgrid.grids.service import membership_filter
 
 EXTRA = {
@@ -18,18 +18,14 @@ EXTRA = {
 def list_organisations(
     session: Session, table: str, *, grid: str | None, kind: str | None, bbox: BBox | None, page: Page
 ) -> Response:
-    where, params = ["true"], {}
+    where = Where()
     if grid is not None:
-        condition, grid_params = membership_filter(session, grid, "o")
-        where.append(condition)
-        params.update(grid_params)
+        where.add(*membership_filter(session, grid, "o"))
     if kind is not None:
-        where.append("o.kind = :kind")
-        params["kind"] = kind
+        where.add("o.kind = :kind", kind=kind)
     if bbox is not None:
-        where.append(BBox.sql("o.geom"))
-        params.update(bbox.params())
-    condition = " AND ".join(where)
+        where.add(BBox.sql("o.geom"), bbox.params())
+    condition = where.sql
     features = f"""
         SELECT json_build_object(
             'type', 'Feature', 'id', o.id, 'geometry', {geometry_json('o.geom')},
@@ -43,4 +39,4 @@ def list_organisations(
         FROM {table} o WHERE {condition} ORDER BY o.id
     """
     count = f"SELECT count(*) FROM {table} o WHERE {condition}"
-    return feature_collection(session, features_sql=features, count_sql=count, params=params, page=page)
+    return feature_collection(session, features_sql=features, count_sql=count, params=where.params, page=page)

@@ -8,20 +8,17 @@ from sqlalchemy.orm import Session
 
 from gisgrid.core.errors import InvalidInput, NotFound
 from gisgrid.core.geojson import BBox, feature_collection, geometry_json
-from gisgrid.core.paging import Page, json_page
+from gisgrid.core.paging import Page, Where, json_page
 from gisgrid.grids.service import membership_filter
 
 
 def list_buildings(session: Session, *, grid: str | None, bbox: BBox | None, page: Page) -> Response:
-    where, params = ["true"], {}
+    where = Where()
     if grid is not None:
-        condition, grid_params = membership_filter(session, grid, "b")
-        where.append(condition)
-        params.update(grid_params)
+        where.add(*membership_filter(session, grid, "b"))
     if bbox is not None:
-        where.append(BBox.sql("b.geom"))
-        params.update(bbox.params())
-    condition = " AND ".join(where)
+        where.add(BBox.sql("b.geom"), bbox.params())
+    condition = where.sql
     features = f"""
         SELECT json_build_object(
             'type', 'Feature',
@@ -47,20 +44,17 @@ def list_buildings(session: Session, *, grid: str | None, bbox: BBox | None, pag
         ORDER BY b.id
     """
     count = f"SELECT count(*) FROM buildings b WHERE {condition}"
-    return feature_collection(session, features_sql=features, count_sql=count, params=params, page=page)
+    return feature_collection(session, features_sql=features, count_sql=count, params=where.params, page=page)
 
 
 def list_households(session: Session, *, grid: str | None, building: int | None, page: Page) -> dict:
-    where, params = ["true"], {}
+    where = Where()
     if grid is not None:
-        condition, grid_params = membership_filter(session, grid, "b")
-        where.append(condition)
-        params.update(grid_params)
+        where.add(*membership_filter(session, grid, "b"))
     if building is not None:
         _building(session, building)
-        where.append("h.building_id = :building")
-        params["building"] = building
-    condition = " AND ".join(where)
+        where.add("h.building_id = :building", building=building)
+    condition = where.sql
     rows = f"""
         SELECT h.id, h.building_id, b.address AS building_address, h.entrance, h.floor, h.room,
                h.occupancy, h.member_count
@@ -68,28 +62,25 @@ def list_households(session: Session, *, grid: str | None, building: int | None,
         WHERE {condition} ORDER BY h.id
     """
     count = f"SELECT count(*) FROM households h JOIN buildings b ON b.id = h.building_id WHERE {condition}"
-    return json_page(session, rows_sql=rows, count_sql=count, params=params, page=page)
+    return json_page(session, rows_sql=rows, count_sql=count, params=where.params, page=page)
 
 
 def list_residents(
     session: Session, *, grid: str | None, household: int | None, tag: str | None, page: Page
 ) -> dict:
     """Residents with ID number and phone masked; the ciphertexts never leave the database."""
-    where, params = ["true"], {}
+    where = Where()
     if grid is not None:
-        condition, grid_params = membership_filter(session, grid, "b")
-        where.append(condition)
-        params.update(grid_params)
+        where.add(*membership_filter(session, grid, "b"))
     if household is not None:
-        where.append("r.household_id = :household")
-        params["household"] = household
+        where.add("r.household_id = :household", household=household)
     if tag is not None:
         if session.execute(text("SELECT 1 FROM key_groups WHERE code = :t"), {"t": tag}).first() is None:
             known = session.execute(text("SELECT string_agg(code, ', ' ORDER BY sort_order) FROM key_groups")).scalar()
             raise InvalidInput(f"unknown key group {tag!r}; known: {known}", where="tag")
-        where.append("EXISTS (SELECT 1 FROM resident_key_groups k WHERE k.resident_id = r.id AND k.key_group = :tag)")
-        params["tag"] = tag
-    condition = " AND ".join(where)
+        where.add("EXISTS (SELECT 1 FROM resident_key_groups k WHERE k.resident_id = r.id AND k.key_group = :tag)",
+                  tag=tag)
+    condition = where.sql
     joins = "FROM residents r JOIN households h ON h.id = r.household_id JOIN buildings b ON b.id = h.building_id"
     rows = f"""
         SELECT r.id, r.household_id, r.name, r.sex, r.birth_year, r.relation, r.residence_type,
@@ -99,7 +90,7 @@ def list_residents(
         {joins} WHERE {condition} ORDER BY r.id
     """
     return json_page(session, rows_sql=rows, count_sql=f"SELECT count(*) {joins} WHERE {condition}",
-                     params=params, page=page)
+                     params=where.params, page=page)
 
 
 def _building(session: Session, building_id: int):

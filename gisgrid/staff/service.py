@@ -6,24 +6,23 @@ from sqlalchemy.orm import Session
 
 from gisgrid.core.enums import StaffRole
 from gisgrid.core.errors import InvalidInput
-from gisgrid.core.paging import Page, json_page
+from gisgrid.core.paging import Page, Where, json_page
 from gisgrid.grids.service import grid_by_code
 
 
 def list_staff(session: Session, *, grid: str | None, role: str | None, page: Page) -> dict:
     """Assignments (one row per staff member and grid role); a grid's list includes its children's."""
-    where, params = ["s.active"], {}
+    where = Where()
+    where.add("s.active")
     if grid is not None:
         found = grid_by_code(session, grid)
-        where.append("left(g.code, :len) = :prefix")
-        params.update(len=len(found.code), prefix=found.code)
+        where.add("left(g.code, :len) = :prefix", len=len(found.code), prefix=found.code)
     if role is not None:
         if role not in {r.value for r in StaffRole}:
             raise InvalidInput(f"unknown role {role!r}; known: {', '.join(r.value for r in StaffRole)}",
                                where="role")
-        where.append("a.role = :role")
-        params["role"] = role
-    condition = " AND ".join(where)
+        where.add("a.role = :role", role=role)
+    condition = where.sql
     joins = "FROM grid_assignments a JOIN staff s ON s.id = a.staff_id JOIN grids g ON g.id = a.grid_id"
     result = json_page(
         session,
@@ -31,7 +30,7 @@ def list_staff(session: Session, *, grid: str | None, role: str | None, page: Pa
                      g.name AS grid_name, g.level {joins} WHERE {condition}
                      ORDER BY g.code, a.role = 'grid_lead' DESC, a.role, s.id""",
         count_sql=f"SELECT count(*) {joins} WHERE {condition}",
-        params=params, page=page,
+        params=where.params, page=page,
     )
     for item in result["items"]:
         item["role_label"] = StaffRole(item["role"]).label_zh
