@@ -5,16 +5,20 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 from sqlalchemy import text
+
+GISGRID = str(Path(sys.executable).parent / "gisgrid")  # the venv's command, PATH or not
 
 
 @pytest.fixture
 def run(database_url, demo):
     def gisgrid(*args: str) -> subprocess.CompletedProcess:
         env = {**os.environ, "GISGRID_DATABASE_URL": database_url}
-        return subprocess.run(["gisgrid", *args], capture_output=True, text=True, env=env, timeout=300)
+        return subprocess.run([GISGRID, *args], capture_output=True, text=True, env=env, timeout=300)
 
     return gisgrid
 

@@ -6,16 +6,19 @@ import json
 import os
 import shutil
 import subprocess
+import sys
 import tempfile
 from pathlib import Path
 
 import psycopg
 import pytest
 
+GISGRID = str(Path(sys.executable).parent / "gisgrid")  # the venv's command, PATH or not
+
 
 def gisgrid(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess:
     return subprocess.run(
-        ["gisgrid", *args], capture_output=True, text=True, timeout=180,
+        [GISGRID, *args], capture_output=True, text=True, timeout=180,
         env={**os.environ, **env},
     )
 
