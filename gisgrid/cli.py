@@ -141,6 +141,7 @@ def demo(
     communities: int = typer.Option(8, help="communities (L1 zones) per sub-district"),
     sub_districts: int = typer.Option(1, "--sub-districts", help="sub-districts (city scale: hundreds)"),
     no_residents: bool = typer.Option(False, "--no-residents", help="households only (city scale)"),
+    no_cases: bool = typer.Option(False, "--no-cases", help="leave out the year of cases (city scale)"),
     load_only: bool = typer.Option(False, "--load-only", help="load the demo, do not serve"),
 ) -> None:
     """示范街道：启动数据库、迁移、载入示范数据并启动服务 / db up + migrate + demo data + serve."""
@@ -159,7 +160,7 @@ def demo(
             typer.echo(f"示范数据已存在，直接使用 / demo data already loaded ({loaded} sub-district(s))")
         else:
             config = DemoConfig(seed=seed, communities=communities, sub_districts=sub_districts,
-                                residents=not no_residents)
+                                residents=not no_residents, cases=not no_cases)
             typer.echo("生成示范街道 / generating the demo sub-district …")
             counts = load(engine, generate(config), progress=sys.stderr.isatty())
             for table, rows in counts.items():
