@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from functools import lru_cache
 from pathlib import Path
 
 from alembic import command
@@ -28,7 +29,9 @@ def downgrade(url: str, revision: str = "base") -> None:
     command.downgrade(alembic_config(url), revision)
 
 
+@lru_cache
 def head_revision() -> str | None:
+    """The newest revision on disk; read once per process (``/health`` asks on every call)."""
     return ScriptDirectory(str(MIGRATIONS)).get_current_head()
 
 

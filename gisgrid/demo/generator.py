@@ -556,9 +556,9 @@ class _SubDistrict:
                     "licence_no": f"92510107MA{rng.integers(10**7, 10**8)}", "geom": _to_lonlat(inside),
                 })
         self.rows["shops"].extend(shops)
-        units = []
+        units, used = [], set()
         l3_all = [g for geoms in l3_geoms.values() for g in geoms]
-        for k in range(40):
+        for k in range(48):
             kind, labels = names.UNIT_KINDS[k % len(names.UNIT_KINDS)]
             cell = l3_all[int(rng.integers(len(l3_all)))].buffer(-15)
             if cell.is_empty:
@@ -569,9 +569,14 @@ class _SubDistrict:
                 continue
             label = labels[k // len(names.UNIT_KINDS) % len(labels)]
             stem = names.COMPOUND_STEMS[int(rng.integers(len(names.COMPOUND_STEMS)))]
+            official = kind in ("机关单位", "派出所")  # one of each per sub-district
+            name = f"{self.name[:-2]}{label}" if official else f"成都市{stem}{label}"
+            if name in used:
+                continue
+            used.add(name)
             units.append({
                 "id": self.ids.one("stationed_units"), "subdistrict_code": self.code,
-                "name": f"{self.name[:-2]}{label}" if kind in ("机关单位", "派出所") else f"成都市{stem}{label}",
+                "name": name,
                 "kind": kind, "address": f"{self._street_name(k)}{100 + 2 * k}号",
                 "contact_name": _person_name(rng, rng.choice(["M", "F"])), "contact_phone": f"028-8{rng.integers(10**6, 10**7)}",
                 "geom": _to_lonlat(point), "joined_nearest": False,
