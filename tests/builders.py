@@ -88,15 +88,14 @@ class Territory:
         return building
 
     def unit(self, x: float, y: float, name: str = "驻区单位") -> StationedUnit:
-        unit = StationedUnit(subdistrict_code=self.code, name=name, kind="机关单位", address=name,
-                             geom=from_shape(lonlat(Point(x, y)), srid=4326))
-        self.db.add(unit)
-        self.db.flush()
-        return unit
+        return self._organisation(StationedUnit, x, y, name, "机关单位")
 
     def shop(self, x: float, y: float, name: str = "商铺") -> Shop:
-        shop = Shop(subdistrict_code=self.code, name=name, kind="零售", address=name,
-                    geom=from_shape(lonlat(Point(x, y)), srid=4326))
-        self.db.add(shop)
+        return self._organisation(Shop, x, y, name, "零售")
+
+    def _organisation(self, model, x: float, y: float, name: str, kind: str):
+        place = model(subdistrict_code=self.code, name=name, kind=kind, address=name,
+                      geom=from_shape(lonlat(Point(x, y)), srid=4326))
+        self.db.add(place)
         self.db.flush()
-        return shop
+        return place
