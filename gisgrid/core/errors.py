@@ -44,3 +44,10 @@ class SetupError(GisgridError):
 
     status = 503
     code = "setup"
+
+
+class PreconditionRequired(GisgridError):
+    """A change that must say which version it starts from (If-Match / ``versions``) did not."""
+
+    status = 428
+    code = "precondition_required"

@@ -63,6 +63,12 @@ class Settings(BaseSettings):
     sliver_tolerance_m2: float = Field(
         default=1.0, description="gaps and overlaps smaller than this are slivers, reported apart"
     )
+    max_grid_vertices: int = Field(default=20_000, description="the most vertices a drawn grid may have")
+    snap_tolerance_m: float = Field(
+        default=1.0,
+        description="in 'fit' mode, drawn borders within this distance of a neighbour's snap to it, "
+        "and gaps nowhere wider than it are filled",
+    )
 
     @property
     def home_dir(self) -> Path:

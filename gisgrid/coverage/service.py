@@ -81,11 +81,12 @@ class CoverageReport:
 # --- SQL ------------------------------------------------------------------------------------
 # :sd (nullable) limits to a sub-district, :community (nullable) to an L1 zone and below.
 _IN_SCOPE = """
-    (CAST(:sd AS text) IS NULL OR {g}.subdistrict_code = :sd)
+    {g}.retired_at IS NULL AND (CAST(:sd AS text) IS NULL OR {g}.subdistrict_code = :sd)
     AND (CAST(:community AS text) IS NULL OR left({g}.code, 12) = :community)
 """
 
-# One statement finds every area defect. Each family (a parent and its children) is unioned
+# One statement finds every area defect (of every family, or of the :families named by their
+# parent's code — what a boundary edit touches). Each family (a parent and its children) is unioned
 # once; planar area sums then say which families can hold a defect at all (children's areas
 # adding up to more than their union: an overlap; union outside the parent: a spill-over), so
 # the costly pairwise and per-child overlays run only where something is wrong.
@@ -94,13 +95,16 @@ WITH parents AS (
     SELECT s.code AS parent_code, 0 AS parent_level, s.boundary AS geom
     FROM subdistricts s
     WHERE (CAST(:sd AS text) IS NULL OR s.code = :sd) AND CAST(:community AS text) IS NULL
+      AND (CAST(:families AS text[]) IS NULL OR s.code = ANY(:families))
     UNION ALL
     SELECT g.code, g.level, g.geom FROM grids g
     WHERE g.level < 3 AND {_IN_SCOPE.format(g="g")}
+      AND (CAST(:families AS text[]) IS NULL OR g.code = ANY(:families))
 ),
 kids AS (
     SELECT c.code, c.geom, coalesce(c.parent_code, c.subdistrict_code) AS parent_code
     FROM grids c WHERE {_IN_SCOPE.format(g="c")}
+      AND (CAST(:families AS text[]) IS NULL OR coalesce(c.parent_code, c.subdistrict_code) = ANY(:families))
 ),
 families AS MATERIALIZED (
     SELECT p.parent_code, p.parent_level, p.geom AS parent_geom, u.union_geom,
@@ -148,7 +152,7 @@ SELECT type, level, parent_code,
        CASE WHEN type = 'blind_spot' THEN ARRAY(
            SELECT k.code FROM grids k
            WHERE k.geom && ST_Expand(pieces.geom, 0.0001)
-             AND coalesce(k.parent_code, k.subdistrict_code) = pieces.parent_code
+             AND coalesce(k.parent_code, k.subdistrict_code) = pieces.parent_code AND k.retired_at IS NULL
              AND ST_DWithin(k.geom::geography, pieces.geom::geography, 5)
            ORDER BY k.code) ELSE pair END AS grids,
        ST_Area(geom::geography) AS area_m2, ST_AsBinary(geom) AS wkb
@@ -163,12 +167,12 @@ SELECT :kind AS type, id, name, ST_AsBinary(geom) AS wkb, levels FROM (
     SELECT p.id, p.name, p.geom, array_remove(ARRAY[
         CASE WHEN p.grid_l1_id IS NULL THEN 1 END,
         CASE WHEN p.grid_l2_id IS NULL AND CASE WHEN p.grid_l1_id IS NULL
-            THEN EXISTS (SELECT 1 FROM grids c WHERE c.subdistrict_code = p.subdistrict_code AND c.level = 2)
-            ELSE EXISTS (SELECT 1 FROM grids c JOIN grids up ON c.parent_code = up.code WHERE up.id = p.grid_l1_id)
+            THEN EXISTS (SELECT 1 FROM grids c WHERE c.subdistrict_code = p.subdistrict_code AND c.level = 2 AND c.retired_at IS NULL)
+            ELSE EXISTS (SELECT 1 FROM grids c JOIN grids up ON c.parent_code = up.code WHERE up.id = p.grid_l1_id AND c.retired_at IS NULL)
             END THEN 2 END,
         CASE WHEN p.grid_l3_id IS NULL AND CASE WHEN p.grid_l2_id IS NULL
-            THEN EXISTS (SELECT 1 FROM grids c WHERE c.subdistrict_code = p.subdistrict_code AND c.level = 3)
-            ELSE EXISTS (SELECT 1 FROM grids c JOIN grids up ON c.parent_code = up.code WHERE up.id = p.grid_l2_id)
+            THEN EXISTS (SELECT 1 FROM grids c WHERE c.subdistrict_code = p.subdistrict_code AND c.level = 3 AND c.retired_at IS NULL)
+            ELSE EXISTS (SELECT 1 FROM grids c JOIN grids up ON c.parent_code = up.code WHERE up.id = p.grid_l2_id AND c.retired_at IS NULL)
             END THEN 3 END], NULL) AS levels
     FROM {table} p
     WHERE (CAST(:sd AS text) IS NULL OR p.subdistrict_code = :sd)
@@ -255,7 +259,8 @@ def analyse(session: Session, scope: Scope = Scope(), tolerance_m2: float | None
     _check_scope(session, scope)
     settings = get_settings()
     tolerance = settings.sliver_tolerance_m2 if tolerance_m2 is None else tolerance_m2
-    params = {"sd": scope.subdistrict, "community": scope.community, "level": scope.level}
+    params = {"sd": scope.subdistrict, "community": scope.community, "level": scope.level,
+              "families": None}
 
     defects: list[Defect] = []
     gap_area = dict.fromkeys((1, 2, 3), 0.0)

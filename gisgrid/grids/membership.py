@@ -28,10 +28,10 @@ WITH hits AS (
     FROM grids g CROSS JOIN LATERAL (
         SELECT p.id FROM {table} p WHERE ST_Intersects(g.geom, p.geom) AND {scope}
     ) p
-    WHERE {grid_scope}
+    WHERE g.retired_at IS NULL AND {grid_scope}
     ORDER BY p.id, g.level, g.code
 ), computed AS (
-    SELECT p.id,
+    SELECT p.id, p.grid_l1_id AS o1, p.grid_l2_id AS o2, p.grid_l3_id AS o3,
            max(h.grid_id) FILTER (WHERE h.level = 1) AS l1,
            max(h.grid_id) FILTER (WHERE h.level = 2) AS l2,
            max(h.grid_id) FILTER (WHERE h.level = 3) AS l3
@@ -44,7 +44,8 @@ SET grid_l1_id = c.l1, grid_l2_id = c.l2, grid_l3_id = c.l3 {extra_set}
 FROM computed c
 WHERE p.id = c.id
   AND ((p.grid_l1_id, p.grid_l2_id, p.grid_l3_id) IS DISTINCT FROM (c.l1, c.l2, c.l3) {extra_diff})
-"""
+{returning}"""
+RETURNING = "RETURNING p.id, c.o1, c.o2, c.o3, p.grid_l1_id, p.grid_l2_id, p.grid_l3_id"
 
 # Nearest by true distance: candidates by the index's planar distance, then metres on the ellipsoid.
 _JOIN_NEAREST = """
@@ -56,7 +57,7 @@ WITH lonely AS (
     FROM lonely u CROSS JOIN LATERAL (
         SELECT c.id, c.code, c.parent_code FROM (
             SELECT g.id, g.code, g.parent_code, g.geom FROM grids g
-            WHERE g.level = 2 AND g.subdistrict_code = u.subdistrict_code
+            WHERE g.level = 2 AND g.subdistrict_code = u.subdistrict_code AND g.retired_at IS NULL
             ORDER BY g.geom <-> u.geom LIMIT 8
         ) c
         ORDER BY ST_Distance(c.geom::geography, u.geom::geography), c.code LIMIT 1
@@ -65,12 +66,12 @@ WITH lonely AS (
 UPDATE stationed_units s
 SET grid_l2_id = n.l2,
     grid_l1_id = (SELECT id FROM grids WHERE code = n.parent_code),
-    grid_l3_id = (SELECT g3.id FROM grids g3 WHERE g3.parent_code = n.code
+    grid_l3_id = (SELECT g3.id FROM grids g3 WHERE g3.parent_code = n.code AND g3.retired_at IS NULL
                   ORDER BY ST_Distance(g3.geom::geography, s.geom::geography), g3.code LIMIT 1),
     joined_nearest = true
 FROM nearest n
 WHERE s.id = n.id
-"""
+{returning}"""
 
 
 def refresh(
@@ -85,6 +86,24 @@ def refresh(
     Returns the rows whose grids changed, per table. ``cases`` may be named to assign new cases
     once: a case keeps the grids it was reported in, so boundary changes never refresh it.
     """
+    return {table: len(rows) for table, rows in
+            _run(session, area_ewkt, subdistrict, tables, returning=False).items()}
+
+
+def moves(session: Session, area_ewkt: str) -> dict[str, dict[int, tuple[tuple, tuple]]]:
+    """Refresh the points in ``area_ewkt`` and say which moved: table → id → (old, new) grid ids
+    (L1, L2, L3). A unit that leaves every grid and joins the nearest one again is no move."""
+    out: dict[str, dict[int, tuple[tuple, tuple]]] = {}
+    for table, rows in _run(session, area_ewkt, None, POINT_TABLES, returning=True).items():
+        changed: dict[int, tuple[tuple, tuple]] = {}
+        for row in rows:
+            old = changed[row[0]][0] if row[0] in changed else tuple(row[1:4])
+            changed[row[0]] = (old, tuple(row[4:7]))
+        out[table] = {k: v for k, v in changed.items() if v[0] != v[1]}
+    return out
+
+
+def _run(session, area_ewkt, subdistrict, tables, *, returning: bool) -> dict[str, list]:
     params: dict[str, str] = {}
     scope = grid_scope = "true"
     if area_ewkt is not None:
@@ -95,7 +114,7 @@ def refresh(
         scope = "p.subdistrict_code = :subdistrict"
         grid_scope = "g.geom && (SELECT ST_Extent(x.geom)::geometry FROM {table} x WHERE x.subdistrict_code = :subdistrict)"
         params["subdistrict"] = subdistrict
-    changed = {}
+    changed: dict[str, list] = {}
     for table in tables:
         units = table == "stationed_units"
         sql = _COMPUTE.format(
@@ -104,10 +123,15 @@ def refresh(
             grid_scope=grid_scope.format(table=table),
             extra_set=", joined_nearest = false" if units else "",
             extra_diff="OR p.joined_nearest" if units else "",
+            returning=RETURNING if returning else "",
         )
-        changed[table] = session.execute(text(sql), params).rowcount
+        result = session.execute(text(sql), params)
+        changed[table] = result.all() if returning else [None] * result.rowcount
     if "stationed_units" in tables:
-        changed["stationed_units"] += session.execute(
-            text(_JOIN_NEAREST.format(scope=scope.replace("p.", "u."))), params
-        ).rowcount
+        sql = _JOIN_NEAREST.format(
+            scope=scope.replace("p.", "u."),
+            returning="RETURNING s.id, NULL, NULL, NULL, s.grid_l1_id, s.grid_l2_id, s.grid_l3_id"
+            if returning else "")
+        result = session.execute(text(sql), params)
+        changed["stationed_units"] += result.all() if returning else [None] * result.rowcount
     return changed

@@ -4,6 +4,7 @@ from datetime import datetime
 
 from geoalchemy2 import Geometry
 from sqlalchemy import (
+    Boolean,
     CheckConstraint,
     DateTime,
     ForeignKey,
@@ -13,6 +14,7 @@ from sqlalchemy import (
     String,
     UniqueConstraint,
     func,
+    text,
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -33,6 +35,7 @@ def code_length(level: int) -> int:
 class Grid(Base):
     """One grid at level 1, 2 or 3; its code embeds its parent's code (CJ/T 213 style).
 
+    A retired grid keeps its row and code (never reused) but leaves every layer and analysis.
     The database itself enforces the code scheme, the level/parent pairing, a valid
     MultiPolygon in SRID 4326, and (by trigger) a history row for every version.
     """
@@ -55,6 +58,8 @@ class Grid(Base):
         Index("ix_grids_geom", "geom", postgresql_using="gist"),
         Index("ix_grids_parent_code", "parent_code"),
         Index("ix_grids_level", "subdistrict_code", "level"),
+        Index("ix_grids_active_geom", "geom", postgresql_using="gist",
+              postgresql_where=text("retired_at IS NULL")),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -62,7 +67,7 @@ class Grid(Base):
     level: Mapped[int] = mapped_column(SmallInteger)
     code: Mapped[str] = mapped_column(String(18), unique=True)
     parent_code: Mapped[str | None] = mapped_column(
-        String(15), ForeignKey("grids.code", onupdate="CASCADE"), nullable=True
+        String(15), ForeignKey("grids.code", deferrable=True, initially="IMMEDIATE"), nullable=True
     )
     serial: Mapped[int] = mapped_column(SmallInteger)
     name: Mapped[str] = mapped_column(String(100))
@@ -70,6 +75,7 @@ class Grid(Base):
     version: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    retired_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
 
 
 class GridVersion(Base):
@@ -99,6 +105,7 @@ class GridVersion(Base):
     changed_by: Mapped[str] = mapped_column(String(100))
     reason: Mapped[str] = mapped_column(String(500))
     operation: Mapped[str] = mapped_column(String(30))
+    retired: Mapped[bool] = mapped_column(Boolean, default=False, server_default="false")
 
 
 class GridMembership:

@@ -34,6 +34,7 @@ def list_grids(
     page: Page,
 ) -> Response:
     where = Where()
+    where.add("g.retired_at IS NULL")
     if level is not None:
         where.add("g.level = :level", level=level)
     if parent is not None:
@@ -74,7 +75,7 @@ LOOKUP = """
 WITH pt AS (SELECT ST_SetSRID(ST_MakePoint(%(lon)s, %(lat)s), 4326) AS geom),
 hit AS (
     SELECT DISTINCT ON (g.level) g.id, g.level, g.code, g.name
-    FROM grids g, pt WHERE ST_Intersects(g.geom, pt.geom)
+    FROM grids g, pt WHERE ST_Intersects(g.geom, pt.geom) AND g.retired_at IS NULL
     ORDER BY g.level, g.code
 )
 SELECT 0 AS level, s.code, s.name, NULL AS lead, NULL AS lead_phone
@@ -147,7 +148,7 @@ SELECT
     (SELECT count(*) FROM people WHERE party_member) AS party_members,
     (SELECT count(*) FROM stationed_units u WHERE u.grid_l{level}_id = :id) AS units,
     (SELECT count(*) FROM shops s WHERE s.grid_l{level}_id = :id) AS shops,
-    (SELECT count(*) FROM grids c WHERE c.parent_code = :code) AS children
+    (SELECT count(*) FROM grids c WHERE c.parent_code = :code AND c.retired_at IS NULL) AS children
 """
 
 KEY_GROUP_COUNTS = """

@@ -31,13 +31,11 @@ from pyproj import CRS, Transformer
 from pyproj.exceptions import CRSError
 
 from gisgrid.core import crs as crs_mod
+from gisgrid.core.coordinates import coordinate_problem
 from gisgrid.core.errors import InvalidInput
 from gisgrid.imports.fields import Kind
 from gisgrid.imports.reading import Table
 
-# China's rough extent, for telling swapped or sign-lost coordinates from merely wrong ones.
-CHINA_LON = (73.0, 136.0)
-CHINA_LAT = (3.0, 54.0)
 MAX_VERTICES = 10_000  # a building outline or a point never needs more
 
 
@@ -167,14 +165,6 @@ def _raw_geometries(table: Table, columns: dict[str, str]) -> tuple[np.ndarray, 
     return geoms, problems, f"{lon_col}/{lat_col}"
 
 
-def _fmt(x: float, y: float) -> str:
-    return f"({x:.6f}, {y:.6f})"
-
-
-def _in(value_range: tuple[float, float], low: float, high: float) -> bool:
-    return value_range[0] <= low and high <= value_range[1]
-
-
 def locate(table: Table, kind: Kind, given_crs: str | None, columns: dict[str, str]) -> Located:
     """Every row's WGS84 point and footprint, or the reason it has none."""
     n = table.rows
@@ -212,7 +202,7 @@ def locate(table: Table, kind: Kind, given_crs: str | None, columns: dict[str, s
             problems[int(i)] = Problem("bad_geometry", f"顶点过多（{vertices}）/ too many vertices: {vertices} "
                                        f"> {MAX_VERTICES}", where)
             continue
-        problem = _coordinate_problem(minx, miny, maxx, maxy, sx, sy, crs_label)
+        problem = coordinate_problem(minx, miny, maxx, maxy, sx, sy, crs_label)
         if problem:
             problems[int(i)] = Problem("bad_geometry", problem, where)
             continue
@@ -259,25 +249,3 @@ def locate(table: Table, kind: Kind, given_crs: str | None, columns: dict[str, s
                         "their point on surface was used")
     return Located(points=points, footprints=footprints, problems=problems, crs_label=crs_label,
                    warnings=warnings)
-
-
-def _coordinate_problem(minx, miny, maxx, maxy, sx, sy, crs_label) -> str | None:
-    if not all(np.isfinite(v) for v in (minx, miny, maxx, maxy)):
-        if np.isfinite(sx) and np.isfinite(sy):
-            return (f"坐标无法从 {crs_label} 转换 / coordinates {_fmt(sx, sy)} cannot be converted "
-                    f"from {crs_label}: outside its area of use?")
-        return "坐标不是有限数 / coordinates are not finite numbers (NaN or infinity)"
-    if minx < -180 or maxx > 180 or miny < -90 or maxy > 90:
-        if _in(CHINA_LON, miny, maxy) and _in(CHINA_LAT, minx, maxx):
-            return (f"经纬度似乎颠倒（纬度 {maxy:g} > 90）/ lon/lat apparently swapped: "
-                    f"{_fmt(minx, miny)} has latitude {maxy:g} > 90")
-        return (f"坐标超出经纬度范围 {_fmt(minx, miny)} / coordinates out of lon/lat range "
-                f"{_fmt(minx, miny)}: projected coordinates? name their CRS with --crs EPSG:xxxx")
-    if _in(CHINA_LON, miny, maxy) and _in(CHINA_LAT, minx, maxx):
-        return (f"经纬度似乎颠倒 / lon/lat apparently swapped: {_fmt(minx, miny)} "
-                f"reads as longitude {minx:g}, latitude {miny:g}")
-    if (minx < 0 or miny < 0) and _in(CHINA_LON, *sorted((abs(minx), abs(maxx)))) \
-            and _in(CHINA_LAT, *sorted((abs(miny), abs(maxy)))):
-        return (f"坐标在错误的半球（中国位于东经、北纬）/ wrong hemisphere: {_fmt(minx, miny)} — China "
-                "lies east and north of 0°: a lost or extra minus sign?")
-    return None

@@ -20,7 +20,7 @@ def subdistricts(session: Session, *, code: str | None, page: Page) -> Response:
                 'code', s.code, 'name', s.name, 'county', s.county, 'city', s.city,
                 'area_km2', round((ST_Area(s.boundary::geography) / 1e6)::numeric, 3),
                 'grids', (SELECT json_object_agg(level, n) FROM (
-                    SELECT level, count(*) AS n FROM grids WHERE subdistrict_code = s.code
+                    SELECT level, count(*) AS n FROM grids WHERE subdistrict_code = s.code AND retired_at IS NULL
                     GROUP BY level) per_level),
                 'buildings', (SELECT count(*) FROM buildings WHERE subdistrict_code = s.code),
                 'households', (SELECT count(*) FROM households h JOIN buildings b ON b.id = h.building_id

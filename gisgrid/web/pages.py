@@ -45,9 +45,9 @@ def landing(
 ) -> HTMLResponse:
     figures = session.execute(text("""
         SELECT (SELECT count(*) FROM subdistricts),
-               (SELECT count(*) FROM grids WHERE level = 1),
-               (SELECT count(*) FROM grids WHERE level = 2),
-               (SELECT count(*) FROM grids WHERE level = 3),
+               (SELECT count(*) FROM grids WHERE level = 1 AND retired_at IS NULL),
+               (SELECT count(*) FROM grids WHERE level = 2 AND retired_at IS NULL),
+               (SELECT count(*) FROM grids WHERE level = 3 AND retired_at IS NULL),
                (SELECT count(*) FROM buildings),
                (SELECT count(*) FROM households WHERE occupancy <> 'vacant'),
                (SELECT coalesce(sum(member_count), 0) FROM households)

@@ -1,0 +1,166 @@
+"""What a boundary change does, measured in the database before and after it is written.
+
+The dry run and the real call run the very same change inside a transaction: the dry run rolls
+it back, the real call commits it, so the preview cannot disagree with what is saved. This
+module takes the two snapshots (loads of the grids involved, area defects of the families
+touched, the grid each open case now falls in) and the membership moves the refresh reports,
+and says what changed.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from dataclasses import dataclass
+
+import shapely
+from sqlalchemy import text
+from sqlalchemy.orm import Session
+
+from gisgrid.core.settings import get_settings
+from gisgrid.coverage.service import AREA_DEFECTS_SQL, LABELS_ZH, SLIVERS
+from gisgrid.grids import shapes
+from gisgrid.grids.service import GRID_LOAD
+
+OPEN_STATES = ("reported", "registered", "dispatched", "in_progress", "handled", "verified")
+
+LOADS = f"""
+SELECT g.id, g.code, g.name, g.level, load.households::int AS households, load.people::int AS people
+FROM grids g {GRID_LOAD}
+WHERE g.retired_at IS NULL
+  AND (g.id = ANY(:ids) OR ST_Intersects(g.geom, ST_GeomFromEWKT(CAST(:area AS text))))
+"""
+
+# The grid each open case in the area falls in now (same border rule as stored membership).
+CASE_GRIDS = """
+SELECT c.id, c.case_no, c.title, c.grid_l1_id, c.grid_l2_id, c.grid_l3_id,
+       ARRAY(SELECT DISTINCT ON (g.level) g.id FROM grids g
+             WHERE g.retired_at IS NULL AND ST_Intersects(g.geom, c.geom)
+             ORDER BY g.level, g.code) AS now_in
+FROM cases c
+WHERE c.status::text = ANY(:open) AND ST_Intersects(c.geom, ST_GeomFromEWKT(:area))
+ORDER BY c.id
+"""
+
+
+@dataclass
+class Snapshot:
+    loads: dict[int, dict]
+    defects: dict[tuple[str, int], shapely.Geometry]
+    cases: dict[int, dict]
+
+
+def snapshot(session: Session, *, grid_ids: set[int], families: set[str], area_ewkt: str | None,
+             subdistrict: str) -> Snapshot:
+    """Loads of the grids named and of every grid meeting the changed area (the only grids whose
+    points can move), area defects of the families named, and the open cases in the area."""
+    loads = {r.id: dict(r._mapping)
+             for r in session.execute(text(LOADS), {"ids": sorted(grid_ids), "area": area_ewkt})}
+    defects: dict[tuple[str, int], list] = defaultdict(list)
+    if families:
+        params = {"sd": subdistrict, "community": None, "level": None, "families": sorted(families)}
+        for row in session.execute(text(AREA_DEFECTS_SQL), params):
+            defects[(row.type, row.level)].append(shapely.from_wkb(row.wkb))
+    cases = {}
+    if area_ewkt:
+        for row in session.execute(text(CASE_GRIDS), {"open": list(OPEN_STATES), "area": area_ewkt}):
+            cases[row.id] = dict(row._mapping)
+    return Snapshot(loads, {k: shapes.union(*v) for k, v in defects.items()}, cases)
+
+
+def _codes(session: Session, ids: set[int]) -> dict[int, str]:
+    ids = {i for i in ids if i is not None}
+    if not ids:
+        return {}
+    return dict(session.execute(text("SELECT id, code FROM grids WHERE id = ANY(:ids)"),
+                                {"ids": sorted(ids)}).all())
+
+
+def _band(level: int, households: int, people: int) -> dict:
+    bands = get_settings().load_bands[level]
+    return {"households": households, "people": people,
+            "status": bands.households.classify(households),
+            "people_status": bands.people.classify(people)}
+
+
+def _feature(geom) -> dict:
+    return json.loads(shapely.to_geojson(shapes.on_grid(geom)))
+
+
+def compare(session: Session, before: Snapshot, after: Snapshot, moved: dict) -> dict:
+    """The impact report: points that change grid, loads before/after, defects made or mended."""
+    tolerance = get_settings().sliver_tolerance_m2
+    grid_ids = {i for rows in moved.values() for old, new in rows.values() for i in (*old, *new)}
+    grid_ids |= {c["grid_l2_id"] for c in after.cases.values()}
+    grid_ids |= {i for c in (*before.cases.values(), *after.cases.values()) for i in c["now_in"]}
+    codes = _codes(session, grid_ids | set(before.loads) | set(after.loads))
+
+    def levels(old: tuple, new: tuple) -> dict:
+        return {str(level): {"from": codes.get(o), "to": codes.get(n)}
+                for level, o, n in zip((1, 2, 3), old, new, strict=True) if o != n}
+
+    report_moves: dict[str, list] = {}
+    households = people = 0
+    for table, rows in moved.items():
+        if not rows:
+            report_moves[table] = []
+            continue
+        if table == "buildings":
+            sql = """SELECT b.id, b.name, count(h.id) FILTER (WHERE h.occupancy <> 'vacant') AS households,
+                            coalesce(sum(h.member_count), 0)::int AS people
+                     FROM buildings b LEFT JOIN households h ON h.building_id = b.id
+                     WHERE b.id = ANY(:ids) GROUP BY b.id ORDER BY b.id"""
+        else:
+            sql = f"SELECT id, name FROM {table} WHERE id = ANY(:ids) ORDER BY id"
+        items = []
+        for row in session.execute(text(sql), {"ids": sorted(rows)}):
+            item = dict(row._mapping)
+            item["levels"] = levels(*rows[row.id])
+            households += item.get("households", 0)
+            people += item.get("people", 0)
+            items.append(item)
+        report_moves[table] = items
+
+    cases = []
+    for case_id, now in after.cases.items():
+        was = before.cases.get(case_id)
+        old = tuple(was["now_in"]) if was else ()
+        if old != tuple(now["now_in"]):
+            cases.append({"id": case_id, "case_no": now["case_no"], "title": now["title"],
+                          "reported_in": codes.get(now["grid_l2_id"]),
+                          "grids_before": [codes.get(i) for i in old],
+                          "grids_after": [codes.get(i) for i in now["now_in"]]})
+
+    loads = []
+    for grid_id in sorted(set(before.loads) | set(after.loads), key=lambda i: codes.get(i, "")):
+        b, a = before.loads.get(grid_id), after.loads.get(grid_id)
+        ref = a or b
+        bands = get_settings().load_bands[ref["level"]]
+        loads.append({
+            "code": ref["code"], "name": ref["name"], "level": ref["level"],
+            "band": [bands.households.low, bands.households.high],
+            "people_band": [bands.people.low, bands.people.high],
+            "before": _band(ref["level"], b["households"], b["people"]) if b else None,
+            "after": _band(ref["level"], a["households"], a["people"]) if a else None,
+        })
+
+    created, removed = [], []
+    for key in sorted(set(before.defects) | set(after.defects)):
+        old = before.defects.get(key, shapely.MultiPolygon())
+        new = after.defects.get(key, shapely.MultiPolygon())
+        for out, geom in ((created, shapes.difference(new, old)), (removed, shapes.difference(old, new))):
+            for piece in shapely.get_parts(geom):
+                area = shapes.area_m2(piece)
+                if area <= 0.01:
+                    continue
+                kind = key[0] if area >= tolerance else SLIVERS[key[0]]
+                out.append({"type": kind, "label": LABELS_ZH[kind], "level": key[1],
+                            "area_m2": round(area, 2), "geometry": _feature(piece)})
+    return {
+        "moves": report_moves,
+        "households_moved": households,
+        "people_moved": people,
+        "open_cases": cases,
+        "loads": loads,
+        "defects": {"created": created, "removed": removed},
+    }

@@ -1,0 +1,342 @@
+"""The boundary operations users ask for, each a short recipe on :class:`~gisgrid.grids.editing.Edit`.
+
+Choices where a technician could expect more than one thing (documented in the README):
+
+- **split** keeps the grid's code, name, team and history on its largest part (or the part
+  marked ``keep``); the other parts are new grids numbered after the parent's last serial,
+  north-west first. Children go under the part holding most of their area.
+- **merge** keeps the grid named ``into`` (default: the smallest code); the others are retired
+  and their children are re-coded under it. Grids must be siblings and adjacent.
+- **retire** hands the area to neighbours: all of it to ``into``, or each separate part to the
+  sibling sharing the longest border with it. Without a neighbour to take it, it is refused
+  unless ``leave_uncovered`` is given, and then the blind spot is in the report.
+- **transfer** moves the part of grid A inside a drawn polygon to grid B, a sibling touching it;
+  A's children follow (their part goes to B's child with the longest shared border, a child
+  wholly inside moves under B), so the levels below stay nested and gap-free.
+- **restore** makes an old version the current shape again as a new version, checked against
+  today's siblings like any reshape.
+"""
+
+from __future__ import annotations
+
+import shapely
+import shapely.ops
+from shapely.geometry.base import BaseGeometry
+from sqlalchemy import text
+from sqlalchemy.orm import Session
+
+from gisgrid.core.errors import InvalidInput, NotFound
+from gisgrid.grids import shapes
+from gisgrid.grids.editing import Edit, EditRequest, Row, Target
+from gisgrid.grids.models import code_length
+
+
+def _touching(a: BaseGeometry, b: BaseGeometry) -> float:
+    """Length (m) of the border two shapes share: 0 when they only meet at a point or not at all."""
+    shared = shapely.intersection(a.boundary, b.boundary, grid_size=shapes.GRID)
+    if shared.is_empty:
+        return 0.0
+    centre = shared.centroid
+    return shapes.to_metres(shared, (centre.x, centre.y)).length
+
+
+def _name(value: str | None, where: str) -> str | None:
+    if value is None:
+        return None
+    value = value.strip()
+    if not value or len(value) > 100:
+        raise InvalidInput(f"{where} 名称应为 1–100 个字符 / {where}: a name has 1 to 100 characters",
+                           where=where)
+    return value
+
+
+def _not_taking_all(row: Row, rest: BaseGeometry, where: str, tolerance: float) -> None:
+    if rest.is_empty or shapes.area_m2(rest) <= tolerance:
+        raise InvalidInput(f"此操作会拿走网格 {row.code} 的全部面积，请用合并或撤销 / this would take all of grid "
+                           f"{row.code}: merge or retire it instead", where=where)
+
+
+def create(session: Session, request: EditRequest, *, geometry, crs: str | None = None,
+           parent: str | None = None, subdistrict: str | None = None, name: str,
+           serial: int | None = None) -> dict:
+    """A new grid under ``parent`` (or a new L1 zone in ``subdistrict``)."""
+    shape = shapes.parse_area(geometry, crs)
+    name = _name(name, "name")
+    if serial is not None and not 1 <= serial <= 999:
+        raise InvalidInput(f"serial 应在 1–999 之间 / serial must be 1 to 999, got {serial}", where="serial")
+    edit = Edit(session, request, "create")
+    if parent is not None:
+        if not parent.isdigit() or len(parent) not in (code_length(1), code_length(2)):
+            raise InvalidInput(f"上级应为 12 或 15 位网格编码 / parent must be an L1 (12-digit) or L2 "
+                               f"(15-digit) grid code, got {parent!r}", where="parent")
+        row = session.execute(text("SELECT subdistrict_code, level FROM grids WHERE code = :c AND retired_at IS NULL"),
+                              {"c": parent}).first()
+        if row is None:
+            raise NotFound(f"没有编码为 {parent} 的在用网格 / no active grid with code {parent}", where="parent")
+        subdistrict, level = row.subdistrict_code, row.level + 1
+    elif subdistrict is not None:
+        level = 1
+    else:
+        raise InvalidInput("需要 parent（上级网格编码）或 subdistrict（新建一级网格）/ give parent (a grid code) "
+                           "or subdistrict (for a new L1 zone)", where="parent")
+    edit.lock_parent(parent, subdistrict)
+    parent_geom = edit.parent_shape(parent, subdistrict)
+    neighbours = {c: r.geom for c, r in edit.siblings(level, parent, subdistrict, near=shape).items()}
+    shape = edit.fit(shape, parent=parent_geom, neighbours=neighbours, label=name, where="geometry")
+    edit.refuse_if_problems()
+    edit.create(parent_code=parent, subdistrict=subdistrict, level=level, name=name, geom=shape, serial=serial)
+    return edit.finish()
+
+
+def reshape(session: Session, request: EditRequest, code: str, *, geometry, crs: str | None = None,
+            name: str | None = None) -> dict:
+    """A grid gets a new shape (and optionally a new name)."""
+    shape = shapes.parse_area(geometry, crs)
+    name = _name(name, "name")
+    edit = Edit(session, request, "reshape")
+    (row,) = edit.lock([code])
+    parent_geom = edit.parent_shape(row.parent_code, row.subdistrict_code)
+    neighbours = {c: r.geom for c, r in edit.siblings(row.level, row.parent_code, row.subdistrict_code,
+                                                        near=shape).items() if c != code}
+    shape = edit.fit(shape, parent=parent_geom, neighbours=neighbours, label=code, where="geometry")
+    edit.refuse_if_problems()
+    target = edit.reshape(row, shape)
+    if name:
+        target.name = name
+        target.actions.append("renamed")
+    return edit.finish()
+
+
+def rename(session: Session, request: EditRequest, code: str, *, name: str) -> dict:
+    edit = Edit(session, request, "rename")
+    (row,) = edit.lock([code])
+    target = edit.target(row)
+    target.name = _name(name, "name")
+    target.actions.append("renamed")
+    return edit.finish()
+
+
+def transfer(session: Session, request: EditRequest, code: str, *, to: str, area, crs: str | None = None) -> dict:
+    """Give the part of grid ``code`` inside the drawn ``area`` to its neighbour ``to``."""
+    drawn = shapes.parse_area(area, crs, where="area")
+    if to == code:
+        raise InvalidInput("转出与转入网格相同 / a grid cannot give area to itself", where="to")
+    edit = Edit(session, request, "transfer")
+    giver, receiver = edit.lock([code, to])
+    if (giver.level, giver.parent_code) != (receiver.level, receiver.parent_code):
+        raise InvalidInput(f"{to} 与 {code} 不属于同一上级，请先调整上级边界 / {to} and {code} are not siblings "
+                           "(same level, same parent): move the border between their parents first", where="to")
+    piece = shapes.intersection(giver.geom, drawn)
+    if shapes.area_m2(piece) <= edit.tolerance:
+        raise InvalidInput(f"所画范围与网格 {code} 没有重叠 / the drawn area does not overlap grid {code}",
+                           where="area")
+    rest = shapes.difference(giver.geom, drawn)
+    _not_taking_all(giver, rest, "area", edit.tolerance)
+    if _touching(piece, receiver.geom) == 0:
+        gap = shapes.to_metres(shapely.shortest_line(piece, receiver.geom), (piece.centroid.x, piece.centroid.y)).length
+        raise InvalidInput(f"划出部分与网格 {to} 不相邻（相距 {gap:.1f} m）/ the part to move does not share a border "
+                           f"with grid {to} ({gap:.1f} m away)", where="area")
+    _give(edit, piece, edit.reshape(giver, rest, "gave area"),
+          edit.reshape(receiver, shapes.union(receiver.geom, piece), "received area"))
+    return edit.finish()
+
+
+def _give(edit: Edit, piece: BaseGeometry, giver: Target, receiver: Target) -> None:
+    """Carry a transfer down the tree: the giver's children give their part of ``piece`` to the
+    receiver's child sharing the longest border with it; a child wholly inside moves across
+    (re-coded under the receiver). A receiver with no children just takes the area."""
+    tolerance = edit.tolerance
+    receiver_kids = edit.children(receiver.row.code) if receiver.row else []
+    for child in edit.children(giver.row.code):
+        current = edit.target(child).geom
+        part = shapes.intersection(current, piece)
+        if shapes.area_m2(part) <= tolerance:
+            continue
+        rest = shapes.difference(current, piece)
+        if shapes.area_m2(rest) <= tolerance:
+            edit.move_children([child], receiver)
+            continue
+        child_target = edit.reshape(child, rest, "gave area")
+        if not receiver_kids:
+            continue
+        borders = {k.code: _touching(part, edit.target(k).geom) for k in receiver_kids}
+        best = max(borders, key=borders.get)
+        if borders[best] == 0:
+            edit.warnings.append(f"{child.code} 划出的部分不与 {receiver.code} 的任何下级相邻，形成盲区 / the part "
+                                 f"{child.code} gives up touches none of {receiver.code}'s children: it is left "
+                                 "as a blind spot")
+            continue
+        kid = next(k for k in receiver_kids if k.code == best)
+        kid_target = edit.reshape(kid, shapes.union(edit.target(kid).geom, part), "received area")
+        _give(edit, part, child_target, kid_target)
+
+
+def split(session: Session, request: EditRequest, code: str, *, line=None, parts: list[dict] | None = None,
+          names: list[str] | None = None, crs: str | None = None) -> dict:
+    """Cut a grid by a line, or into drawn parts, into two or more grids."""
+    if (line is None) == (parts is None):
+        raise InvalidInput("需要 line（切割线）或 parts（分区多边形）之一 / give either a cutting line or "
+                           "parts (polygons)", where="line")
+    if line is not None:
+        cut = shapes.parse_line(line, crs)
+        edit = Edit(session, request, "split")
+        (row,) = edit.lock([code])
+        pieces = [shapes.on_grid(p) for p in shapely.get_parts(shapely.ops.split(row.geom, cut))]
+        pieces = [p for p in pieces if shapes.area_m2(p) > edit.tolerance]
+        if len(pieces) < 2:
+            raise InvalidInput(f"切割线未把网格 {code} 分成两部分：线的两端须越过网格边界 / the line does not cut "
+                               f"grid {code} in two: it must cross the grid's boundary at both ends", where="line")
+        pieces.sort(key=lambda p: (-round(p.centroid.y, 5), p.centroid.x))
+        keep = max(range(len(pieces)), key=lambda i: shapes.area_m2(pieces[i]))
+        specs = [{"name": None, "keep": i == keep} for i in range(len(pieces))]
+        for i, name in enumerate(names or []):
+            others = [s for j, s in enumerate(specs) if j != keep]
+            if i < len(others):
+                others[i]["name"] = name
+    else:
+        if not isinstance(parts, list) or len(parts) < 2:
+            raise InvalidInput("parts 至少需要两个多边形 / parts needs at least two polygons", where="parts")
+        drawn = [shapes.parse_area(p.get("geometry") if isinstance(p, dict) else None, crs,
+                                   where=f"parts[{i}].geometry") for i, p in enumerate(parts)]
+        edit = Edit(session, request, "split")
+        (row,) = edit.lock([code])
+        pieces, taken = [], shapely.MultiPolygon()
+        for i, shape in enumerate(drawn):
+            mine = shapes.intersection(row.geom, shape)
+            overlap = shapes.area_m2(shapes.intersection(mine, taken))
+            if overlap > edit.tolerance and request.mode == "strict":
+                edit.problems.append({"where": f"parts[{i}]", "problem": "overlap", "area_m2": round(overlap, 2),
+                                      "message": f"parts[{i}] 与前面的部分重叠 {overlap:.1f} m² / parts[{i}] overlaps "
+                                                 f"an earlier part by {overlap:.1f} m²"})
+            mine = shapes.difference(mine, taken)
+            if shapes.area_m2(mine) <= edit.tolerance:
+                edit.problems.append({"where": f"parts[{i}]", "problem": "nothing_left", "message":
+                                      f"parts[{i}] 不含网格 {code} 的面积 / parts[{i}] holds none of grid {code}"})
+            taken = shapes.union(taken, mine)
+            pieces.append(mine)
+        left = shapes.difference(row.geom, taken)
+        left_area = shapes.area_m2(left)
+        if left_area > edit.tolerance and request.mode == "strict":
+            edit.problems.append({"where": "parts", "problem": "uncovered", "area_m2": round(left_area, 2),
+                                  "message": f"各部分未覆盖网格 {code} 的 {left_area:.1f} m² / the parts leave "
+                                             f"{left_area:.1f} m² of grid {code} in no part",
+                                  "geometry": shapely.geometry.mapping(left)})
+        edit.refuse_if_problems()
+        for bit in shapely.get_parts(left):
+            best = max(range(len(pieces)), key=lambda i: _touching(bit, pieces[i]))
+            pieces[best] = shapes.union(pieces[best], bit)
+        if left_area > 0:
+            edit.adjustments.append({"grid": code, "what": "assigned_leftover", "area_m2": round(left_area, 2),
+                                     "message": f"未划入任何部分的 {left_area:.2f} m² 并入相邻部分 / {left_area:.2f} m² "
+                                                "in no part joined the neighbouring part"})
+        marked = [i for i, p in enumerate(parts) if p.get("keep")]
+        keep = marked[0] if marked else max(range(len(pieces)), key=lambda i: shapes.area_m2(pieces[i]))
+        specs = [{"name": p.get("name"), "keep": i == keep} for i, p in enumerate(parts)]
+    results: list[Target] = []
+    for i, (piece, spec) in enumerate(zip(pieces, specs, strict=True)):
+        name = _name(spec["name"], f"parts[{i}].name")
+        if spec["keep"]:
+            target = edit.reshape(row, piece, "kept part")
+            if name:
+                target.name = name
+        else:
+            target = edit.create(parent_code=row.parent_code, subdistrict=row.subdistrict_code, level=row.level,
+                                 name=name or f"{row.name}（{len(results) + 1}）", geom=piece)
+        results.append(target)
+    edit.children_to_receivers(edit.children(code), results)
+    return edit.finish()
+
+
+def merge(session: Session, request: EditRequest, codes: list[str], *, into: str | None = None,
+          name: str | None = None, operation: str = "merge") -> dict:
+    """Adjacent sibling grids become one: ``into`` keeps its code; the others are retired."""
+    codes = list(dict.fromkeys(codes))
+    if len(codes) < 2:
+        raise InvalidInput("合并至少需要两个网格 / a merge needs at least two grids", where="codes")
+    into = into or min(codes)
+    if into not in codes:
+        raise InvalidInput(f"into {into} 不在待合并网格中 / into {into} is not one of the grids merged",
+                           where="into")
+    edit = Edit(session, request, operation)
+    rows = edit.lock(codes)
+    families = {(r.level, r.parent_code) for r in rows}
+    if len(families) > 1:
+        raise InvalidInput("只能合并同一上级下的同级网格 / only grids of one level under one parent can be merged",
+                           where="codes")
+    merged = rows[codes.index(into)].geom
+    pending = [r for r in rows if r.code != into]
+    while pending:
+        joined = next((r for r in pending if _touching(r.geom, merged) > 0), None)
+        if joined is None:
+            raise InvalidInput(f"网格 {', '.join(r.code for r in pending)} 与其余网格不相邻 / grid(s) "
+                               f"{', '.join(r.code for r in pending)} share no border with the rest", where="codes")
+        merged = shapes.union(merged, joined.geom)
+        pending.remove(joined)
+    survivor = edit.reshape(rows[codes.index(into)], merged, "absorbed " + ", ".join(c for c in codes if c != into))
+    if name:
+        survivor.name = _name(name, "name")
+    for row in rows:
+        if row.code != into:
+            children = edit.children(row.code)
+            edit.retire(row)
+            edit.move_children(children, survivor)
+    return edit.finish()
+
+
+def retire(session: Session, request: EditRequest, code: str, *, into: str | None = None,
+           leave_uncovered: bool = False) -> dict:
+    """Retire a grid, its area going to its neighbours (never silently uncovered)."""
+    if into is not None:
+        return merge(session, request, [into, code], into=into, operation="retire")
+    edit = Edit(session, request, "retire")
+    (row,) = edit.lock([code])
+    neighbours = edit.siblings(row.level, row.parent_code, row.subdistrict_code, near=row.geom)
+    neighbours.pop(code, None)
+    shares: dict[str, list] = {}
+    lonely = []
+    for part in shapely.get_parts(row.geom):
+        borders = {c: _touching(part, n.geom) for c, n in neighbours.items()}
+        best = max(borders, key=borders.get, default=None)
+        if best is None or borders[best] == 0:
+            lonely.append(part)
+        else:
+            shares.setdefault(best, []).append(part)
+    children = edit.children(code)
+    if lonely and not leave_uncovered:
+        raise InvalidInput(f"网格 {code} 有部分无相邻网格可接收，撤销会留下盲区；请指定 into 或 leave_uncovered / part "
+                           f"of grid {code} touches no sibling, so retiring it would leave a blind spot: name "
+                           "'into' or pass leave_uncovered", where="into")
+    if children and not shares:
+        raise InvalidInput(f"网格 {code} 有下级网格且无相邻网格接收 / grid {code} has children and no neighbour to "
+                           "take them: move or retire them first", where="into")
+    locked = {r.code: r for r in edit.lock(sorted(shares), check=False)} if shares else {}
+    receivers = [edit.reshape(locked[c], shapes.union(locked[c].geom, *parts), "received area")
+                 for c, parts in sorted(shares.items())]
+    edit.retire(row)
+    if children:
+        edit.children_to_receivers(children, receivers)
+    return edit.finish()
+
+
+def restore(session: Session, request: EditRequest, code: str, *, version: int) -> dict:
+    """Make an old version the current one again — as a new version; history is never rewritten."""
+    edit = Edit(session, request, "restore")
+    (row,) = edit.lock([code], allow_retired=True)
+    old = session.execute(text(
+        "SELECT name, ST_AsBinary(geom) AS wkb, retired FROM grid_versions v "
+        "WHERE grid_id = :id AND version = :version"), {"id": row.id, "version": version}).first()
+    if old is None:
+        raise NotFound(f"网格 {code} 没有第 {version} 版 / grid {code} has no version {version}", where="version")
+    if old.retired:
+        raise InvalidInput(f"第 {version} 版是撤销记录，不能恢复为现状 / version {version} records the retirement: "
+                           "restore a version before it", where="version")
+    shape = shapely.from_wkb(old.wkb)
+    parent_geom = edit.parent_shape(row.parent_code, row.subdistrict_code)
+    neighbours = {c: r.geom for c, r in edit.siblings(row.level, row.parent_code, row.subdistrict_code,
+                                                        near=shape).items() if c != code}
+    shape = edit.fit(shape, parent=parent_geom, neighbours=neighbours, label=code, where="version")
+    edit.refuse_if_problems()
+    target = edit.reshape(row, shape, f"restored version {version}")
+    target.name = old.name
+    target.retired = False
+    return edit.finish()

@@ -1,0 +1,223 @@
+"""Shapes drawn by users: parsed, converted to WGS84 and checked before any grid sees them.
+
+Each way a drawn shape can be wrong has its own message naming the place: not GeoJSON, a
+geometry of the wrong type, a position that is not two numbers, NaN or infinity, a ring with
+too few points or left open, more vertices than the cap, coordinates out of range or
+apparently swapped, self-intersections and other invalid rings (GEOS's reason, with the
+point), an empty shape. Rings may come clockwise; what is stored is counter-clockwise on the
+1e-7° storage grid, so shared borders stay exactly shared.
+
+Metric quantities (areas, snapping distances) use the ellipsoid or a local azimuthal projection,
+never raw degrees.
+"""
+
+from __future__ import annotations
+
+import math
+from functools import lru_cache
+
+import numpy as np
+import shapely
+from pyproj import Geod, Transformer
+from shapely.geometry.base import BaseGeometry
+
+from gisgrid.core import crs as crs_mod
+from gisgrid.core.coordinates import coordinate_problem
+from gisgrid.core.errors import InvalidInput
+from gisgrid.core.settings import get_settings
+
+GRID = 1e-7  # degrees, the storage precision (about 1 cm)
+_GEOD = Geod(ellps="WGS84")
+
+
+def area_m2(geom: BaseGeometry | None) -> float:
+    """Area on the WGS84 ellipsoid, m²."""
+    if geom is None or geom.is_empty:
+        return 0.0
+    return abs(_GEOD.geometry_area_perimeter(geom)[0])
+
+
+def on_grid(geom: BaseGeometry) -> BaseGeometry:
+    """Snap to the storage grid, keeping polygons valid, exteriors counter-clockwise."""
+    return shapely.orient_polygons(shapely.set_precision(geom, GRID))
+
+
+def polygonal(geom: BaseGeometry | None) -> BaseGeometry:
+    """The polygon parts of an overlay result (lines and points from touching borders dropped)."""
+    if geom is None or geom.is_empty:
+        return shapely.MultiPolygon()
+    if geom.geom_type in ("Polygon", "MultiPolygon"):
+        return geom
+    parts = [g for g in shapely.get_parts(geom) if g.geom_type in ("Polygon", "MultiPolygon")]
+    return shapely.union_all(parts) if parts else shapely.MultiPolygon()
+
+
+def as_multi(geom: BaseGeometry) -> shapely.MultiPolygon:
+    geom = polygonal(geom)
+    if geom.geom_type == "Polygon":
+        return shapely.MultiPolygon([geom])
+    return geom
+
+
+def difference(a, b):
+    return polygonal(shapely.difference(a, b, grid_size=GRID))
+
+
+def intersection(a, b):
+    return polygonal(shapely.intersection(a, b, grid_size=GRID))
+
+
+def union(*geoms):
+    present = [g for g in geoms if g is not None and not g.is_empty]
+    if not present:
+        return shapely.MultiPolygon()
+    return polygonal(shapely.union_all(present, grid_size=GRID))
+
+
+@lru_cache(maxsize=64)
+def _local(lon: float, lat: float) -> tuple[Transformer, Transformer]:
+    proj = f"+proj=aeqd +lat_0={lat} +lon_0={lon} +datum=WGS84 +units=m"
+    return (Transformer.from_crs("EPSG:4326", proj, always_xy=True),
+            Transformer.from_crs(proj, "EPSG:4326", always_xy=True))
+
+
+def to_metres(geom: BaseGeometry, origin: tuple[float, float]) -> BaseGeometry:
+    forward, _ = _local(round(origin[0], 3), round(origin[1], 3))
+    return shapely.transform(geom, lambda xy: np.column_stack(forward.transform(xy[:, 0], xy[:, 1])))
+
+
+def is_thin(geom: BaseGeometry, width_m: float) -> bool:
+    """Whether a piece is nowhere wider than ``width_m``: a sliver, not a real area."""
+    centre = geom.centroid
+    metric = to_metres(geom, (centre.x, centre.y))
+    return metric.buffer(-width_m / 2).is_empty
+
+
+def degrees_for(metres: float, lat: float) -> float:
+    """A distance in degrees that is at least ``metres`` in every direction at ``lat``."""
+    return metres / (111_320.0 * max(math.cos(math.radians(lat)), 0.1))
+
+
+# --- parsing ---------------------------------------------------------------------------------
+
+def _positions(coords, where: str, depth: int) -> None:
+    """Check nesting and that every position is two or three finite numbers."""
+    if depth == 0:
+        if not isinstance(coords, list | tuple) or len(coords) not in (2, 3):
+            raise InvalidInput(f"{where} 应为 [经度, 纬度] / {where} must be a position [lon, lat], "
+                               f"got {str(coords)[:60]}", where=where)
+        for axis, value in zip(("lon", "lat", "z"), coords, strict=False):
+            if isinstance(value, bool) or not isinstance(value, int | float):
+                raise InvalidInput(f"{where} 的{axis}不是数字 / {where}: {axis} is not a number: "
+                                   f"{value!r}", where=where)
+            if not math.isfinite(value):
+                raise InvalidInput(f"{where} 的坐标不是有限数 / {where}: {axis} is {value} "
+                                   "(NaN or infinity)", where=where)
+        return
+    if not isinstance(coords, list | tuple):
+        raise InvalidInput(f"{where} 应为数组 / {where} must be an array", where=where)
+    for i, item in enumerate(coords):
+        _positions(item, f"{where}[{i}]", depth - 1)
+
+
+def _rings(polygon, where: str) -> None:
+    if not polygon:
+        raise InvalidInput(f"{where} 没有环 / {where} has no rings: the polygon is empty", where=where)
+    for r, ring in enumerate(polygon):
+        name = f"{where}[{r}]"
+        if len(ring) < 4:
+            raise InvalidInput(
+                f"{name} 只有 {len(ring)} 个点，环至少需要 4 个（3 个顶点加闭合点）/ {name} has "
+                f"{len(ring)} positions: a ring needs at least 4 (three corners and the closing point)",
+                where=name)
+        if list(ring[0][:2]) != list(ring[-1][:2]):
+            raise InvalidInput(
+                f"{name} 未闭合：首点 {ring[0][:2]} ≠ 末点 {ring[-1][:2]} / {name} is not closed: the "
+                f"first position {ring[0][:2]} differs from the last {ring[-1][:2]}", where=name)
+        if len({tuple(p[:2]) for p in ring}) < 3:
+            raise InvalidInput(f"{name} 少于 3 个不同顶点 / {name} has fewer than 3 distinct corners",
+                               where=name)
+
+
+def _geometry_object(value, where: str) -> dict:
+    if isinstance(value, dict) and value.get("type") == "Feature":
+        value, where = value.get("geometry"), f"{where}.geometry"
+    if not isinstance(value, dict) or "type" not in value:
+        raise InvalidInput(f"{where} 不是 GeoJSON 几何 / {where} is not a GeoJSON geometry "
+                           "(an object with 'type' and 'coordinates')", where=where)
+    if "coordinates" not in value:
+        raise InvalidInput(f"{where} 缺少 coordinates / {where} has no 'coordinates'", where=where)
+    return value
+
+
+def _convert(geom: BaseGeometry, crs: str | None, where: str) -> BaseGeometry:
+    name = crs_mod.canonical(crs) if crs else crs_mod.WGS84
+    sx, sy = shapely.bounds(geom)[:2]
+    with np.errstate(all="ignore"):
+        wgs = crs_mod.geometry_to_wgs84(geom, name)
+    problem = coordinate_problem(*shapely.bounds(wgs), sx, sy, name)
+    if problem:
+        raise InvalidInput(problem.replace("--crs", "crs"), where=where)
+    return wgs
+
+
+def _valid(geom: BaseGeometry, where: str) -> None:
+    if geom.is_empty:
+        raise InvalidInput(f"{where} 为空 / {where} is empty", where=where)
+    if not geom.is_valid:
+        reason = shapely.is_valid_reason(geom)
+        kind, _, at = reason.partition("[")
+        place = ""
+        if at:
+            x, y = at.rstrip("]").split()[:2]
+            place = f" at ({float(x):.7f}, {float(y):.7f})"
+        label = {"Self-intersection": "自相交", "Ring Self-intersection": "环自相交",
+                 "Too few points": "点数过少", "Hole lies outside shell": "洞在外环之外",
+                 "Nested shells": "外环嵌套", "Interior is disconnected": "内部不连通",
+                 "Duplicate Rings": "环重复", "Nested holes": "洞嵌套"}.get(kind.strip(), "无效")
+        raise InvalidInput(f"{where} 几何无效：{label}{place} / {where} is not a valid polygon: "
+                           f"{kind.strip()}{place}", where=where)
+
+
+def parse_area(value, crs: str | None = None, where: str = "geometry") -> shapely.MultiPolygon:
+    """A GeoJSON Polygon or MultiPolygon (or a Feature holding one) → a valid WGS84 MultiPolygon."""
+    value = _geometry_object(value, where)
+    kind, coords = value["type"], value["coordinates"]
+    if kind not in ("Polygon", "MultiPolygon"):
+        raise InvalidInput(f"{where} 应为 Polygon 或 MultiPolygon，收到 {kind} / {where} must be a "
+                           f"Polygon or MultiPolygon, got {kind}", where=where)
+    where_c = f"{where}.coordinates"
+    _positions(coords, where_c, 2 if kind == "Polygon" else 3)
+    polygons = [coords] if kind == "Polygon" else coords
+    if not polygons:
+        raise InvalidInput(f"{where} 为空 / {where} is empty", where=where)
+    vertices = sum(len(ring) for polygon in polygons for ring in polygon)
+    cap = get_settings().max_grid_vertices
+    if vertices > cap:
+        raise InvalidInput(f"{where} 顶点过多：{vertices} > {cap} / {where} has {vertices} vertices, "
+                           f"more than the cap of {cap}: simplify it", where=where)
+    for p, polygon in enumerate(polygons):
+        _rings(polygon, where_c if kind == "Polygon" else f"{where_c}[{p}]")
+    geom = shapely.geometry.shape({"type": kind, "coordinates": coords})
+    geom = shapely.force_2d(geom)
+    wgs = _convert(geom, crs, where)
+    _valid(wgs, where)
+    return as_multi(on_grid(wgs))
+
+
+def parse_line(value, crs: str | None = None, where: str = "line") -> BaseGeometry:
+    """A GeoJSON LineString or MultiLineString (a cut line) → WGS84."""
+    value = _geometry_object(value, where)
+    kind, coords = value["type"], value["coordinates"]
+    if kind not in ("LineString", "MultiLineString"):
+        raise InvalidInput(f"{where} 应为 LineString，收到 {kind} / {where} must be a LineString, "
+                           f"got {kind}", where=where)
+    where_c = f"{where}.coordinates"
+    _positions(coords, where_c, 1 if kind == "LineString" else 2)
+    lines = [coords] if kind == "LineString" else coords
+    for i, line in enumerate(lines):
+        if len({tuple(p[:2]) for p in line}) < 2:
+            raise InvalidInput(f"{where} 至少需要 2 个不同的点 / {where} needs at least 2 distinct "
+                               "positions", where=where if kind == "LineString" else f"{where_c}[{i}]")
+    geom = shapely.force_2d(shapely.geometry.shape({"type": kind, "coordinates": coords}))
+    return _convert(geom, crs, where)

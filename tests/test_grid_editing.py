@@ -1,0 +1,235 @@
+"""Boundary edits on hand-built grids with known answers, against the real PostGIS."""
+
+from __future__ import annotations
+
+import pytest
+import shapely
+from builders import LAT_STEP, LON0, LAT0, LON_STEP, Territory, lonlat, metres_box
+from shapely.geometry import mapping
+from sqlalchemy import text
+
+from gisgrid.core.errors import Conflict, InvalidInput, PreconditionRequired
+from gisgrid.grids import operations as ops
+from gisgrid.grids.editing import EditRequest
+
+SD = "110101901"
+
+
+@pytest.fixture
+def town(db):
+    """400 × 200 m: one L1 zone, two L2 grids (west, east), the west one cut in two L3 grids."""
+    t = Territory(db, SD, metres_box(0, 0, 400, 200))
+    t.grid("001", metres_box(0, 0, 400, 200))
+    t.grid("001001", metres_box(0, 0, 200, 200))
+    t.grid("001002", metres_box(200, 0, 400, 200))
+    t.grid("001001001", metres_box(0, 0, 200, 100))
+    t.grid("001001002", metres_box(0, 100, 200, 200))
+    t.grid("001002001", metres_box(200, 0, 400, 200))
+    t.west_building = t.building(170, 50, households=10, people_each=3)
+    t.east_building = t.building(250, 50, households=20)
+    t.north_building = t.building(100, 170, households=5)
+    t.shop = t.shop(180, 20)
+    from gisgrid.grids import membership
+
+    membership.refresh(db, subdistrict=SD)
+    return t
+
+
+def geo(geom_m) -> dict:
+    return mapping(lonlat(geom_m))
+
+
+def req(versions=None, **kw) -> EditRequest:
+    return EditRequest(actor="技术员", reason=kw.pop("reason", "测试调整"), versions=versions or {}, **kw)
+
+
+def grid(db, code):
+    return db.execute(text("SELECT code, name, version, parent_code, retired_at, ST_Area(geom::geography) AS area "
+                           "FROM grids WHERE code = :c"), {"c": code}).one()
+
+
+def member(db, building_id):
+    return db.execute(text("SELECT g1.code, g2.code, g3.code FROM buildings b LEFT JOIN grids g1 ON g1.id = b.grid_l1_id "
+                           "LEFT JOIN grids g2 ON g2.id = b.grid_l2_id LEFT JOIN grids g3 ON g3.id = b.grid_l3_id "
+                           "WHERE b.id = :id"), {"id": building_id}).one()
+
+
+def test_transfer_moves_area_buildings_and_children(db, town):
+    west, east = SD + "001001", SD + "001002"
+    report = ops.transfer(db, req({west: 1, east: 1}), west, to=east, area=geo(metres_box(150, -10, 210, 100)))
+    assert grid(db, west).area == pytest.approx(35_000, rel=0.004)
+    assert grid(db, east).area == pytest.approx(45_000, rel=0.004)
+    assert grid(db, west).version == 2 and grid(db, east).version == 2
+    # the L3 child gave its part to the east grid's only child
+    assert grid(db, SD + "001001001").area == pytest.approx(15_000, rel=0.004)
+    assert grid(db, SD + "001002001").area == pytest.approx(45_000, rel=0.004)
+    assert tuple(member(db, town.west_building.id)) == (SD + "001", east, SD + "001002001")
+    impact = report["impact"]
+    assert [b["id"] for b in impact["moves"]["buildings"]] == [town.west_building.id]
+    assert impact["households_moved"] == 10 and impact["people_moved"] == 30
+    assert [s["id"] for s in impact["moves"]["shops"]] == [town.shop.id]
+    loads = {item["code"]: item for item in impact["loads"]}
+    assert loads[west]["before"]["households"] == 15 and loads[west]["after"]["households"] == 5
+    assert loads[east]["before"]["households"] == 20 and loads[east]["after"]["households"] == 30
+    assert impact["defects"]["created"] == []
+
+
+def test_version_missing_is_428_and_stale_is_409_with_current_shape(db, town):
+    west, east = SD + "001001", SD + "001002"
+    area = geo(metres_box(150, 0, 200, 100))
+    with pytest.raises(PreconditionRequired) as missing:
+        ops.transfer(db, req({west: 1}), west, to=east, area=area)
+    assert missing.value.status == 428 and east in missing.value.message
+    with pytest.raises(Conflict) as stale:
+        ops.transfer(db, req({west: 1, east: 7}), west, to=east, area=area)
+    assert stale.value.status == 409
+    assert stale.value.detail["current_version"] == 1
+    assert stale.value.detail["current"]["geometry"]["type"] == "MultiPolygon"
+    assert grid(db, west).version == 1
+
+
+def test_dry_run_needs_no_version_and_reports_what_the_real_call_does(db, town):
+    west, east = SD + "001001", SD + "001002"
+    area = geo(metres_box(150, 0, 200, 100))
+    savepoint = db.begin_nested()
+    preview = ops.transfer(db, req(dry_run=True), west, to=east, area=area)
+    savepoint.rollback()
+    assert grid(db, west).version == 1 and tuple(member(db, town.west_building.id))[1] == west
+    real = ops.transfer(db, req({west: 1, east: 1}), west, to=east, area=area)
+    for key in ("grids", "impact", "adjustments"):
+        strip = (lambda r: [{k: v for k, v in g.items() if k != "version_after"} for g in r]) \
+            if key == "grids" else (lambda r: r)
+        assert strip(preview[key]) == strip(real[key])
+
+
+def test_reshape_strict_refuses_overlap_and_spill_naming_them(db, town):
+    west = SD + "001001"
+    with pytest.raises(InvalidInput) as refused:
+        ops.reshape(db, req({west: 1}), west, geometry=geo(metres_box(-20, 0, 230, 200)))
+    problems = {p["problem"]: p for p in refused.value.detail["problems"]}
+    assert problems["outside_parent"]["area_m2"] == pytest.approx(4000, rel=0.01)
+    assert problems["overlap"]["with"] == SD + "001002"
+    assert problems["overlap"]["area_m2"] == pytest.approx(6000, rel=0.01)
+    assert grid(db, west).version == 1
+
+
+def test_reshape_fit_clips_and_fills_slivers_leaving_no_gap_or_overlap(db, town):
+    from gisgrid.coverage.service import Scope, analyse
+
+    west = SD + "001001"
+    # drawn by hand: 30 m into the neighbour, 20 m outside the sub-district, and 0.4 m short of
+    # the northern border, which would leave a sliver gap
+    drawn = metres_box(-20, 0, 230, 199.6)
+    report = ops.reshape(db, req({west: 1}, mode="fit"), west, geometry=geo(drawn))
+    whats = {a["what"] for a in report["adjustments"]}
+    assert {"clipped_to_parent", "clipped_to_sibling"} <= whats
+    assert grid(db, west).area == pytest.approx(40_000, rel=0.004)
+    counts = analyse(db, Scope(subdistrict=SD, level=2)).counts()
+    assert counts["blind_spot"] == counts["overlap"] == counts["sliver_gap"] == counts["sliver_overlap"] == 0
+
+
+def test_reshape_that_shrinks_reports_the_blind_spot_it_makes(db, town):
+    west = SD + "001001"
+    report = ops.reshape(db, req({west: 1}), west, geometry=geo(metres_box(0, 0, 200, 150)))
+    created = [d for d in report["impact"]["defects"]["created"] if d["level"] == 2]
+    assert [d["type"] for d in created] == ["blind_spot"]
+    assert created[0]["area_m2"] == pytest.approx(10_000, rel=0.004)
+    assert report["warnings"]
+    moved = report["impact"]["moves"]["buildings"]
+    assert [b["id"] for b in moved] == [town.north_building.id]
+    assert moved[0]["levels"]["2"] == {"from": west, "to": None}
+
+
+def test_create_takes_the_next_serial_strict_refuses_overlap_fit_clips_it(db, town):
+    parent, child = SD + "001002", SD + "001002001"
+    ops.reshape(db, req({child: 1}), child, geometry=geo(metres_box(200, 0, 300, 200)))
+    drawn = geo(metres_box(290, 0, 400, 200))
+    with pytest.raises(InvalidInput) as refused:
+        ops.create(db, req(), parent=parent, name="新网格", geometry=drawn)
+    assert refused.value.detail["problems"][0]["with"] == child
+    report = ops.create(db, req(mode="fit"), parent=parent, name="新网格", geometry=drawn)
+    created = report["grids"][0]
+    assert created["code"] == parent + "002" and created["actions"] == ["created"]
+    assert grid(db, parent + "002").area == pytest.approx(20_000, rel=0.004)
+    assert grid(db, parent + "002").version == 1
+    assert tuple(member(db, town.east_building.id))[2] == child
+    removed = report["impact"]["defects"]["removed"]
+    assert [d["type"] for d in removed] == ["blind_spot"] and removed[0]["area_m2"] == pytest.approx(20_000, rel=0.004)
+
+
+def test_split_by_line_keeps_the_code_on_the_larger_part(db, town):
+    west = SD + "001001"
+    line = {"type": "LineString", "coordinates": [list(lonlat(shapely.Point(x, y)).coords[0])
+                                                  for x, y in ((-5, 130), (205, 130))]}
+    report = ops.split(db, req({west: 1}), west, line=line, names=["北片"])
+    codes = {g["code"]: g for g in report["grids"] if g["level"] == 2}
+    assert set(codes) == {west, SD + "001003"}
+    assert grid(db, west).area == pytest.approx(26_000, rel=0.004)
+    new = grid(db, SD + "001003")
+    assert new.area == pytest.approx(14_000, rel=0.004) and new.name == "北片"
+    # children go where most of their area is: the southern L3 stays, the northern one moves
+    assert grid(db, SD + "001001001").parent_code == west
+    moved = [g for g in report["grids"] if g["previous_code"] == SD + "001001002"]
+    assert moved and moved[0]["code"] == SD + "001003001"
+    assert tuple(member(db, town.north_building.id)) == (SD + "001", SD + "001003", SD + "001003001")
+
+
+def test_split_by_line_that_does_not_cross_is_refused(db, town):
+    west = SD + "001001"
+    line = {"type": "LineString", "coordinates": [list(lonlat(shapely.Point(x, y)).coords[0])
+                                                  for x, y in ((10, 130), (190, 130))]}
+    with pytest.raises(InvalidInput, match="cross the grid's boundary"):
+        ops.split(db, req({west: 1}), west, line=line)
+
+
+def test_split_by_parts_strict_needs_full_cover_fit_assigns_leftover(db, town):
+    east = SD + "001002"
+    parts = [{"geometry": geo(metres_box(200, 0, 300, 200)), "name": "甲"},
+             {"geometry": geo(metres_box(300.5, 0, 400, 200)), "name": "乙"}]
+    with pytest.raises(InvalidInput) as refused:
+        ops.split(db, req({east: 1}), east, parts=parts)
+    assert refused.value.detail["problems"][0]["problem"] == "uncovered"
+    report = ops.split(db, req({east: 1}, mode="fit"), east, parts=parts)
+    areas = sorted(round(grid(db, g["code"]).area, -1) for g in report["grids"] if g["level"] == 2)
+    assert areas == pytest.approx([20_000, 20_000], rel=0.004)  # the 0.5 m strip joined a part
+    leftover = [a for a in report["adjustments"] if a["what"] == "assigned_leftover"]
+    assert leftover[0]["area_m2"] == pytest.approx(100, rel=0.01)
+
+
+def test_merge_retires_the_others_and_recodes_their_children(db, town):
+    west, east = SD + "001001", SD + "001002"
+    report = ops.merge(db, req({west: 1, east: 1}), [west, east], name="合并网格")
+    assert grid(db, west).area == pytest.approx(80_000, rel=0.004) and grid(db, west).name == "合并网格"
+    assert grid(db, east).retired_at is not None and grid(db, east).version == 2
+    assert grid(db, SD + "001001003").area == pytest.approx(40_000, rel=0.004)  # was 001002001
+    assert tuple(member(db, town.east_building.id)) == (SD + "001", west, SD + "001001003")
+    assert {r["grid"] for r in report["released_team"]} == {east}
+    assert not db.execute(text("SELECT 1 FROM grids WHERE code = :c"), {"c": SD + "001002001"}).first()
+
+
+def test_merge_refuses_grids_that_do_not_touch(db, town):
+    a, b = SD + "001001001", SD + "001002001"
+    with pytest.raises(InvalidInput):
+        ops.merge(db, req({a: 1, b: 1}), [a, b])
+
+
+def test_retire_hands_area_to_the_neighbour_and_refuses_to_leave_a_gap(db, town):
+    west, east = SD + "001001", SD + "001002"
+    ops.retire(db, req({east: 1}), east)
+    assert grid(db, west).area == pytest.approx(80_000, rel=0.004)
+    assert grid(db, east).retired_at is not None
+    only = SD + "001"
+    with pytest.raises(InvalidInput, match="blind spot"):
+        ops.retire(db, req({only: 1}), only)
+
+
+def test_restore_makes_an_old_version_current_as_a_new_version(db, town):
+    west, east = SD + "001001", SD + "001002"
+    ops.transfer(db, req({west: 1, east: 1}), west, to=east, area=geo(metres_box(150, 0, 200, 100)))
+    ops.restore(db, req({east: 2}), east, version=1)
+    assert grid(db, east).version == 3 and grid(db, east).area == pytest.approx(40_000, rel=0.004)
+    versions = db.execute(text("SELECT v.version, v.operation, v.reason, v.changed_by FROM grid_versions v "
+                               "JOIN grids g ON g.id = v.grid_id WHERE g.code = :c ORDER BY v.version"),
+                          {"c": east}).all()
+    assert [v.operation for v in versions] == ["create", "transfer", "restore"]
+    assert versions[-1].changed_by == "技术员"
