@@ -15,6 +15,8 @@ import socket
 import tempfile
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -91,9 +93,9 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
-@pytest.fixture(scope="session")
-def server(engine, demo):
-    """The real app behind a real uvicorn on a free local port; yields its base URL."""
+@contextmanager
+def serve(engine) -> Iterator[str]:
+    """The real app on ``engine`` behind a real uvicorn on a free local port; yields its base URL."""
     import uvicorn
 
     from gisgrid.web.app import create_app
@@ -108,9 +110,18 @@ def server(engine, demo):
         if time.monotonic() > deadline or not thread.is_alive():
             raise RuntimeError("uvicorn did not start")
         time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}"
-    instance.should_exit = True
-    thread.join(timeout=10)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        instance.should_exit = True
+        thread.join(timeout=10)
+
+
+@pytest.fixture(scope="session")
+def server(engine, demo):
+    """The app on the demo database."""
+    with serve(engine) as url:
+        yield url
 
 
 @pytest.fixture
@@ -118,4 +129,38 @@ def http(server):
     import httpx
 
     with httpx.Client(base_url=server, timeout=30) as client:
+        yield client
+
+
+@pytest.fixture(scope="session")
+def scratch_engine(database_url):
+    """A second database in the same cluster, migrated, for tests whose changes commit (HTTP
+    edits, concurrency): the demo database stays as the demo tests expect it."""
+    from sqlalchemy import create_engine, text
+    from sqlalchemy.engine import make_url
+
+    from gisgrid.core import migrate
+    from gisgrid.core.database import engine_for
+
+    admin = create_engine(database_url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text("DROP DATABASE IF EXISTS gisgrid_scratch"))
+        conn.execute(text("CREATE DATABASE gisgrid_scratch"))
+    admin.dispose()
+    url = make_url(database_url).set(database="gisgrid_scratch").render_as_string(hide_password=False)
+    migrate.upgrade(url)
+    return engine_for(url)
+
+
+@pytest.fixture(scope="session")
+def scratch_server(scratch_engine):
+    with serve(scratch_engine) as url:
+        yield url
+
+
+@pytest.fixture
+def scratch_http(scratch_server):
+    import httpx
+
+    with httpx.Client(base_url=scratch_server, timeout=60) as client:
         yield client

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import pytest
 import shapely
-from builders import LAT_STEP, LON0, LAT0, LON_STEP, Territory, lonlat, metres_box
 from shapely.geometry import mapping
 from sqlalchemy import text
 
 from gisgrid.core.errors import Conflict, InvalidInput, PreconditionRequired
 from gisgrid.grids import operations as ops
 from gisgrid.grids.editing import EditRequest
+
+from builders import Territory, lonlat, metres_box
 
 SD = "110101901"
 

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from datetime import datetime
+
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import Response
 from pydantic import BaseModel, ConfigDict, Field
@@ -9,7 +11,7 @@ from gisgrid.core.crs import to_wgs84
 from gisgrid.core.dependencies import get_session
 from gisgrid.core.geojson import MEDIA_TYPE, BBox, bbox_param
 from gisgrid.core.paging import Page, page_params
-from gisgrid.grids import service
+from gisgrid.grids import history, service
 
 router = APIRouter(tags=["grids"])
 LOOKUP_EXAMPLE = {
@@ -35,10 +37,15 @@ def list_grids(
     level: int | None = Query(None, ge=1, le=3, description="1 社区片区, 2 网格, 3 微网格"),
     parent: str | None = Query(None, description="parent grid code", examples=["510107001001"]),
     bbox: BBox | None = Depends(bbox_param),
+    as_of: datetime | None = Query(None, description="the layer as it stood at this moment (with time zone)",
+                                   examples=["2026-05-01T00:00:00+08:00"]),
     page: Page = Depends(page_params),
     session: Session = Depends(get_session),
 ) -> Response:
-    """Grids as GeoJSON in code order, each with its households and people, and `numberMatched`."""
+    """Grids as GeoJSON in code order, each with its households and people, and `numberMatched`;
+    with `as_of`, the grids (codes, names, shapes) of that moment, from their history."""
+    if as_of is not None:
+        return history.layer_as_of(session, as_of, level=level, parent=parent, bbox=bbox, page=page)
     return service.list_grids(session, level=level, parent=parent, bbox=bbox, page=page)
 
 

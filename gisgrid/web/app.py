@@ -15,6 +15,7 @@ from sqlalchemy.engine import Engine
 from gisgrid import __version__
 from gisgrid.core.database import get_engine, session_factory
 from gisgrid.coverage.routes import router as coverage_router
+from gisgrid.grids.edit_routes import router as grid_editing_router
 from gisgrid.grids.routes import router as grids_router
 from gisgrid.organisations.routes import router as organisations_router
 from gisgrid.registry.routes import router as buildings_router
@@ -78,7 +79,7 @@ def create_app(engine: Engine | None = None) -> FastAPI:
             with_google_fonts=False,
         )
 
-    for router in (pages_router, health_router, territory_router, grids_router, buildings_router,
-                   organisations_router, staff_router, coverage_router):
+    for router in (pages_router, health_router, territory_router, grids_router, grid_editing_router,
+                   buildings_router, organisations_router, staff_router, coverage_router):
         app.include_router(router)
     return app

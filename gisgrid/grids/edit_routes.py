@@ -1,0 +1,227 @@
+"""HTTP for boundary editing: thin routes over :mod:`gisgrid.grids.operations`.
+
+Every change is a POST with a required ``reason``; ``?dry_run=true`` previews it (the same
+computation, rolled back). The grid in the path carries its version in ``If-Match`` (its
+ETag from ``GET /grids/{code}``); other grids a change names carry theirs in ``versions``.
+The response is the impact report, with the path grid's new ETag.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, Literal
+from urllib.parse import unquote
+
+from fastapi import APIRouter, Depends, File, Form, Header, Query, UploadFile
+from fastapi.responses import JSONResponse, Response
+from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy.orm import Session
+
+from gisgrid.core.dependencies import get_session
+from gisgrid.core.errors import InvalidInput
+from gisgrid.core.geojson import MEDIA_TYPE
+from gisgrid.core.paging import Page, page_params
+from gisgrid.grids import history, operations
+from gisgrid.grids.editing import EditRequest, etag, parse_if_match
+from gisgrid.grids.layer_import import import_layer
+
+router = APIRouter(tags=["grid editing"])
+
+SQUARE = {"type": "Polygon", "coordinates": [[[104.040, 30.640], [104.042, 30.640], [104.042, 30.642],
+                                               [104.040, 30.642], [104.040, 30.640]]]}
+DRY_RUN = Query(False, description="preview: run the change, report it, keep nothing")
+ACTOR = Header(None, alias="X-Actor", description="who makes the change, percent-encoded UTF-8 "
+               "(until accounts exist)")
+
+
+class Change(BaseModel):
+    """What every change carries."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    reason: str = Field(..., min_length=1, max_length=500, description="why (kept in the grid's history)")
+    mode: Literal["strict", "fit"] = Field("strict", description="strict refuses a shape that does not fit; "
+                                           "fit clips and snaps it and says what it changed")
+    versions: dict[str, int] = Field(default_factory=dict, description="grid code → the version you started "
+                                     "from, for grids other than the one in the path")
+    crs: str | None = Field(None, description="WGS84 (default), CGCS2000, GCJ-02, BD-09 or EPSG:xxxx",
+                            examples=["GCJ-02"])
+
+
+class CreateBody(Change):
+    parent: str | None = Field(None, description="parent grid code; omit for a new L1 zone",
+                               examples=["510107001001"])
+    subdistrict: str | None = Field(None, description="sub-district code, for a new L1 zone")
+    name: str = Field(..., min_length=1, max_length=100)
+    serial: int | None = Field(None, ge=1, le=999, description="the last three digits; default: next free")
+    geometry: dict[str, Any] = Field(..., examples=[SQUARE])
+
+
+class ReshapeBody(Change):
+    geometry: dict[str, Any] = Field(..., examples=[SQUARE])
+    name: str | None = Field(None, min_length=1, max_length=100)
+
+
+class TransferBody(Change):
+    to: str = Field(..., description="the neighbouring grid that receives the area")
+    area: dict[str, Any] = Field(..., description="drawn polygon: the part of this grid inside it moves",
+                                 examples=[SQUARE])
+
+
+class SplitPart(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    geometry: dict[str, Any]
+    name: str | None = None
+    keep: bool = Field(False, description="this part keeps the grid's code, team and history")
+
+
+class SplitBody(Change):
+    line: dict[str, Any] | None = Field(None, description="a LineString crossing the grid")
+    parts: list[SplitPart] | None = Field(None, description="or polygons that together cover the grid")
+    names: list[str] | None = Field(None, description="names of the new grids (line split), north-west first")
+
+
+class MergeBody(Change):
+    codes: list[str] = Field(..., min_length=2, description="adjacent grids of one parent")
+    into: str | None = Field(None, description="the grid that stays (default: the smallest code)")
+    name: str | None = Field(None, min_length=1, max_length=100)
+
+
+class RetireBody(Change):
+    into: str | None = Field(None, description="the neighbour that takes all of the area")
+    leave_uncovered: bool = Field(False, description="allow the area to become a blind spot")
+
+
+class RestoreBody(Change):
+    version: int = Field(..., ge=1, description="the version to make current again")
+
+
+def _versions(body: Change, code: str | None, if_match: str | None) -> dict[str, int]:
+    versions = dict(body.versions)
+    header = parse_if_match(if_match)
+    if header is not None and code is not None:
+        if code in versions and versions[code] != header:
+            raise InvalidInput(f"If-Match（v{header}）与 versions 中的 {code}（{versions[code]}）不一致 / If-Match "
+                               f"and versions disagree about {code}", where="If-Match")
+        versions[code] = header
+    return versions
+
+
+def _actor(header: str | None) -> str:
+    return unquote(header)[:100] if header else "api"
+
+
+def _run(session: Session, body: Change, code: str | None, if_match: str | None, actor: str | None,
+         dry_run: bool, call: Callable[[EditRequest], dict]) -> JSONResponse:
+    request = EditRequest(actor=_actor(actor), reason=body.reason, mode=body.mode,
+                          versions=_versions(body, code, if_match), dry_run=dry_run)
+    report = call(request)
+    if dry_run:
+        session.rollback()
+    else:
+        session.commit()
+    headers = {}
+    grid = next((g for g in report["grids"] if g["code"] == code), None)
+    if grid is not None and grid["version_after"] is not None and not dry_run:
+        headers["ETag"] = etag(grid["version_after"])
+    return JSONResponse(report, status_code=200 if dry_run else (201 if report["operation"] == "create" else 200),
+                        headers=headers)
+
+
+@router.get("/grids/{code}", response_class=Response, summary="单个网格 / One grid, with its version as ETag",
+            responses={200: {"content": {MEDIA_TYPE: {}}, "description": "GeoJSON Feature; ETag header"}})
+def get_grid(code: str, session: Session = Depends(get_session)) -> Response:
+    feature, version = history.current(session, code)
+    return Response(feature, media_type=MEDIA_TYPE, headers={"ETag": etag(version)})
+
+
+@router.get("/grids/{code}/history", response_class=Response, summary="网格沿革 / Every version of a grid",
+            responses={200: {"content": {MEDIA_TYPE: {}}, "description": "GeoJSON FeatureCollection"}})
+def grid_history(code: str, page: Page = Depends(page_params), session: Session = Depends(get_session)) -> Response:
+    """Newest first: who, when, why, which operation, and the shape of each version."""
+    return history.history(session, code, page)
+
+
+@router.post("/grids", status_code=201, summary="新建网格 / Create a grid")
+def create_grid(body: CreateBody, dry_run: bool = DRY_RUN, actor: str | None = ACTOR,
+                session: Session = Depends(get_session)) -> JSONResponse:
+    return _run(session, body, None, None, actor, dry_run, lambda r: operations.create(
+        session, r, geometry=body.geometry, crs=body.crs, parent=body.parent, subdistrict=body.subdistrict,
+        name=body.name, serial=body.serial))
+
+
+@router.post("/grids/merge", summary="合并网格 / Merge adjacent grids")
+def merge_grids(body: MergeBody, dry_run: bool = DRY_RUN, actor: str | None = ACTOR,
+                session: Session = Depends(get_session)) -> JSONResponse:
+    return _run(session, body, None, None, actor, dry_run, lambda r: operations.merge(
+        session, r, body.codes, into=body.into, name=body.name))
+
+
+@router.post("/grids/import", summary="导入网格图层 / Import a layer of grids as one change")
+def import_grids(
+    file: UploadFile = File(..., description="GeoJSON, GeoPackage or zipped Shapefile"),
+    reason: str = Form(..., min_length=1, max_length=500),
+    mode: Literal["strict", "fit"] = Form("strict"),
+    crs: str | None = Form(None),
+    layer: str | None = Form(None, description="layer name in a GeoPackage"),
+    if_match: str | None = Header(None, alias="If-Match", description="the layer ETag the dry run returned"),
+    dry_run: bool = DRY_RUN,
+    actor: str | None = ACTOR,
+    session: Session = Depends(get_session),
+) -> JSONResponse:
+    suffix = Path(file.filename or "upload.geojson").suffix.lower()
+    request = EditRequest(actor=_actor(actor), reason=reason, mode=mode, dry_run=dry_run)
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / f"{Path(file.filename or 'upload').stem or 'upload'}{suffix}"
+        path.write_bytes(file.file.read())
+        report = import_layer(session, request, path, crs=crs, layer=layer, expected_etag=if_match)
+    if dry_run:
+        session.rollback()
+    else:
+        session.commit()
+    return JSONResponse(report, headers={"ETag": report["etag"]} if dry_run else {})
+
+
+@router.post("/grids/{code}/reshape", summary="修改网格形状 / Reshape a grid")
+def reshape_grid(code: str, body: ReshapeBody, dry_run: bool = DRY_RUN, actor: str | None = ACTOR,
+                 if_match: str | None = Header(None, alias="If-Match"),
+                 session: Session = Depends(get_session)) -> JSONResponse:
+    return _run(session, body, code, if_match, actor, dry_run, lambda r: operations.reshape(
+        session, r, code, geometry=body.geometry, crs=body.crs, name=body.name))
+
+
+@router.post("/grids/{code}/transfer", summary="边界调整：划出一块给相邻网格 / Give part of a grid to a neighbour")
+def transfer_area(code: str, body: TransferBody, dry_run: bool = DRY_RUN, actor: str | None = ACTOR,
+                  if_match: str | None = Header(None, alias="If-Match"),
+                  session: Session = Depends(get_session)) -> JSONResponse:
+    return _run(session, body, code, if_match, actor, dry_run, lambda r: operations.transfer(
+        session, r, code, to=body.to, area=body.area, crs=body.crs))
+
+
+@router.post("/grids/{code}/split", summary="拆分网格 / Split a grid by a line or into parts")
+def split_grid(code: str, body: SplitBody, dry_run: bool = DRY_RUN, actor: str | None = ACTOR,
+               if_match: str | None = Header(None, alias="If-Match"),
+               session: Session = Depends(get_session)) -> JSONResponse:
+    parts = [p.model_dump() for p in body.parts] if body.parts is not None else None
+    return _run(session, body, code, if_match, actor, dry_run, lambda r: operations.split(
+        session, r, code, line=body.line, parts=parts, names=body.names, crs=body.crs))
+
+
+@router.post("/grids/{code}/retire", summary="撤销网格 / Retire a grid, its area going to neighbours")
+def retire_grid(code: str, body: RetireBody, dry_run: bool = DRY_RUN, actor: str | None = ACTOR,
+                if_match: str | None = Header(None, alias="If-Match"),
+                session: Session = Depends(get_session)) -> JSONResponse:
+    return _run(session, body, code, if_match, actor, dry_run, lambda r: operations.retire(
+        session, r, code, into=body.into, leave_uncovered=body.leave_uncovered))
+
+
+@router.post("/grids/{code}/restore", summary="恢复旧版本 / Make an old version current again")
+def restore_grid(code: str, body: RestoreBody, dry_run: bool = DRY_RUN, actor: str | None = ACTOR,
+                 if_match: str | None = Header(None, alias="If-Match"),
+                 session: Session = Depends(get_session)) -> JSONResponse:
+    return _run(session, body, code, if_match, actor, dry_run, lambda r: operations.restore(
+        session, r, code, version=body.version))
+
