@@ -257,5 +257,9 @@ from gisgrid.imports.command import import_command  # noqa: E402
 
 app.command("import")(import_command)
 
+from gisgrid.grids.commands import grid_app  # noqa: E402
+
+app.add_typer(grid_app, name="grid")
+
 if __name__ == "__main__":
     app()

@@ -9,10 +9,15 @@ m² come back within 0.3 %.
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 import shapely
 from geoalchemy2.shape import from_shape
 from shapely import MultiPolygon, Point, Polygon, box
+from shapely.affinity import translate
+from shapely.geometry import mapping
+from sqlalchemy.orm import Session
 
 from gisgrid.core.database import set_change_context
 from gisgrid.core.enums import BuildingUse, Occupancy, Sex, StaffRole
@@ -99,3 +104,32 @@ class Territory:
         self.db.add(place)
         self.db.flush()
         return place
+
+
+_towns = itertools.count(1)
+
+
+class Town:
+    """Committed (for tests whose changes commit): a sub-district of its own, 1 km east of the
+    previous one, with one L1 zone, two L2 grids (west, east) and a building in the west one."""
+
+    def __init__(self, engine):
+        from gisgrid.grids import membership
+
+        n = next(_towns)
+        self.sd, self.dx = f"110109{n:03d}", 1000 * n
+        with Session(engine) as db:
+            t = Territory(db, self.sd, self.box(0, 0, 400, 200))
+            t.grid("001", self.box(0, 0, 400, 200))
+            t.grid("001001", self.box(0, 0, 200, 200))
+            t.grid("001002", self.box(200, 0, 400, 200))
+            self.west_building = t.building(170 + self.dx, 50, households=10).id
+            membership.refresh(db, subdistrict=self.sd)
+            db.commit()
+        self.l1, self.west, self.east = self.sd + "001", self.sd + "001001", self.sd + "001002"
+
+    def box(self, x0, y0, x1, y1):
+        return translate(metres_box(x0, y0, x1, y1), self.dx)
+
+    def geo(self, x0, y0, x1, y1) -> dict:
+        return mapping(lonlat(self.box(x0, y0, x1, y1)))

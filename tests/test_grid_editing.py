@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 import shapely
 from shapely.geometry import mapping
@@ -173,6 +175,9 @@ def test_split_by_line_keeps_the_code_on_the_larger_part(db, town):
     moved = [g for g in report["grids"] if g["previous_code"] == SD + "001001002"]
     assert moved and moved[0]["code"] == SD + "001003001"
     assert tuple(member(db, town.north_building.id)) == (SD + "001", SD + "001003", SD + "001003001")
+    # the code that moved away is not handed out again
+    again = ops.create(db, req(), parent=west, name="补齐", geometry=geo(metres_box(0, 100, 200, 130)))
+    assert again["grids"][0]["code"] == west + "003"
 
 
 def test_split_by_line_that_does_not_cross_is_refused(db, town):
@@ -234,3 +239,123 @@ def test_restore_makes_an_old_version_current_as_a_new_version(db, town):
                           {"c": east}).all()
     assert [v.operation for v in versions] == ["create", "transfer", "restore"]
     assert versions[-1].changed_by == "技术员"
+
+
+def test_gcj02_input_lands_within_a_metre_of_the_wgs84_truth(db):
+    from pyproj import Geod
+
+    from gisgrid.core import crs
+
+    # Tiananmen flag pole: WGS84 and its published GCJ-02 form (the control point of test_crs)
+    wgs, gcj = (116.391285, 39.907380), (116.397528, 39.908779)
+    t = Territory(db, "110101902", metres_box(0, 0, 2000, 2000))
+    t.grid("001", metres_box(0, 0, 2000, 2000))
+    others = [crs.wgs84_to_gcj02(wgs[0] + dx, wgs[1] + dy) for dx, dy in ((0.002, 0), (0.002, 0.002))]
+    ring = [list(gcj), *[[float(x), float(y)] for x, y in others], list(gcj)]
+    report = ops.create(db, req(), parent="110101902001", name="天安门网格",
+                        geometry={"type": "Polygon", "coordinates": [ring]}, crs="GCJ-02")
+    stored = shapely.geometry.shape(report["grids"][0]["geometry"])
+    geod = Geod(ellps="WGS84")
+    nearest = min(geod.inv(x, y, *wgs)[2] for x, y in stored.exterior.coords) if stored.geom_type == "Polygon" \
+        else min(geod.inv(x, y, *wgs)[2] for p in stored.geoms for x, y in p.exterior.coords)
+    assert nearest < 1.0
+    assert shapely.is_ccw(shapely.get_exterior_ring(shapely.get_parts(stored)[0]))
+
+
+def test_clockwise_rings_are_stored_counter_clockwise(db, town):
+    parent, child = SD + "001002", SD + "001002001"
+    ops.reshape(db, req({child: 1}), child, geometry=geo(metres_box(200, 0, 300, 200)))
+    clockwise = shapely.geometry.polygon.orient(lonlat(metres_box(300, 0, 400, 200)), sign=-1.0)
+    ops.create(db, req(), parent=parent, name="顺时针", geometry=mapping(clockwise))
+    ccw = db.execute(text("SELECT ST_IsPolygonCCW(geom) FROM grids WHERE code = :c"),
+                     {"c": parent + "002"}).scalar_one()
+    assert ccw
+
+
+def test_a_failure_halfway_through_a_split_leaves_the_database_as_it_was(scratch_engine, monkeypatch):
+    from sqlalchemy.orm import Session
+
+    from gisgrid.grids import membership
+
+    from builders import Town
+
+    town = Town(scratch_engine)
+
+    def state():
+        with scratch_engine.connect() as conn:
+            return (conn.execute(text("SELECT code, version, ST_AsText(geom) FROM grids WHERE subdistrict_code = :sd "
+                                      "ORDER BY code"), {"sd": town.sd}).all(),
+                    conn.execute(text("SELECT count(*) FROM grid_versions v JOIN grids g ON g.id = v.grid_id "
+                                      "WHERE g.subdistrict_code = :sd"), {"sd": town.sd}).scalar_one(),
+                    conn.execute(text("SELECT grid_l2_id FROM buildings WHERE id = :id"),
+                                 {"id": town.west_building}).scalar_one())
+
+    before = state()
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("disk full (forced)")
+
+    # the grids are already written (one reshaped, one inserted) when membership fails
+    monkeypatch.setattr(membership, "moves", broken)
+    session = Session(scratch_engine)
+    line = {"type": "LineString", "coordinates": [list(lonlat(shapely.Point(town.dx + x, y)).coords[0])
+                                                  for x, y in ((100, -5), (100, 205))]}
+    with pytest.raises(RuntimeError, match="forced"):
+        ops.split(session, req({town.west: 1}), town.west, line=line)
+    session.rollback()
+    session.close()
+    assert state() == before
+
+
+def test_an_open_case_in_the_moved_area_is_reported_and_keeps_its_reported_grid(db, town):
+    west, east = SD + "001001", SD + "001002"
+    west_id = db.execute(text("SELECT id FROM grids WHERE code = :c"), {"c": west}).scalar_one()
+    db.execute(text("""
+        INSERT INTO cases (case_no, subdistrict_code, category_code, title, description, reporter_name, reporter_kind, status,
+                           geom, grid_l2_id)
+        VALUES ('T-1', :sd, (SELECT code FROM case_categories WHERE parent_code IS NULL ORDER BY sort_order LIMIT 1),
+                '路灯不亮', '', '张三', 'grid_worker', 'dispatched', ST_GeomFromText(:pt, 4326), :grid)
+    """), {"sd": SD, "pt": lonlat(shapely.Point(180, 60)).wkt, "grid": west_id})
+    report = ops.transfer(db, req({west: 1, east: 1}), west, to=east, area=geo(metres_box(150, 0, 200, 100)))
+    (case,) = report["impact"]["open_cases"]
+    assert case["case_no"] == "T-1" and case["reported_in"] == west
+    assert west in case["grids_before"] and east in case["grids_after"]
+    assert db.execute(text("SELECT grid_l2_id FROM cases WHERE case_no = 'T-1'")).scalar_one() == west_id
+
+
+def test_import_a_geopackage_strict_refuses_overlapping_features(db, town, tmp_path):
+    import geopandas
+
+    from gisgrid.grids.layer_import import import_layer
+
+    frame = geopandas.GeoDataFrame(
+        {"网格编码": [SD + "001001", SD + "001002"], "网格名称": ["西", "东"]},
+        geometry=[lonlat(metres_box(0, 0, 220, 200)), lonlat(metres_box(200, 0, 400, 200))], crs="EPSG:4326")
+    path = tmp_path / "grids.gpkg"
+    frame.to_file(path, driver="GPKG")
+    with pytest.raises(InvalidInput) as refused:
+        import_layer(db, req(dry_run=True), path)
+    assert "overlaps" in refused.value.message and refused.value.where == "features[1].geometry"
+    report = import_layer(db, req(dry_run=True, mode="fit"), path)
+    assert report["summary"]["reshaped"] == 2 and report["summary"]["renamed"] == 2
+    assert report["etag"].startswith('"layer-')
+
+
+def test_a_transfer_drawn_on_the_demo_leaves_no_dust(db, demo):
+    """A polygon drawn with vertices on the old border (rounded to 7 decimals, so a hair off it)
+    must not leave hair-thin gaps or spill: the coverage afterwards is the coverage before,
+    less the planted overlap the transfer resolves."""
+    from test_grid_commands import NEIGHBOURS
+
+    from gisgrid.coverage.service import Scope, analyse
+
+    pair = db.execute(text(NEIGHBOURS)).one()
+    scope = Scope(subdistrict=pair.a[:9])
+    before = analyse(db, scope).counts()
+    report = ops.transfer(db, req({pair.a: pair.va, pair.b: pair.vb}), pair.a, to=pair.b, area=json.loads(pair.area))
+    after = analyse(db, scope).counts()
+    resolved = [d for d in report["impact"]["defects"]["removed"] if d["type"] == "overlap"]
+    assert after["overlap"] == before["overlap"] - len(resolved)
+    for kind in ("blind_spot", "spill_over", "sliver_gap", "sliver_overlap", "sliver_spill"):
+        assert after[kind] == before[kind], kind
+    assert report["impact"]["defects"]["created"] == []

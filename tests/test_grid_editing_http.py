@@ -6,7 +6,6 @@ own, laid out 1 km east of the previous one.
 
 from __future__ import annotations
 
-import itertools
 import json
 import threading
 from datetime import UTC, datetime
@@ -14,38 +13,10 @@ from urllib.parse import quote
 
 import pytest
 import shapely
-from builders import Territory, lonlat, metres_box
-from shapely.affinity import translate
 from shapely.geometry import mapping
 from sqlalchemy import text
-from sqlalchemy.orm import Session
 
-from gisgrid.grids import membership
-
-_towns = itertools.count(1)
-
-
-class Town:
-    """Two L2 grids under one L1 zone, with a building each, committed."""
-
-    def __init__(self, engine):
-        n = next(_towns)
-        self.sd, self.dx = f"110109{n:03d}", 1000 * n
-        with Session(engine) as db:
-            t = Territory(db, self.sd, self.box(0, 0, 400, 200))
-            t.grid("001", self.box(0, 0, 400, 200))
-            t.grid("001001", self.box(0, 0, 200, 200))
-            t.grid("001002", self.box(200, 0, 400, 200))
-            self.west_building = t.building(170 + self.dx, 50, households=10).id
-            membership.refresh(db, subdistrict=self.sd)
-            db.commit()
-        self.l1, self.west, self.east = self.sd + "001", self.sd + "001001", self.sd + "001002"
-
-    def box(self, x0, y0, x1, y1):
-        return translate(metres_box(x0, y0, x1, y1), self.dx)
-
-    def geo(self, x0, y0, x1, y1) -> dict:
-        return mapping(lonlat(self.box(x0, y0, x1, y1)))
+from builders import Town, lonlat
 
 
 @pytest.fixture

@@ -111,7 +111,7 @@ families AS MATERIALIZED (
            coalesce(u.child_area, 0) AS child_area,
            CASE WHEN u.union_geom IS NOT NULL AND ST_Equals(p.geom, u.union_geom)
                 THEN ST_GeomFromText('POLYGON EMPTY', 4326)  -- the common case, 4x cheaper to prove
-                ELSE ST_Difference(p.geom, coalesce(u.union_geom, ST_GeomFromText('POLYGON EMPTY', 4326)))
+                ELSE ST_Difference(p.geom, coalesce(u.union_geom, ST_GeomFromText('POLYGON EMPTY', 4326)), {GRID})
            END AS gap
     FROM parents p LEFT JOIN (
         SELECT parent_code, ST_Union(geom) AS union_geom, sum(ST_Area(geom)) AS child_area

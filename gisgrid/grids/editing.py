@@ -36,6 +36,7 @@ from gisgrid.grids import impact, membership, shapes
 from gisgrid.grids.models import LEVEL_NAMES, code_length
 
 MODES = ("strict", "fit")
+DUST_M = 0.05  # precision dust: nowhere wider than 5 cm (the storage grid is 1 cm)
 
 
 @dataclass
@@ -135,6 +136,8 @@ class Edit:
         self.warnings: list[str] = []
         self.problems: list[dict] = []
         self._serials: dict[tuple[str, str | None], int] = {}
+        # an edit queues behind another edit of the same family, but not for ever
+        session.execute(text("SET LOCAL lock_timeout = '15s'"))
 
     # --- reading and locking ------------------------------------------------------------------
 
@@ -224,18 +227,16 @@ class Edit:
             {"c": code})]
 
     def next_serial(self, parent_code: str | None, subdistrict: str) -> int:
-        """The next serial under a parent: after every serial ever used, retired grids included."""
+        """The next serial under a parent: after every serial it ever gave out (history included,
+        so a code that moved away with a re-coded child is not handed out again)."""
         key = (subdistrict, parent_code)
         if key not in self._serials:
             if parent_code is None:
-                used = self.session.execute(text(
-                    "SELECT coalesce(max(serial), 0) FROM grids WHERE level = 1 AND subdistrict_code = :sd"),
-                    {"sd": subdistrict}).scalar_one()
+                sql = ("SELECT coalesce(max(right(code, 3)::int), 0) FROM grid_versions "
+                       "WHERE level = 1 AND left(code, 9) = :p")
             else:
-                used = self.session.execute(text(
-                    "SELECT coalesce(max(serial), 0) FROM grids WHERE parent_code = :p"),
-                    {"p": parent_code}).scalar_one()
-            self._serials[key] = used
+                sql = "SELECT coalesce(max(right(code, 3)::int), 0) FROM grid_versions WHERE parent_code = :p"
+            self._serials[key] = self.session.execute(text(sql), {"p": parent_code or subdistrict}).scalar_one()
         self._serials[key] += 1
         if self._serials[key] > 999:
             raise InvalidInput(f"{parent_code or subdistrict} 下的编号已用完（999）/ no serial left under "
@@ -262,7 +263,7 @@ class Edit:
             serial = self.next_serial(parent_code, subdistrict)
         code = (parent_code or subdistrict) + f"{serial:03d}"
         if code in self.targets or self.session.execute(
-                text("SELECT 1 FROM grids WHERE code = :c"), {"c": code}).first():
+                text("SELECT 1 FROM grid_versions WHERE code = :c LIMIT 1"), {"c": code}).first():
             raise Conflict(f"编码 {code} 已被使用（编码不重复使用）/ code {code} is taken (codes are never "
                            "reused, retired grids included)", where="serial")
         target = Target(None, code, parent_code, level, subdistrict, serial,
@@ -388,9 +389,48 @@ class Edit:
                 changed.append(target.geom)
         return families, ids, shapes.union(*[shapes.polygonal(c) for c in changed])
 
+    def _tidy(self) -> None:
+        """Keep precision dust out of the layer. Rounding to the storage grid can bend a new
+        border by a centimetre where a drawn vertex sits on an old one; a changed grid then
+        spills a hair outside its parent or leaves a hair-thin gap. Such dust (nowhere wider
+        than ``DUST_M``) is clipped off or joins the changed grid beside it, in both modes."""
+        families: dict[tuple, list[Target]] = {}
+        for target in self.targets.values():
+            if not target.retired and (target.row is None or not target.geom.equals_exact(target.row.geom, 0)):
+                families.setdefault((target.level, target.parent_code, target.subdistrict_code), []).append(target)
+        for (level, parent_code, subdistrict), changed in families.items():
+            parent_target = self.targets.get(parent_code) if parent_code else None
+            parent = parent_target.geom if parent_target else self.parent_shape(parent_code, subdistrict)
+            # exact overlays here: dust is thinner than the storage grid, which would hide it
+            for target in changed:
+                spill = shapes.polygonal(shapely.difference(target.geom, parent))
+                if not spill.is_empty and all(shapes.is_thin(p, DUST_M) for p in shapely.get_parts(spill)):
+                    target.geom = shapes.as_multi(shapes.on_grid(shapely.intersection(target.geom, parent)))
+            area = shapes.union(*(t.geom for t in changed))
+            family = {code: row.geom for code, row in self.siblings(level, parent_code, subdistrict,
+                                                                   near=area).items()}
+            for target in self.targets.values():
+                if (target.level, target.parent_code, target.subdistrict_code) == (level, parent_code, subdistrict):
+                    family[target.code] = target.geom
+                if target.row is not None and (target.retired or target.code != target.row.code):
+                    family.pop(target.row.code, None)
+                    if target.retired:
+                        family.pop(target.code, None)
+            near = shapely.box(*area.buffer(shapes.degrees_for(5, area.centroid.y)).bounds)
+            pockets = shapes.polygonal(shapely.difference(shapely.intersection(parent, near),
+                                                          shapely.union_all(list(family.values()))))
+            for piece in shapely.get_parts(pockets):
+                if not shapes.is_thin(piece, DUST_M):
+                    continue
+                touching = [t for t in changed if piece.distance(t.geom) < 1e-9]
+                if touching:
+                    best = max(touching, key=lambda t: shapely.intersection(piece.boundary, t.geom.boundary).length)
+                    best.geom = shapes.as_multi(shapes.on_grid(shapely.union(best.geom, piece)))
+
     def finish(self, *, allow_noop: bool = False) -> dict:
         """Validate, write every target, refresh membership and return the report."""
         self.refuse_if_problems()
+        self._tidy()
         if not self.targets:
             if not allow_noop:
                 raise InvalidInput("此操作不改变任何网格 / the change leaves every grid as it is", where="geometry")
@@ -474,12 +514,14 @@ class Edit:
             {"codes": [t.code for t in self.targets.values()]}).all())
         out = []
         for target in sorted(self.targets.values(), key=lambda t: (t.level, t.code)):
+            if not target.actions:
+                continue  # looked at, not changed
             row = target.row
             out.append({
                 "code": target.code,
                 "previous_code": row.code if row and row.code != target.code else None,
                 "name": target.name, "level": target.level, "parent_code": target.parent_code,
-                "actions": target.actions or ["unchanged"],
+                "actions": target.actions,
                 "version_before": row.version if row else None,
                 "version_after": versions.get(target.code),
                 "area_m2_before": round(shapes.area_m2(row.geom), 1) if row else None,

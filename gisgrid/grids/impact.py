@@ -88,7 +88,8 @@ def _feature(geom) -> dict:
 
 
 def compare(session: Session, before: Snapshot, after: Snapshot, moved: dict) -> dict:
-    """The impact report: points that change grid, loads before/after, defects made or mended."""
+    """The impact report: points that change grid, loads before/after of every grid whose load
+    or code changes (or that is created or retired), defects made or mended."""
     tolerance = get_settings().sliver_tolerance_m2
     grid_ids = {i for rows in moved.values() for old, new in rows.values() for i in (*old, *new)}
     grid_ids |= {c["grid_l2_id"] for c in after.cases.values()}
@@ -134,6 +135,9 @@ def compare(session: Session, before: Snapshot, after: Snapshot, moved: dict) ->
     loads = []
     for grid_id in sorted(set(before.loads) | set(after.loads), key=lambda i: codes.get(i, "")):
         b, a = before.loads.get(grid_id), after.loads.get(grid_id)
+        if b is not None and a is not None and (b["households"], b["people"], b["code"]) == \
+                (a["households"], a["people"], a["code"]):
+            continue  # a neighbour the change did not touch
         ref = a or b
         bands = get_settings().load_bands[ref["level"]]
         loads.append({

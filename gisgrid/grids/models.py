@@ -75,7 +75,9 @@ class Grid(Base):
     version: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
-    retired_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    retired_at: Mapped[datetime | None] = mapped_column(
+        DateTime(timezone=True), nullable=True,
+        comment="set when the grid's area went to its neighbours; the row and code are kept")
 
 
 class GridVersion(Base):
@@ -90,6 +92,8 @@ class GridVersion(Base):
         UniqueConstraint("grid_id", "version", name="uq_grid_versions_grid_version"),
         Index("ix_grid_versions_geom", "geom", postgresql_using="gist"),
         Index("ix_grid_versions_valid", "valid_from", "valid_to"),
+        Index("ix_grid_versions_code", "code"),
+        Index("ix_grid_versions_parent_code", "parent_code"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -105,7 +109,8 @@ class GridVersion(Base):
     changed_by: Mapped[str] = mapped_column(String(100))
     reason: Mapped[str] = mapped_column(String(500))
     operation: Mapped[str] = mapped_column(String(30))
-    retired: Mapped[bool] = mapped_column(Boolean, default=False, server_default="false")
+    retired: Mapped[bool] = mapped_column(Boolean, default=False, server_default="false",
+                                          comment="this version retired the grid")
 
 
 class GridMembership:

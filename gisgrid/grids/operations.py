@@ -167,6 +167,9 @@ def _give(edit: Edit, piece: BaseGeometry, giver: Target, receiver: Target) -> N
                                  "as a blind spot")
             continue
         kid = next(k for k in receiver_kids if k.code == best)
+        # what the receiver's other children already hold (an old overlap) stays theirs
+        held = shapes.union(*(edit.target(k).geom for k in receiver_kids if k.code != best))
+        part = shapes.difference(part, held)
         kid_target = edit.reshape(kid, shapes.union(edit.target(kid).geom, part), "received area")
         _give(edit, part, child_target, kid_target)
 

@@ -7,11 +7,15 @@ import logging
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import DBAPIError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from gisgrid.core.errors import GisgridError
 
 log = logging.getLogger(__name__)
+
+# lock_not_available, deadlock_detected, serialization_failure
+RETRYABLE = {"55P03", "40P01", "40001"}
 
 
 def install_handlers(app: FastAPI) -> None:
@@ -47,6 +51,18 @@ def install_handlers(app: FastAPI) -> None:
             status_code=exc.status_code,
             headers=getattr(exc, "headers", None),
         )
+
+    @app.exception_handler(DBAPIError)
+    async def _database(request: Request, exc: DBAPIError) -> JSONResponse:
+        """Races the database settles (a lock held too long, a deadlock, a row changed under
+        us) are conflicts to retry; anything else is logged and stays an internal error."""
+        state = getattr(exc.orig, "sqlstate", None) or ""
+        if state in RETRYABLE or state.startswith("23"):
+            log.warning("database conflict %s on %s %s", state, request.method, request.url.path)
+            return JSONResponse({"error": "conflict", "message": "另一修改正在进行，请稍后重试 / another change "
+                                 "to the same data is in progress or just landed: reload and try again"},
+                                status_code=409)
+        return await _unexpected(request, exc)
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:

@@ -64,6 +64,8 @@ def upgrade() -> None:
     op.add_column("grid_versions", sa.Column(
         "retired", sa.Boolean(), server_default=sa.text("false"), nullable=False,
         comment="this version retired the grid"))
+    op.create_index("ix_grid_versions_code", "grid_versions", ["code"])
+    op.create_index("ix_grid_versions_parent_code", "grid_versions", ["parent_code"])
     op.create_index("ix_grids_active_geom", "grids", ["geom"], postgresql_using="gist",
                     postgresql_where=sa.text("retired_at IS NULL"))
     op.drop_constraint("grids_parent_code_fkey", "grids", type_="foreignkey")
@@ -80,5 +82,7 @@ def downgrade() -> None:
     op.create_foreign_key("grids_parent_code_fkey", "grids", "grids", ["parent_code"], ["code"],
                           onupdate="CASCADE")
     op.drop_index("ix_grids_active_geom", table_name="grids")
+    op.drop_index("ix_grid_versions_parent_code", table_name="grid_versions")
+    op.drop_index("ix_grid_versions_code", table_name="grid_versions")
     op.drop_column("grid_versions", "retired")
     op.drop_column("grids", "retired_at")
