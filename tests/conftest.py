@@ -94,14 +94,14 @@ def _free_port() -> int:
 
 
 @contextmanager
-def serve(engine) -> Iterator[str]:
+def serve(engine, **app_options) -> Iterator[str]:
     """The real app on ``engine`` behind a real uvicorn on a free local port; yields its base URL."""
     import uvicorn
 
     from gisgrid.web.app import create_app
 
     port = _free_port()
-    config = uvicorn.Config(create_app(engine), host="127.0.0.1", port=port, log_level="warning")
+    config = uvicorn.Config(create_app(engine, **app_options), host="127.0.0.1", port=port, log_level="warning")
     instance = uvicorn.Server(config)
     thread = threading.Thread(target=instance.run, daemon=True)
     thread.start()

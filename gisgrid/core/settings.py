@@ -56,6 +56,8 @@ class Settings(BaseSettings):
         "generated into the home folder when unset",
     )
     load_bands: dict[int, LevelBands] = Field(default_factory=_default_bands)
+    layers_dir: Path = Field(default=Path(__file__).resolve().parents[2] / "layers",
+                             description="the folder of declarative layer files")
     basemap_url: str = "https://tile.openstreetmap.org/{z}/{x}/{y}.png"
     basemap_attribution: str = "© OpenStreetMap contributors"
     language: str = "zh"

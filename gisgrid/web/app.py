@@ -14,9 +14,12 @@ from sqlalchemy.engine import Engine
 
 from gisgrid import __version__
 from gisgrid.core.database import get_engine, session_factory
+from gisgrid.core.settings import get_settings
 from gisgrid.coverage.routes import router as coverage_router
 from gisgrid.grids.edit_routes import router as grid_editing_router
 from gisgrid.grids.routes import router as grids_router
+from gisgrid.maps.layers import read_layers
+from gisgrid.maps.routes import router as layers_router
 from gisgrid.organisations.routes import router as organisations_router
 from gisgrid.registry.routes import router as buildings_router
 from gisgrid.staff.routes import router as staff_router
@@ -34,8 +37,11 @@ WGS84 lon/lat, counter-clockwise exterior rings, paged with `limit`/`offset` and
 """
 
 
-def create_app(engine: Engine | None = None) -> FastAPI:
+def create_app(engine: Engine | None = None, layers_dir: Path | None = None) -> FastAPI:
+    """The app on ``engine``; its map layers are read (and checked) from ``layers_dir`` now, so
+    a broken layer file stops the start with its name and field."""
     engine = engine or get_engine()
+    layers = read_layers(layers_dir or get_settings().layers_dir)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
@@ -54,6 +60,7 @@ def create_app(engine: Engine | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     app.state.sessionmaker = session_factory(engine)
+    app.state.layers = layers
     install_handlers(app)
     # The docs assets first: /static would otherwise swallow /static/docs.
     app.mount("/static/docs", StaticFiles(directory=str(files("fastapi_offline") / "static")), name="docs-assets")
@@ -80,6 +87,6 @@ def create_app(engine: Engine | None = None) -> FastAPI:
         )
 
     for router in (pages_router, health_router, territory_router, grids_router, grid_editing_router,
-                   buildings_router, organisations_router, staff_router, coverage_router):
+                   buildings_router, organisations_router, staff_router, coverage_router, layers_router):
         app.include_router(router)
     return app

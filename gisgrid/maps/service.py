@@ -1,0 +1,114 @@
+"""Serving a declared layer: GeoJSON pages, Mapbox vector tiles and TileJSON, built in PostGIS.
+
+Tiles are index-friendly: the tile envelope is transformed once to the data's SRID (4326) and
+the rows are found by the GiST index on their own geometry; only the rows inside are projected
+to Web Mercator and clipped by ``ST_AsMVTGeom``. The data is never transformed to be filtered.
+"""
+
+from __future__ import annotations
+
+from fastapi.responses import Response
+from sqlalchemy import text
+from sqlalchemy.orm import Session
+
+from gisgrid.core.errors import InvalidInput, NotFound
+from gisgrid.core.geojson import BBox, feature_collection, geometry_json
+from gisgrid.core.paging import Page
+from gisgrid.core.settings import get_settings
+from gisgrid.maps.layers import Layer
+
+EXTENT, BUFFER = 4096, 64
+MVT_MEDIA_TYPE = "application/vnd.mapbox-vector-tile"
+
+
+def source_params() -> dict[str, int]:
+    """Settings a layer's SQL may use as bound parameters: each level's load band."""
+    params = {}
+    for level, bands in get_settings().load_bands.items():
+        for what in ("households", "people"):
+            band = getattr(bands, what)
+            params[f"l{level}_{what}_low"], params[f"l{level}_{what}_high"] = band.low, band.high
+    return params
+
+
+def layer_or_404(layers: dict[str, Layer], name: str) -> Layer:
+    if name not in layers:
+        raise NotFound(f"没有名为 {name} 的图层 / no layer named {name}", where="layer")
+    return layers[name]
+
+
+def _properties_sql(layer: Layer, alias: str = "src") -> str:
+    pairs = ", ".join(f"'{p}', {alias}.{p}" for p in layer.properties)
+    return f"json_build_object({pairs})" if pairs else "'{}'::json"
+
+
+def features(session: Session, layer: Layer, *, bbox: BBox | None, page: Page) -> Response:
+    """A page of the layer as RFC 7946 GeoJSON, in id order, with ``numberMatched``."""
+    source, geom, ident = layer.source.sql(), layer.source.geometry, layer.source.id
+    where, params = "true", source_params()
+    if bbox is not None:
+        where = BBox.sql(f"src.{geom}")
+        params.update(bbox.params())
+    features_sql = f"""
+        SELECT json_build_object('type', 'Feature', 'id', src.{ident},
+                                 'geometry', {geometry_json(f'src.{geom}')},
+                                 'properties', {_properties_sql(layer)})::text
+        FROM {source} AS src WHERE {where} ORDER BY src.{ident}
+    """
+    count_sql = f"SELECT count(*) FROM {source} AS src WHERE {where}"
+    return feature_collection(session, features_sql=features_sql, count_sql=count_sql, params=params, page=page)
+
+
+def check_tile(layer: Layer, z: int, x: int, y: int) -> None:
+    if not 0 <= z <= 24:
+        raise InvalidInput(f"缩放级别 {z} 超出 0–24 / zoom {z} is outside 0–24", where="z")
+    limit = 2 ** z
+    if not (0 <= x < limit and 0 <= y < limit):
+        raise InvalidInput(f"瓦片 {z}/{x}/{y} 不存在：x、y 应在 0–{limit - 1} / tile {z}/{x}/{y} does not exist: "
+                           f"x and y run 0 to {limit - 1} at zoom {z}", where="tile")
+
+
+def tile(session: Session, layer: Layer, z: int, x: int, y: int) -> bytes:
+    """One MVT tile of the layer (an empty tile outside its zoom range or data). Features carry
+    the layer's properties; the id column is among them when the layer lists it."""
+    check_tile(layer, z, x, y)
+    if not layer.zoom.min <= z <= layer.zoom.max:
+        return b""
+    geom = layer.source.geometry
+    columns = "".join(f"src.{p}, " for p in layer.properties)
+    margin = BUFFER / EXTENT
+    sql = f"""
+        WITH bounds AS (
+            SELECT ST_TileEnvelope(:z, :x, :y) AS merc,
+                   ST_Transform(ST_TileEnvelope(:z, :x, :y, margin => {margin}), 4326) AS box
+        ), rows AS (
+            SELECT {columns}ST_AsMVTGeom(ST_Transform(src.{geom}, 3857), bounds.merc, {EXTENT}, {BUFFER}, true) AS mvt_geom
+            FROM {layer.source.sql()} AS src, bounds
+            WHERE src.{geom} && bounds.box AND ST_Intersects(src.{geom}, bounds.box)
+        )
+        SELECT ST_AsMVT(rows.*, :name, {EXTENT}, 'mvt_geom') FROM rows WHERE mvt_geom IS NOT NULL
+    """
+    params = {**source_params(), "z": z, "x": x, "y": y, "name": layer.name}
+    data = session.execute(text(sql), params).scalar_one()
+    return bytes(data or b"")
+
+
+def tilejson(layer: Layer, base_url: str, lang: str = "zh") -> dict:
+    """TileJSON 3.0.0 for the layer, with its fields as the vector layer's schema."""
+    return {
+        "tilejson": "3.0.0",
+        "name": layer.name,
+        "description": getattr(layer.title, lang),
+        "scheme": "xyz",
+        "tiles": [f"{base_url}layers/{layer.name}/tiles/{{z}}/{{x}}/{{y}}.mvt"],
+        "minzoom": layer.zoom.min,
+        "maxzoom": layer.zoom.max,
+        "bounds": [-180, -85.05112877980659, 180, 85.0511287798066],
+        "vector_layers": [{
+            "id": layer.name,
+            "description": getattr(layer.title, lang),
+            "minzoom": layer.zoom.min,
+            "maxzoom": layer.zoom.max,
+            "fields": {p: p for p in layer.properties},
+        }],
+    }
