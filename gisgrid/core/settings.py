@@ -60,7 +60,11 @@ class Settings(BaseSettings):
                              description="the folder of declarative layer files")
     basemap_url: str = "https://tile.openstreetmap.org/{z}/{x}/{y}.png"
     basemap_attribution: str = "© OpenStreetMap contributors"
+    basemap_crs: str = Field(default="WGS84", description="the basemap's coordinate system: WGS84 (OSM, "
+                             "天地图) or GCJ-02 / BD-09 (AMap, Tencent, Baidu tiles): overlays are shifted to match")
     language: str = "zh"
+    board_service_hours: str = Field(default="周一至周五 8:30–12:00，14:00–17:30；节假日值班电话见社区公告",
+                                     description="the service hours printed on every grid notice board")
     max_page_size: int = 5000
     sliver_tolerance_m2: float = Field(
         default=1.0, description="gaps and overlaps smaller than this are slivers, reported apart"

@@ -7,6 +7,8 @@ to Web Mercator and clipped by ``ST_AsMVTGeom``. The data is never transformed t
 
 from __future__ import annotations
 
+import json
+
 from fastapi.responses import Response
 from sqlalchemy import text
 from sqlalchemy.orm import Session
@@ -57,6 +59,12 @@ def features(session: Session, layer: Layer, *, bbox: BBox | None, page: Page) -
     """
     count_sql = f"SELECT count(*) FROM {source} AS src WHERE {where}"
     return feature_collection(session, features_sql=features_sql, count_sql=count_sql, params=params, page=page)
+
+
+def collection(session: Session, layer: Layer, *, bbox: BBox) -> dict:
+    """All of the layer inside ``bbox`` as a GeoJSON dict, for pages that embed it."""
+    body = features(session, layer, bbox=bbox, page=Page(limit=get_settings().max_page_size, offset=0)).body
+    return json.loads(body)
 
 
 def check_tile(layer: Layer, z: int, x: int, y: int) -> None:

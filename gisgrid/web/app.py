@@ -18,7 +18,9 @@ from gisgrid.core.settings import get_settings
 from gisgrid.coverage.routes import router as coverage_router
 from gisgrid.grids.edit_routes import router as grid_editing_router
 from gisgrid.grids.routes import router as grids_router
+from gisgrid.maps import assets
 from gisgrid.maps.layers import read_layers
+from gisgrid.maps.page_routes import router as map_pages_router
 from gisgrid.maps.routes import router as layers_router
 from gisgrid.organisations.routes import router as organisations_router
 from gisgrid.registry.routes import router as buildings_router
@@ -64,6 +66,8 @@ def create_app(engine: Engine | None = None, layers_dir: Path | None = None) -> 
     install_handlers(app)
     # The docs assets first: /static would otherwise swallow /static/docs.
     app.mount("/static/docs", StaticFiles(directory=str(files("fastapi_offline") / "static")), name="docs-assets")
+    assets.check_installed()
+    app.mount("/static/vendor", StaticFiles(directory=assets.FRONTEND), name="vendor")
     app.mount("/static", StaticFiles(directory=Path(__file__).parent / "static"), name="static")
 
     @app.get("/docs", include_in_schema=False)
@@ -87,6 +91,7 @@ def create_app(engine: Engine | None = None, layers_dir: Path | None = None) -> 
         )
 
     for router in (pages_router, health_router, territory_router, grids_router, grid_editing_router,
-                   buildings_router, organisations_router, staff_router, coverage_router, layers_router):
+                   buildings_router, organisations_router, staff_router, coverage_router, layers_router,
+                   map_pages_router):
         app.include_router(router)
     return app

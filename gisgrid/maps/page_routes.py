@@ -1,0 +1,95 @@
+"""HTTP for the map pages and the plain offline basemap."""
+
+from __future__ import annotations
+
+import struct
+import zlib
+from functools import lru_cache
+from importlib.resources import files
+from pathlib import Path as PathLib
+
+from fastapi import APIRouter, Depends, Path, Query, Request
+from fastapi.responses import FileResponse, HTMLResponse, Response
+from fastapi.templating import Jinja2Templates
+from sqlalchemy.orm import Session
+
+from gisgrid.core.dependencies import get_session
+from gisgrid.maps import boards, pages
+
+router = APIRouter(tags=["map pages"])
+templates = Jinja2Templates(directory=PathLib(__file__).parent / "templates")
+LANG = Query("zh", description="zh 中文 or en English")
+
+
+@router.get("/map/coverage", response_class=HTMLResponse, summary="网格覆盖图 / The coverage map")
+def coverage_map(request: Request, subdistrict: str | None = Query(None, description="sub-district code"),
+                 lang: str = LANG, session: Session = Depends(get_session)) -> HTMLResponse:
+    return HTMLResponse(pages.coverage_page(session, request.app.state.layers, subdistrict=subdistrict, lang=lang))
+
+
+BOARD_TEXT = {
+    "zh": {"board": "网格公示牌", "code": "编码", "responsible": "网格责任人", "lead": "网格长", "hours": "服务时间",
+           "figures": "网格概况", "buildings": "楼栋", "households": "户数", "rented": "出租户", "people": "人口",
+           "party": "党员", "units": "驻区单位", "shops": "商铺", "care": "关爱服务对象（人数）",
+           "footer": "横向到底、纵向到边，有事请找网格员。", "switch": "English", "print": "打印",
+           "diagram": "居民楼住户状况显示图", "floors": "层", "vacant": "空置", "owner": "自住",
+           "entrance": "单元", "persons": "人"},
+    "en": {"board": "Grid notice board", "code": "code", "responsible": "Responsible people", "lead": "grid lead",
+           "hours": "Service hours", "figures": "The grid", "buildings": "Buildings", "households": "Households",
+           "rented": "rented", "people": "People", "party": "Party members", "units": "Stationed units",
+           "shops": "Shops", "care": "People we look after (count)",
+           "footer": "Every household, every corner: your grid worker is here to help.", "switch": "中文",
+           "print": "Print", "diagram": "Household diagram", "floors": "floors", "vacant": "vacant",
+           "owner": "owner-occupied", "entrance": "entrance", "persons": " p."},
+}
+
+
+def _lang(lang: str) -> tuple[dict, str]:
+    pages.text_for(lang)
+    return BOARD_TEXT[lang], "en" if lang == "zh" else "zh"
+
+
+@router.get("/grids/{code}/board", response_class=HTMLResponse, summary="网格公示牌 / The grid notice board")
+def notice_board(request: Request, code: str, lang: str = LANG, session: Session = Depends(get_session)):
+    """The printable 公示牌 (one A4 page): map, code, name, lead and team with phones, figures,
+    key-group counts (never names), service hours."""
+    t, other = _lang(lang)
+    data = boards.board(session, code)
+    return templates.TemplateResponse(request, "board.html", {
+        "t": t, "lang": lang, "other": other, "l": data["ledger"], "svg": data["svg"],
+        "hours": data["service_hours"], "key_groups": data["key_groups"]})
+
+
+@router.get("/buildings/{building_id}/diagram", response_class=HTMLResponse,
+            summary="居民楼住户状况显示图 / Household diagram of a building")
+def building_diagram(request: Request, building_id: int, lang: str = LANG, session: Session = Depends(get_session)):
+    """Floors × flats per entrance, each household coloured by status with its key-group flags
+    (staff only, once accounts exist)."""
+    t, other = _lang(lang)
+    data = boards.diagram(session, building_id)
+    return templates.TemplateResponse(request, "diagram.html", {
+        "t": t, "lang": lang, "other": other, "b": data["building"], "entrances": data["entrances"],
+        "totals": data["totals"], "key_groups": data["key_groups"], "short": data["short"]})
+
+
+@router.get("/favicon.ico", include_in_schema=False)
+def favicon() -> FileResponse:
+    return FileResponse(files("fastapi_offline") / "static" / "favicon.png", media_type="image/png")
+
+
+@lru_cache
+def _blank_png() -> bytes:
+    """A 256 × 256 tile of one pale colour: the basemap of an isolated network with no tiles."""
+    width = height = 256
+    raw = b"".join(b"\x00" + bytes((242, 239, 233)) * width for _ in range(height))
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+
+    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(raw, 9)) + chunk(b"IEND", b"")
+
+
+@router.get("/basemap/blank/{z}/{x}/{y}.png", include_in_schema=False)
+def blank_tile(z: int = Path(..., ge=0, le=24), x: int = Path(..., ge=0), y: int = Path(..., ge=0)) -> Response:
+    return Response(_blank_png(), media_type="image/png", headers={"Cache-Control": "public, max-age=86400"})

@@ -1,0 +1,243 @@
+"""Map pages built with folium from the declared layers: served by the app, offline-safe.
+
+Overlays are GeoJSON of one sub-district embedded in the page (a few hundred grids and a
+thousand buildings draw at once); the basemap is the ``GISGRID_BASEMAP_URL`` setting, and on a
+GCJ-02 / BD-09 basemap (``GISGRID_BASEMAP_CRS``) every overlay is shifted into that system so it
+sits on the streets. With no basemap reachable the overlays still draw.
+"""
+
+from __future__ import annotations
+
+import json
+from html import escape
+
+import folium
+import numpy as np
+import shapely
+from sqlalchemy import text
+from sqlalchemy.orm import Session
+
+from gisgrid.core import crs as crs_mod
+from gisgrid.core.errors import InvalidInput, NotFound
+from gisgrid.core.geojson import BBox
+from gisgrid.core.settings import get_settings
+from gisgrid.coverage import service as coverage
+from gisgrid.maps import assets
+from gisgrid.maps.layers import Layer
+from gisgrid.maps.service import collection
+
+TEXT = {
+    "zh": {"coverage": "网格覆盖图", "summary": "覆盖情况", "area": "面积覆盖", "households": "住户覆盖",
+           "defects": "问题清单", "none": "未发现问题", "legend": "图例", "basemap": "底图",
+           "defect_layer": "覆盖问题", "lang": "English", "grids": "网格数"},
+    "en": {"coverage": "Grid coverage", "summary": "Coverage", "area": "Area covered",
+           "households": "Households covered", "defects": "Defects", "none": "No defect found",
+           "legend": "Legend", "basemap": "Basemap", "defect_layer": "Coverage defects", "lang": "中文",
+           "grids": "Grids"},
+}
+LABELS_EN = {
+    "blind_spot": "blind spot", "overlap": "overlap", "spill_over": "spill-over", "sliver_gap": "sliver gap",
+    "sliver_overlap": "sliver overlap", "sliver_spill": "sliver spill", "orphan_building": "building in no grid",
+    "orphan_unit": "unit in no grid", "orphan_shop": "shop in no grid", "overloaded": "over the band",
+    "underloaded": "under the band", "no_lead": "no lead", "joined_nearest": "joined nearest",
+}
+DEFECT_STYLE = {
+    "blind_spot": {"color": "#e31a1c", "fillColor": "#e31a1c", "fillOpacity": 0.55, "weight": 2},
+    "overlap": {"color": "#6a3d9a", "fillColor": "#6a3d9a", "fillOpacity": 0.55, "weight": 2},
+    "spill_over": {"color": "#ff7f00", "fillColor": "#ff7f00", "fillOpacity": 0.55, "weight": 2},
+    "sliver": {"color": "#b15928", "fillColor": "#b15928", "fillOpacity": 0.4, "weight": 1},
+    "orphan": {"color": "#b10026", "fillColor": "#ffffff", "fillOpacity": 1, "weight": 3, "radius": 9},
+    "load": {"color": "#d7301f", "fill": False, "weight": 3, "dashArray": "6 3"},
+}
+
+
+def text_for(lang: str) -> dict:
+    if lang not in TEXT:
+        raise InvalidInput(f"lang 应为 zh 或 en / lang must be zh or en, got {lang!r}", where="lang")
+    return TEXT[lang]
+
+
+def to_basemap(geojson: dict) -> dict:
+    """Shift a FeatureCollection from WGS84 into the basemap's system (GCJ-02 / BD-09 tiles)."""
+    target = get_settings().basemap_crs
+    if crs_mod.canonical(target) in (crs_mod.WGS84, crs_mod.CGCS2000):
+        return geojson
+    for feature in geojson["features"]:
+        if feature.get("geometry"):
+            geom = shapely.geometry.shape(feature["geometry"])
+            moved = shapely.transform(geom, lambda xy: np.column_stack(
+                crs_mod.from_wgs84(xy[:, 0], xy[:, 1], target)))
+            feature["geometry"] = json.loads(shapely.to_geojson(moved))
+    return geojson
+
+
+def new_map(bounds: tuple[float, float, float, float], lang: str) -> folium.Map:
+    settings = get_settings()
+    west, south, east, north = bounds
+    m = folium.Map(location=[(south + north) / 2, (west + east) / 2], zoom_start=15, tiles=None,
+                   control_scale=True, prefer_canvas=False)
+    folium.TileLayer(tiles=settings.basemap_url, attr=settings.basemap_attribution, name=TEXT[lang]["basemap"],
+                     max_zoom=20, max_native_zoom=19).add_to(m)
+    m.fit_bounds([[south, west], [north, east]])
+    return m
+
+
+def add_layer(m: folium.Map, session: Session, layer: Layer, bbox: BBox, lang: str, *, show: bool = True) -> int:
+    """One declared layer as a GeoJSON overlay styled by its rules, with its popup."""
+    data = collection(session, layer, bbox=bbox)
+    for feature in data["features"]:
+        feature["properties"]["_popup"] = layer.popup_html(feature["properties"], lang) or ""
+        feature["properties"]["_style"] = layer.style.for_feature(feature["properties"])
+    data = to_basemap(data)
+    options = {"name": getattr(layer.title, lang), "show": show, "overlay": True}
+    if layer.kind == "point":
+        group = folium.FeatureGroup(**options)
+        for feature in data["features"]:
+            lon, lat = feature["geometry"]["coordinates"][:2]
+            style = {"radius": 4, "weight": 1, "fill": True, **feature["properties"]["_style"]}
+            folium.CircleMarker([lat, lon], popup=folium.Popup(feature["properties"]["_popup"], max_width=320),
+                                **style).add_to(group)
+        group.add_to(m)
+    else:
+        folium.GeoJson(data, style_function=lambda f: f["properties"]["_style"],
+                       popup=folium.GeoJsonPopup(fields=["_popup"], labels=False),
+                       **options).add_to(m)
+    return len(data["features"])
+
+
+def _subdistrict(session: Session, code: str | None):
+    sql = "SELECT code, name, ST_XMin(boundary) w, ST_YMin(boundary) s, ST_XMax(boundary) e, ST_YMax(boundary) n " \
+          "FROM subdistricts WHERE (CAST(:c AS text) IS NULL OR code = :c) ORDER BY code LIMIT 1"
+    row = session.execute(text(sql), {"c": code}).first()
+    if row is None:
+        raise NotFound(f"没有街道 {code or ''} / no sub-district {code or 'loaded'}", where="subdistrict")
+    return row
+
+
+def legend_html(layers: list[Layer], lang: str) -> str:
+    t = TEXT[lang]
+    items, seen = [], set()
+    for layer in layers:
+        base = layer.style.leaflet()
+        items.append((getattr(layer.title, lang), base.get("color") or base.get("fillColor", "#888")))
+        for rule in layer.style.rules:
+            label = getattr(rule.label, lang) if rule.label else None
+            if label and label not in seen:  # the load colours are the same on every level
+                seen.add(label)
+                paint = {**base, **rule.leaflet()}
+                items.append((label, paint.get("fillColor") or paint.get("color")))
+    for kind in ("blind_spot", "overlap", "spill_over"):
+        items.append((coverage.LABELS_ZH[kind] if lang == "zh" else LABELS_EN[kind], DEFECT_STYLE[kind]["fillColor"]))
+    rows = "".join(f'<div><span class="swatch" style="background:{colour}"></span>{escape(label)}</div>'
+                   for label, colour in items)
+    return f'<div class="gg-legend"><b>{t["legend"]}</b>{rows}</div>'
+
+
+PAGE_CSS = """
+<style>
+  .gg-panel { position: absolute; top: 10px; left: 54px; z-index: 1000; background: #fff; padding: 8px 12px;
+              max-width: 340px; max-height: 70vh; overflow: auto; font: 13px/1.4 'Noto Sans CJK SC', sans-serif;
+              box-shadow: 0 1px 5px rgba(0,0,0,.4); border-radius: 4px; }
+  .gg-panel h1 { font-size: 16px; margin: 0 0 4px; }
+  .gg-panel ol { padding-left: 18px; margin: 4px 0; }
+  .gg-panel a.gg-defect { cursor: pointer; }
+  .gg-legend { position: absolute; bottom: 24px; left: 10px; z-index: 1000; background: #fff; padding: 6px 10px;
+               font: 12px/1.5 'Noto Sans CJK SC', sans-serif; box-shadow: 0 1px 5px rgba(0,0,0,.4); border-radius: 4px; }
+  .gg-legend .swatch { display: inline-block; width: 14px; height: 10px; margin-right: 6px; border: 1px solid #555; }
+</style>
+"""
+
+
+def coverage_page(session: Session, layers: dict[str, Layer], *, subdistrict: str | None, lang: str) -> str:
+    """The coverage map: grids by level with load colours, defects highlighted, a legend, a
+    layer switcher and the coverage summary, whose defects zoom the map when clicked."""
+    t = text_for(lang)
+    sd = _subdistrict(session, subdistrict)
+    bbox = BBox(sd.w, sd.s, sd.e, sd.n)
+    m = new_map((sd.w, sd.s, sd.e, sd.n), lang)
+    shown = [layers[name] for name in ("subdistrict", "grids_l1", "grids_l2", "grids_l3") if name in layers]
+    for layer in shown:
+        add_layer(m, session, layer, bbox, lang, show=layer.name != "grids_l3")
+    report = coverage.analyse(session, coverage.Scope(subdistrict=sd.code))
+    defects = coverage.defect_features(report)
+    for index, feature in enumerate(defects["features"]):
+        feature["properties"]["index"] = index
+        if lang == "en":
+            feature["properties"]["label"] = LABELS_EN[feature["properties"]["defect"]]
+    bounds = [shapely.geometry.shape(f["geometry"]).bounds for f in defects["features"]]
+    shifted = to_basemap(json.loads(json.dumps(defects)))
+
+    def defect_style(feature):
+        kind = feature["properties"]["defect"]
+        if kind.startswith("sliver"):
+            return DEFECT_STYLE["sliver"]
+        if kind in ("overloaded", "underloaded", "no_lead"):
+            return DEFECT_STYLE["load"]
+        return DEFECT_STYLE.get(kind, DEFECT_STYLE["sliver"])
+
+    polygons = {"type": "FeatureCollection", "features": [
+        f for f in shifted["features"] if f["geometry"]["type"] != "Point"]}
+    group = folium.FeatureGroup(name=t["defect_layer"], show=True)
+    folium.GeoJson(polygons, style_function=defect_style,
+                   popup=folium.GeoJsonPopup(fields=["label", "grids", "area_m2"], labels=False),
+                   class_name="gg-defects").add_to(group)
+    for feature in polygons["features"]:
+        kind = feature["properties"]["defect"]
+        if kind in DEFECT_STYLE:  # a blind spot of 50 m is a dot at the overview: mark it
+            centre = shapely.geometry.shape(feature["geometry"]).representative_point()
+            folium.CircleMarker([centre.y, centre.x], radius=7, color=DEFECT_STYLE[kind]["color"], weight=3,
+                                fill=False, class_name=f"gg-mark gg-mark-{kind}").add_to(group)
+    for feature in shifted["features"]:
+        if feature["geometry"]["type"] == "Point":
+            lon, lat = feature["geometry"]["coordinates"][:2]
+            folium.CircleMarker([lat, lon], popup=f"{escape(feature['properties']['label'])}: "
+                                f"{escape(str(feature['properties'].get('name', '')))}",
+                                class_name="gg-orphan", **DEFECT_STYLE["orphan"]).add_to(group)
+    group.add_to(m)
+    folium.LayerControl(collapsed=False).add_to(m)
+
+    summary = report.summary
+    entries = []
+    for index, feature in enumerate(defects["features"]):
+        p = feature["properties"]
+        area = f" {p['area_m2']:,.0f} m²" if p.get("area_m2") else ""
+        what = ", ".join(p.get("grids") or []) or escape(str(p.get("name", "")))
+        entries.append(f'<li><a class="gg-defect" data-index="{index}" data-defect="{p["defect"]}">'
+                       f'{escape(p["label"])}</a> {what}{area}</li>')
+    other = "en" if lang == "zh" else "zh"
+    panel = (f'<div class="gg-panel" id="gg-summary"><h1>{escape(sd.name)} · {t["coverage"]}</h1>'
+             f'<a href="?subdistrict={sd.code}&lang={other}">{t["lang"]}</a><br>'
+             f'{t["area"]} {summary["area_covered_pct"]}% · {t["households"]} {summary["households_covered_pct"]}%'
+             f' · {t["grids"]} {summary["grids"]}'
+             f'<h2 style="font-size:14px;margin:6px 0 0">{t["defects"]} ({len(entries)})</h2>'
+             + (f'<ol>{"".join(entries)}</ol>' if entries else f'<p>{t["none"]}</p>') + "</div>")
+    shifted_bounds = []
+    for west, south, east, north in bounds:
+        (x0, x1), (y0, y1) = _shift([west, east], [south, north])
+        shifted_bounds.append([[y0, x0], [y1, x1]])
+    script = f"""
+    <script>
+    document.addEventListener('DOMContentLoaded', function () {{
+      var bounds = {json.dumps(shifted_bounds)};
+      document.querySelectorAll('a.gg-defect').forEach(function (a) {{
+        a.addEventListener('click', function () {{
+          var map = {m.get_name()};
+          map.fitBounds(bounds[+a.dataset.index], {{maxZoom: 19, padding: [40, 40]}});
+          window.ggLastDefect = +a.dataset.index;
+        }});
+      }});
+    }});
+    </script>"""
+    root = m.get_root()
+    root.header.add_child(folium.Element(PAGE_CSS))
+    root.html.add_child(folium.Element(panel + legend_html(shown, lang)))
+    root.html.add_child(folium.Element(script))
+    root.title = f"{sd.name} · {t['coverage']}"
+    assets.offline(root)
+    return root.render()
+
+
+def _shift(lons: list[float], lats: list[float]) -> tuple[list[float], list[float]]:
+    target = get_settings().basemap_crs
+    x, y = crs_mod.from_wgs84(np.asarray(lons, float), np.asarray(lats, float), target)
+    return [float(v) for v in np.atleast_1d(x)], [float(v) for v in np.atleast_1d(y)]
