@@ -27,6 +27,9 @@ atexit.register(shutil.rmtree, _HOME, True)
 os.environ["GISGRID_HOME"] = str(_HOME / ".gisgrid")
 os.environ["GISGRID_DATA_KEY"] = "7:" + base64.b64encode(b"k" * 32).decode()
 os.environ.pop("GISGRID_DATABASE_URL", None)
+# pages under test draw on the app's own plain basemap: no request may leave 127.0.0.1
+os.environ["GISGRID_BASEMAP_URL"] = "/basemap/blank/{z}/{x}/{y}.png"
+ARTIFACTS = Path(__file__).resolve().parents[1] / "test-artifacts"
 
 pytest_plugins = ["no_skips", "pytester"]
 
@@ -164,3 +167,50 @@ def scratch_http(scratch_server):
 
     with httpx.Client(base_url=scratch_server, timeout=60) as client:
         yield client
+
+
+@pytest.fixture(scope="session")
+def browser():
+    """Debian's headless Chromium driven by Playwright (no browser download: the system one)."""
+    import shutil
+
+    from playwright.sync_api import sync_playwright
+
+    executable = shutil.which("chromium") or shutil.which("chromium-browser")
+    if executable is None:
+        raise RuntimeError("chromium is not installed: run `bash .ci/setup`")
+    with sync_playwright() as playwright:
+        instance = playwright.chromium.launch(executable_path=executable, args=[
+            "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+            "--disable-sync", "--no-first-run", "--disable-quic"])
+        yield instance
+        instance.close()
+
+
+class Watched:
+    """A page with every console error and every request that left 127.0.0.1 recorded."""
+
+    def __init__(self, page):
+        self.page, self.errors, self.external = page, [], []
+        page.on("console", lambda m: self.errors.append(m.text) if m.type == "error" else None)
+        page.on("pageerror", lambda e: self.errors.append(str(e)))
+        page.on("request", lambda r: None if r.url.startswith(("http://127.0.0.1", "data:", "blob:", "about:"))
+                else self.external.append(r.url))
+
+    def clean(self) -> None:
+        assert self.errors == [], self.errors
+        assert self.external == [], self.external
+
+    def shot(self, name: str) -> Path:
+        ARTIFACTS.mkdir(exist_ok=True)
+        path = ARTIFACTS / f"{name}.png"
+        self.page.screenshot(path=str(path), full_page=True)
+        return path
+
+
+@pytest.fixture
+def watched(browser):
+    context = browser.new_context(viewport={"width": 1400, "height": 900}, locale="zh-CN")
+    page = context.new_page()
+    yield Watched(page)
+    context.close()

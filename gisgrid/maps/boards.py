@@ -19,7 +19,7 @@ from gisgrid.grids import service as grids
 from gisgrid.grids.shapes import to_metres
 from gisgrid.registry import service as registry
 
-SVG_W, SVG_H = 680, 430
+SVG_W, SVG_H = 680, 400
 
 
 def _path(geom, transform) -> str:
