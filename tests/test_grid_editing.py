@@ -133,7 +133,7 @@ def test_reshape_fit_clips_and_fills_slivers_leaving_no_gap_or_overlap(db, town)
 
 def test_reshape_that_shrinks_reports_the_blind_spot_it_makes(db, town):
     west = SD + "001001"
-    report = ops.reshape(db, req({west: 1}), west, geometry=geo(metres_box(0, 0, 200, 150)))
+    report = ops.reshape(db, req({west: 1}, mode="fit"), west, geometry=geo(metres_box(0, 0, 200, 150)))
     created = [d for d in report["impact"]["defects"]["created"] if d["level"] == 2]
     assert [d["type"] for d in created] == ["blind_spot"]
     assert created[0]["area_m2"] == pytest.approx(10_000, rel=0.004)
@@ -175,9 +175,15 @@ def test_split_by_line_keeps_the_code_on_the_larger_part(db, town):
     moved = [g for g in report["grids"] if g["previous_code"] == SD + "001001002"]
     assert moved and moved[0]["code"] == SD + "001003001"
     assert tuple(member(db, town.north_building.id)) == (SD + "001", SD + "001003", SD + "001003001")
-    # the code that moved away is not handed out again
-    again = ops.create(db, req(), parent=west, name="补齐", geometry=geo(metres_box(0, 100, 200, 130)))
-    assert again["grids"][0]["code"] == west + "003"
+    # the cut child's southern strip stays under the west grid as a new child, numbered after
+    # every serial the west grid ever gave out (002 moved away with the re-coded child)
+    strip = grid(db, west + "003")
+    assert strip.area == pytest.approx(6_000, rel=0.004) and strip.name.endswith("（拆分）")
+    assert grid(db, SD + "001003001").area == pytest.approx(14_000, rel=0.004)
+    from gisgrid.coverage.service import Scope, analyse
+
+    counts = analyse(db, Scope(subdistrict=SD)).counts()
+    assert counts["spill_over"] == counts["blind_spot"] == counts["overlap"] == 0
 
 
 def test_split_by_line_that_does_not_cross_is_refused(db, town):
@@ -197,7 +203,7 @@ def test_split_by_parts_strict_needs_full_cover_fit_assigns_leftover(db, town):
     assert refused.value.detail["problems"][0]["problem"] == "uncovered"
     report = ops.split(db, req({east: 1}, mode="fit"), east, parts=parts)
     areas = sorted(round(grid(db, g["code"]).area, -1) for g in report["grids"] if g["level"] == 2)
-    assert areas == pytest.approx([20_000, 20_000], rel=0.004)  # the 0.5 m strip joined a part
+    assert sum(areas) == pytest.approx(40_000, rel=0.004) and min(areas) > 19_800  # the strip joined a part
     leftover = [a for a in report["adjustments"] if a["what"] == "assigned_leftover"]
     assert leftover[0]["area_m2"] == pytest.approx(100, rel=0.01)
 
@@ -225,14 +231,16 @@ def test_retire_hands_area_to_the_neighbour_and_refuses_to_leave_a_gap(db, town)
     assert grid(db, west).area == pytest.approx(80_000, rel=0.004)
     assert grid(db, east).retired_at is not None
     only = SD + "001"
-    with pytest.raises(InvalidInput, match="blind spot"):
+    with pytest.raises(InvalidInput, match="part of grid"):  # no neighbour to take it
         ops.retire(db, req({only: 1}), only)
 
 
 def test_restore_makes_an_old_version_current_as_a_new_version(db, town):
     west, east = SD + "001001", SD + "001002"
     ops.transfer(db, req({west: 1, east: 1}), west, to=east, area=geo(metres_box(150, 0, 200, 100)))
-    ops.restore(db, req({east: 2}), east, version=1)
+    with pytest.raises(InvalidInput, match="child grid"):  # its child took part of what it received
+        ops.restore(db, req({east: 2}), east, version=1)
+    ops.restore(db, req({east: 2}, mode="fit"), east, version=1)
     assert grid(db, east).version == 3 and grid(db, east).area == pytest.approx(40_000, rel=0.004)
     versions = db.execute(text("SELECT v.version, v.operation, v.reason, v.changed_by FROM grid_versions v "
                                "JOIN grids g ON g.id = v.grid_id WHERE g.code = :c ORDER BY v.version"),
@@ -359,3 +367,79 @@ def test_a_transfer_drawn_on_the_demo_leaves_no_dust(db, demo):
     for kind in ("blind_spot", "spill_over", "sliver_gap", "sliver_overlap", "sliver_spill"):
         assert after[kind] == before[kind], kind
     assert report["impact"]["defects"]["created"] == []
+
+
+def test_a_recoded_grid_takes_its_retired_children_along(db, town):
+    east, child = SD + "001002", SD + "001002001"
+
+    def line(x):
+        return {"type": "LineString", "coordinates": [list(lonlat(shapely.Point(x, y)).coords[0]) for y in (-5, 205)]}
+
+    ops.split(db, req({child: 1}), child, line=line(300))
+    ops.merge(db, req({child: 2, SD + "001002002": 1}), [child, SD + "001002002"])  # 002 is retired
+    report = ops.split(db, req({SD + "001": 1}), SD + "001", line=line(200.5))  # east moves to a new L1
+    moved = {g["previous_code"]: g["code"] for g in report["grids"] if g["previous_code"]}
+    assert {east, child, SD + "001002002"} <= set(moved)
+    db.execute(text("SET CONSTRAINTS ALL IMMEDIATE"))  # every parent key holds
+    retired = db.execute(text("SELECT parent_code, retired_at IS NOT NULL FROM grids WHERE code = :c"),
+                         {"c": moved[SD + "001002002"]}).one()
+    assert retired == (moved[east], True)
+
+
+def test_l1_zones_of_different_sub_districts_are_not_siblings(db, town):
+    other = Territory(db, "110101903", metres_box(400, 0, 800, 200))
+    other.grid("001", metres_box(400, 0, 800, 200))
+    here, there = SD + "001", "110101903001"
+    with pytest.raises(InvalidInput, match="not siblings"):
+        ops.transfer(db, req({here: 1, there: 1}), here, to=there, area=geo(metres_box(350, 0, 400, 200)))
+    with pytest.raises(InvalidInput, match="one parent"):
+        ops.merge(db, req({here: 1, there: 1}), [here, there])
+
+
+def test_a_line_splits_only_the_part_it_crosses(db, town):
+    east = SD + "001002"
+    line = {"type": "LineString", "coordinates": [list(lonlat(shapely.Point(x, y)).coords[0])
+                                                  for x, y in ((300, -50), (300, -10))]}
+    with pytest.raises(InvalidInput, match="does not cut"):
+        ops.split(db, req({east: 1}), east, line=line)
+
+
+def test_reshape_strict_refuses_a_shape_its_children_spill_out_of_fit_clips_them(db, town):
+    west = SD + "001001"
+    smaller = geo(metres_box(0, 0, 150, 200))
+    with pytest.raises(InvalidInput) as refused:
+        ops.reshape(db, req({west: 1}), west, geometry=smaller)
+    assert {p["grid"] for p in refused.value.detail["problems"]} == {SD + "001001001", SD + "001001002"}
+    report = ops.reshape(db, req({west: 1}, mode="fit"), west, geometry=smaller)
+    assert {a["grid"] for a in report["adjustments"] if a["what"] == "child_clipped"} == \
+        {SD + "001001001", SD + "001001002"}
+    assert grid(db, SD + "001001001").area == pytest.approx(15_000, rel=0.004)
+
+
+@pytest.mark.parametrize(("geometry", "message"), [
+    ({"type": "Polygon", "coordinates": [[[116.38, 39.9], [116.38000001, 39.9], [116.38, 39.90000001],
+                                          [116.38, 39.9]]]}, "too small"),
+    ({"type": "Polygon", "coordinates": [[[116.38, 39.9], [10 ** 400, 39.9], [116.381, 39.901], [116.38, 39.9]]]},
+     "far out of range"),
+])
+def test_degenerate_and_absurd_shapes_are_422(db, town, geometry, message):
+    with pytest.raises(InvalidInput, match=message):
+        ops.reshape(db, req({SD + "001001": 1}), SD + "001001", geometry=geometry)
+
+
+def test_a_z_value_on_some_positions_is_dropped(db, town):
+    child = SD + "001002001"
+    ring = [list(lonlat(shapely.Point(x, y)).coords[0]) for x, y in ((200, 0), (400, 0), (400, 200), (200, 200))]
+    ring[1].append(12.5)
+    report = ops.reshape(db, req({child: 1}), child, geometry={"type": "Polygon", "coordinates": [ring + [ring[0]]]})
+    assert report["grids"][0]["code"] == child
+
+
+def test_reason_and_versions_are_checked(db, town):
+    from gisgrid.grids.editing import parse_if_match
+
+    with pytest.raises(InvalidInput, match="NUL"):
+        req(reason="bad\x00reason")
+    with pytest.raises(InvalidInput, match="If-Match"):
+        parse_if_match('"v²"')
+    assert parse_if_match('W/"v12"') == 12

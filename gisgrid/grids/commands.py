@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import getpass
 import json
+import re
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -73,7 +74,7 @@ def _versions(first: str | None, version: int | None, others: list[str] | None) 
     versions = {}
     for item in others or []:
         code, _, number = item.partition("=")
-        if not number.isdigit():
+        if not re.fullmatch(r"[0-9]{1,9}", number):
             raise InvalidInput(f"--versions 应为 CODE=VERSION，收到 {item!r} / --versions takes CODE=VERSION, "
                                f"got {item!r}", where="--versions")
         versions[code.strip()] = int(number)

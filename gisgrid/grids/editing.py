@@ -22,6 +22,7 @@ lands entirely or not at all, and the preview is the same computation as the sav
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass, field
 
 import shapely
@@ -33,7 +34,7 @@ from gisgrid.core.database import set_change_context
 from gisgrid.core.errors import Conflict, InvalidInput, NotFound, PreconditionRequired
 from gisgrid.core.settings import get_settings
 from gisgrid.grids import impact, membership, shapes
-from gisgrid.grids.models import LEVEL_NAMES, code_length
+from gisgrid.grids.models import LEVEL_NAMES, is_grid_code
 
 MODES = ("strict", "fit")
 DUST_M = 0.05  # precision dust: nowhere wider than 5 cm (the storage grid is 1 cm)
@@ -54,6 +55,10 @@ class EditRequest:
             raise InvalidInput("修改网格必须说明原因 / a grid change needs a reason", where="reason")
         if len(self.reason) > 500:
             raise InvalidInput("原因最多 500 字 / the reason is longer than 500 characters", where="reason")
+        for field_name in ("actor", "reason"):
+            if "\x00" in getattr(self, field_name):
+                raise InvalidInput(f"{field_name} 含有 NUL 字符 / {field_name} contains a NUL character",
+                                   where=field_name)
         if self.mode not in MODES:
             raise InvalidInput(f"mode 应为 strict 或 fit，收到 {self.mode!r} / mode must be 'strict' "
                                f"or 'fit', got {self.mode!r}", where="mode")
@@ -117,7 +122,7 @@ def parse_if_match(value: str | None) -> int | None:
     if value is None:
         return None
     raw = value.strip().removeprefix("W/").strip('"').removeprefix("v")
-    if not raw.isdigit():
+    if not re.fullmatch(r"[0-9]{1,9}", raw):
         raise InvalidInput(f"If-Match 应为网格版本，如 \"v3\"，收到 {value!r} / If-Match must be a "
                            f"grid version such as \"v3\" (the grid's ETag), got {value!r}", where="If-Match")
     return int(raw)
@@ -146,7 +151,7 @@ class Edit:
         started from (``check=False`` for grids the operation picks itself, such as the
         neighbours a retired grid's area goes to)."""
         for code in codes:
-            if not code.isdigit() or len(code) not in (code_length(1), code_length(2), code_length(3)):
+            if not is_grid_code(code):
                 raise InvalidInput(f"网格编码应为 12、15 或 18 位数字，收到 {code!r} / a grid code has "
                                    f"12, 15 or 18 digits, got {code!r}", where="code")
         rows = {r.code: _row(r) for r in self.session.execute(
@@ -160,6 +165,10 @@ class Edit:
         locked = [_row(r) for r in self.session.execute(
             text(f"SELECT {_COLUMNS} FROM grids WHERE code = ANY(:codes) ORDER BY level, code FOR UPDATE"),
             {"codes": list(codes)})]
+        gone = set(codes) - {row.code for row in locked}
+        if gone:  # re-coded by an edit that committed while we waited for the lock
+            raise Conflict(f"网格 {', '.join(sorted(gone))} 刚被他人修改编码 / grid(s) {', '.join(sorted(gone))} were "
+                           "just re-coded by another change: reload", where="code")
         for row in locked:
             if row.retired and not allow_retired:
                 raise Conflict(f"网格 {row.code} 已撤销 / grid {row.code} is retired: restore it first",
@@ -221,9 +230,12 @@ class Edit:
             params.update(x0=x0 - pad, y0=y0 - pad, x1=x1 + pad, y1=y1 + pad)
         return {r.code: _row(r) for r in self.session.execute(text(sql + " ORDER BY code"), params)}
 
-    def children(self, code: str) -> list[Row]:
+    def children(self, code: str, *, retired: bool = False) -> list[Row]:
+        """A grid's children, locked: an edit that reshapes or re-codes them holds them, so a
+        concurrent edit one level down (which locks their parent first) waits for it."""
+        active = "" if retired else " AND retired_at IS NULL"
         return [_row(r) for r in self.session.execute(
-            text(f"SELECT {_COLUMNS} FROM grids WHERE parent_code = :c AND retired_at IS NULL ORDER BY code"),
+            text(f"SELECT {_COLUMNS} FROM grids WHERE parent_code = :c{active} ORDER BY code FOR UPDATE"),
             {"c": code})]
 
     def next_serial(self, parent_code: str | None, subdistrict: str) -> int:
@@ -278,14 +290,15 @@ class Edit:
         return target
 
     def move_children(self, children: list[Row], new_parent: Target) -> None:
-        """Re-code children (and their subtrees) under ``new_parent``: new serials after its own."""
+        """Re-code children (and their subtrees, retired grids included, since a code must
+        always extend its parent's) under ``new_parent``: new serials after its own."""
         for child in children:
             target = self.target(child)
             serial = self.next_serial(new_parent.code, child.subdistrict_code)
             new_code = new_parent.code + f"{serial:03d}"
             target.code, target.parent_code, target.serial = new_code, new_parent.code, serial
             target.actions.append(f"recoded from {child.code}")
-            self.move_children(self.children(child.code), target)
+            self.move_children(self.children(child.code, retired=True), target)
 
     def children_to_receivers(self, children: list[Row], receivers: list[Target]) -> None:
         """Each child goes under the receiver holding most of its area."""
@@ -475,7 +488,8 @@ class Edit:
         set_change_context(self.session, actor=self.request.actor, reason=self.request.reason,
                            operation=self.operation)
         self._new_ids = {}
-        if any(t.row and t.code != t.row.code for t in self.targets.values()):
+        recoding = any(t.row and t.code != t.row.code for t in self.targets.values())
+        if recoding:
             self.session.execute(text("SET CONSTRAINTS grids_parent_code_fkey DEFERRED"))
         released = []
         for target in sorted(self.targets.values(), key=lambda t: (t.level, t.code)):
@@ -501,11 +515,13 @@ class Edit:
                 {"code": target.code, "parent": target.parent_code, "serial": target.serial,
                  "name": target.name, "wkb": wkb, "retired": target.retired, "id": row.id})
             if target.retired and not row.retired:
-                released += [dict(r._mapping) for r in self.session.execute(text(
+                released += [{**r._mapping, "grid": row.code} for r in self.session.execute(text(
                     "DELETE FROM grid_assignments a USING staff s WHERE a.grid_id = :id AND s.id = a.staff_id "
                     "RETURNING s.id AS staff_id, s.name, a.role"), {"id": row.id})]
-                for item in released:
-                    item["grid"] = row.code
+        if recoding:
+            # the parent keys were deferred while whole subtrees were re-coded: check them now, so
+            # a dry run fails exactly where the real call would
+            self.session.execute(text("SET CONSTRAINTS grids_parent_code_fkey IMMEDIATE"))
         return released
 
     def _grids_report(self) -> list[dict]:

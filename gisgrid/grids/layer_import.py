@@ -26,7 +26,7 @@ from gisgrid.core import crs as crs_mod
 from gisgrid.core.errors import Conflict, InvalidInput, PreconditionRequired
 from gisgrid.grids import shapes
 from gisgrid.grids.editing import Edit, EditRequest
-from gisgrid.grids.models import code_length
+from gisgrid.grids.models import is_grid_code
 
 CODE_COLUMNS = ("code", "grid_code", "编码", "网格编码")
 NAME_COLUMNS = ("name", "grid_name", "名称", "网格名称")
@@ -81,7 +81,7 @@ def import_layer(session: Session, request: EditRequest, path: str | Path, *, cr
     for i, (code, name, geom) in enumerate(zip(frame[code_col], frame[name_col], frame.geometry, strict=True)):
         where = f"features[{i}]"
         code = str(code).strip() if code is not None and not (isinstance(code, float) and np.isnan(code)) else ""
-        if not code.isdigit() or len(code) not in (code_length(1), code_length(2), code_length(3)):
+        if not is_grid_code(code) or code.endswith("000"):
             problems.append({"where": f"{where}.code", "message": f"{where} 编码应为 12、15 或 18 位数字，收到 "
                              f"{code!r} / {where}: code must have 12, 15 or 18 digits, got {code!r}"})
             continue
@@ -98,10 +98,10 @@ def import_layer(session: Session, request: EditRequest, path: str | Path, *, cr
         except InvalidInput as exc:
             problems.append({"where": exc.where, "message": exc.message})
             continue
-        name = str(name).strip() if name is not None else ""
-        if not name or len(name) > 100:
-            problems.append({"where": f"{where}.name", "message": f"{where} 名称应为 1–100 个字符 / {where}: "
-                             "a name has 1 to 100 characters"})
+        name = name.strip() if isinstance(name, str) else ""
+        if not name or len(name) > 100 or "\x00" in name:
+            problems.append({"where": f"{where}.name", "message": f"{where} 名称应为 1–100 个字符的文字 / {where}: "
+                             "the name must be text of 1 to 100 characters"})
             continue
         level = (len(code) - 9) // 3
         features.append({"index": i, "code": code, "name": name, "geom": shape, "level": level,
@@ -134,7 +134,10 @@ def import_layer(session: Session, request: EditRequest, path: str | Path, *, cr
                              "grid: codes are never reused"})
     if problems:
         raise InvalidInput(problems[0]["message"], where=problems[0]["where"], problems=problems)
-    layer_etag = _etag([r for r in scope if not r.retired])
+    active = [r for r in scope if not r.retired]
+    rows = {r.code: r for r in edit.lock([r.code for r in active], check=False)} if active else {}
+    # the ETag from the locked rows: nothing can change between the check and the write
+    layer_etag = _etag(sorted(rows.values(), key=lambda r: r.code))
     if not request.dry_run:
         if expected_etag is None:
             raise PreconditionRequired("导入图层须提供试运行返回的 etag（If-Match）/ importing a layer needs the etag "
@@ -143,8 +146,6 @@ def import_layer(session: Session, request: EditRequest, path: str | Path, *, cr
             raise Conflict("图层在试运行后已被修改，请重新试运行 / the layer changed since the dry run: run it again",
                            where="If-Match", current_etag=layer_etag)
 
-    active = [r for r in scope if not r.retired]
-    rows = {r.code: r for r in edit.lock([r.code for r in active], check=False)} if active else {}
     placed: dict[str, object] = {}  # the layer after the import, by code
     for level, parent, subdistrict in families:
         edit.lock_parent(parent, subdistrict)

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import re
 from datetime import datetime
 
 from geoalchemy2 import Geometry
@@ -25,6 +26,11 @@ LEVEL_NAMES = {
     2: ("网格", "grid"),
     3: ("微网格", "micro-grid"),
 }
+
+
+def is_grid_code(value: str, levels: tuple[int, ...] = (1, 2, 3)) -> bool:
+    """Whether ``value`` is a grid code of one of ``levels``: ASCII digits, 12/15/18 of them."""
+    return bool(re.fullmatch(r"[0-9]+", value)) and len(value) in {code_length(level) for level in levels}
 
 
 def code_length(level: int) -> int:

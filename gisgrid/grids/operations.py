@@ -28,7 +28,7 @@ from sqlalchemy.orm import Session
 from gisgrid.core.errors import InvalidInput, NotFound
 from gisgrid.grids import shapes
 from gisgrid.grids.editing import Edit, EditRequest, Row, Target
-from gisgrid.grids.models import code_length
+from gisgrid.grids.models import is_grid_code
 
 
 def _touching(a: BaseGeometry, b: BaseGeometry) -> float:
@@ -44,7 +44,7 @@ def _name(value: str | None, where: str) -> str | None:
     if value is None:
         return None
     value = value.strip()
-    if not value or len(value) > 100:
+    if not value or len(value) > 100 or "\x00" in value:
         raise InvalidInput(f"{where} 名称应为 1–100 个字符 / {where}: a name has 1 to 100 characters",
                            where=where)
     return value
@@ -66,7 +66,7 @@ def create(session: Session, request: EditRequest, *, geometry, crs: str | None 
         raise InvalidInput(f"serial 应在 1–999 之间 / serial must be 1 to 999, got {serial}", where="serial")
     edit = Edit(session, request, "create")
     if parent is not None:
-        if not parent.isdigit() or len(parent) not in (code_length(1), code_length(2)):
+        if not is_grid_code(parent, (1, 2)):
             raise InvalidInput(f"上级应为 12 或 15 位网格编码 / parent must be an L1 (12-digit) or L2 "
                                f"(15-digit) grid code, got {parent!r}", where="parent")
         row = session.execute(text("SELECT subdistrict_code, level FROM grids WHERE code = :c AND retired_at IS NULL"),
@@ -99,12 +99,34 @@ def reshape(session: Session, request: EditRequest, code: str, *, geometry, crs:
     neighbours = {c: r.geom for c, r in edit.siblings(row.level, row.parent_code, row.subdistrict_code,
                                                         near=shape).items() if c != code}
     shape = edit.fit(shape, parent=parent_geom, neighbours=neighbours, label=code, where="geometry")
+    _children_follow(edit, row, shape)
     edit.refuse_if_problems()
     target = edit.reshape(row, shape)
     if name:
         target.name = name
         target.actions.append("renamed")
     return edit.finish()
+
+
+def _children_follow(edit: Edit, row: Row, shape: BaseGeometry) -> None:
+    """A grid's new shape must still hold its children: ``strict`` refuses a shape they would
+    spill out of; ``fit`` clips them (and theirs) to it."""
+    for child in edit.children(row.code):
+        spill = shapes.difference(child.geom, shape)
+        area = shapes.area_m2(spill)
+        if area <= edit.tolerance:
+            continue
+        rest = shapes.intersection(child.geom, shape)
+        if edit.request.mode == "strict" or shapes.area_m2(rest) <= edit.tolerance:
+            edit.problems.append({"where": "geometry", "grid": child.code, "problem": "child_outside", "area_m2":
+                                  round(area, 2), "message": f"下级网格 {child.code} 将有 {area:.1f} m² 落在新边界外，请先调整"
+                                  f"下级或用 fit / child grid {child.code} would lie {area:.1f} m² outside the new shape: "
+                                  "adjust it first, or use mode fit to clip it"})
+            continue
+        _clip(edit, spill, edit.reshape(child, rest, "clipped to parent"))
+        edit.adjustments.append({"grid": child.code, "what": "child_clipped", "area_m2": round(area, 2),
+                                 "message": f"下级网格 {child.code} 裁去 {area:.1f} m² / child grid {child.code} clipped "
+                                            f"by {area:.1f} m²"})
 
 
 def rename(session: Session, request: EditRequest, code: str, *, name: str) -> dict:
@@ -123,7 +145,7 @@ def transfer(session: Session, request: EditRequest, code: str, *, to: str, area
         raise InvalidInput("转出与转入网格相同 / a grid cannot give area to itself", where="to")
     edit = Edit(session, request, "transfer")
     giver, receiver = edit.lock([code, to])
-    if (giver.level, giver.parent_code) != (receiver.level, receiver.parent_code):
+    if _family(giver) != _family(receiver):
         raise InvalidInput(f"{to} 与 {code} 不属于同一上级，请先调整上级边界 / {to} and {code} are not siblings "
                            "(same level, same parent): move the border between their parents first", where="to")
     piece = shapes.intersection(giver.geom, drawn)
@@ -132,46 +154,119 @@ def transfer(session: Session, request: EditRequest, code: str, *, to: str, area
                            where="area")
     rest = shapes.difference(giver.geom, drawn)
     _not_taking_all(giver, rest, "area", edit.tolerance)
-    if _touching(piece, receiver.geom) == 0:
-        gap = shapes.to_metres(shapely.shortest_line(piece, receiver.geom), (piece.centroid.x, piece.centroid.y)).length
-        raise InvalidInput(f"划出部分与网格 {to} 不相邻（相距 {gap:.1f} m）/ the part to move does not share a border "
-                           f"with grid {to} ({gap:.1f} m away)", where="area")
+    for part in shapely.get_parts(piece):
+        if _touching(part, receiver.geom) == 0 and shapes.area_m2(part) > edit.tolerance:
+            centre = part.centroid
+            gap = shapes.to_metres(shapely.shortest_line(part, receiver.geom), (centre.x, centre.y)).length
+            raise InvalidInput(f"划出部分（{shapes.area_m2(part):.0f} m²，位于 {centre.x:.6f}, {centre.y:.6f}）与网格 {to} "
+                               f"不相邻 / a part to move ({shapes.area_m2(part):.0f} m² at {centre.x:.6f}, "
+                               f"{centre.y:.6f}) shares no border with grid {to} ({gap:.1f} m away): it would be "
+                               "an exclave", where="area")
     _give(edit, piece, edit.reshape(giver, rest, "gave area"),
           edit.reshape(receiver, shapes.union(receiver.geom, piece), "received area"))
     return edit.finish()
 
 
+def _family(row: Row) -> tuple:
+    return row.level, row.parent_code, row.subdistrict_code
+
+
+def _kids(edit: Edit, parent: Target) -> list[Row]:
+    """The children ``parent`` has at this point of the edit: its own (less those moving away)
+    and those this edit has already moved under it."""
+    own = edit.children(parent.row.code) if parent.row else []
+    moved_in = [t.row for t in edit.targets.values()
+                if t.row is not None and t.parent_code == parent.code and t.row.parent_code != parent.code]
+    staying = [k for k in own if edit.target(k).parent_code == parent.code and not edit.target(k).retired]
+    return staying + moved_in
+
+
 def _give(edit: Edit, piece: BaseGeometry, giver: Target, receiver: Target) -> None:
     """Carry a transfer down the tree: the giver's children give their part of ``piece`` to the
     receiver's child sharing the longest border with it; a child wholly inside moves across
-    (re-coded under the receiver). A receiver with no children just takes the area."""
+    (re-coded under the receiver). Where the receiver is not subdivided, the part just leaves
+    the giver's children (and their children)."""
     tolerance = edit.tolerance
-    receiver_kids = edit.children(receiver.row.code) if receiver.row else []
     for child in edit.children(giver.row.code):
         current = edit.target(child).geom
         part = shapes.intersection(current, piece)
         if shapes.area_m2(part) <= tolerance:
             continue
-        rest = shapes.difference(current, piece)
-        if shapes.area_m2(rest) <= tolerance:
+        if shapes.area_m2(shapes.difference(current, piece)) <= tolerance:
             edit.move_children([child], receiver)
             continue
-        child_target = edit.reshape(child, rest, "gave area")
-        if not receiver_kids:
+        child_target = edit.reshape(child, shapes.difference(current, piece), "gave area")
+        kids = _kids(edit, receiver)
+        borders = {k.code: _touching(part, edit.target(k).geom) for k in kids}
+        best = max(borders, key=borders.get, default=None)
+        if best is None or borders[best] == 0:
+            if kids:
+                edit.warnings.append(f"{child.code} 划出的部分不与 {receiver.code} 的任何下级相邻，形成盲区 / the part "
+                                     f"{child.code} gives up touches none of {receiver.code}'s children: it is left "
+                                     "as a blind spot")
+            _clip(edit, part, child_target)
             continue
-        borders = {k.code: _touching(part, edit.target(k).geom) for k in receiver_kids}
-        best = max(borders, key=borders.get)
-        if borders[best] == 0:
-            edit.warnings.append(f"{child.code} 划出的部分不与 {receiver.code} 的任何下级相邻，形成盲区 / the part "
-                                 f"{child.code} gives up touches none of {receiver.code}'s children: it is left "
-                                 "as a blind spot")
-            continue
-        kid = next(k for k in receiver_kids if k.code == best)
+        kid = next(k for k in kids if k.code == best)
         # what the receiver's other children already hold (an old overlap) stays theirs
-        held = shapes.union(*(edit.target(k).geom for k in receiver_kids if k.code != best))
-        part = shapes.difference(part, held)
-        kid_target = edit.reshape(kid, shapes.union(edit.target(kid).geom, part), "received area")
-        _give(edit, part, child_target, kid_target)
+        held = shapes.union(*(edit.target(k).geom for k in kids if k.code != best))
+        given = shapes.difference(part, held)
+        kid_target = edit.reshape(kid, shapes.union(edit.target(kid).geom, given), "received area")
+        _give(edit, given, child_target, kid_target)
+        _clip(edit, shapes.intersection(part, held), child_target)
+
+
+def _clip(edit: Edit, area: BaseGeometry, parent: Target) -> None:
+    """Take ``area`` out of the children of ``parent`` (all the way down); a child left with
+    nothing is retired, and said so."""
+    if area.is_empty or parent.row is None:
+        return
+    for child in edit.children(parent.row.code):
+        current = edit.target(child).geom
+        if shapes.area_m2(shapes.intersection(current, area)) <= edit.tolerance:
+            continue
+        rest = shapes.difference(current, area)
+        if shapes.area_m2(rest) <= edit.tolerance:
+            edit.retire(child)
+            edit.warnings.append(f"{child.code} 的全部面积已划出，随之撤销 / all of {child.code} was given away, so it "
+                                 "is retired")
+            continue
+        _clip(edit, area, edit.reshape(child, rest, "gave area"))
+
+
+def _line_pieces(edit: Edit, row: Row, cut: BaseGeometry) -> list[BaseGeometry]:
+    """The parts of a grid a line cuts it into: only the polygons the line crosses are cut;
+    a sliver piece joins the piece beside it, an untouched polygon the piece it touches most
+    (or the largest)."""
+    cut_pieces, untouched = [], []
+    for polygon in shapely.get_parts(row.geom):
+        pieces = [shapes.on_grid(p) for p in shapely.get_parts(shapely.ops.split(polygon, cut))]
+        (cut_pieces.extend(pieces) if len(pieces) > 1 else untouched.append(polygon))
+    big = [p for p in cut_pieces if shapes.area_m2(p) > edit.tolerance]
+    if len(big) < 2:
+        raise InvalidInput(f"切割线未把网格 {row.code} 分成两部分：线的两端须越过网格边界 / the line does not cut "
+                           f"grid {row.code} in two: it must cross the grid's boundary at both ends", where="line")
+    for extra in [p for p in cut_pieces if shapes.area_m2(p) <= edit.tolerance] + untouched:
+        borders = [_touching(extra, p) for p in big]
+        best = max(range(len(big)), key=lambda i: (borders[i], shapes.area_m2(big[i])))
+        big[best] = shapes.union(big[best], extra)
+    return big
+
+
+def _split_children(edit: Edit, children: list[Row], parts: list[Target]) -> None:
+    """Each child goes under the part holding most of it; what lies in another part becomes a
+    new child of that part, so every level stays nested."""
+    for child in children:
+        overlaps = [(shapes.area_m2(shapes.intersection(child.geom, p.geom)), i) for i, p in enumerate(parts)]
+        home = max(overlaps)[1]
+        for area, i in overlaps:
+            if i == home or area <= edit.tolerance:
+                continue
+            edit.create(parent_code=parts[i].code, subdistrict=child.subdistrict_code, level=child.level,
+                        name=f"{child.name}（拆分）", geom=shapes.intersection(child.geom, parts[i].geom))
+        if any(i != home and area > edit.tolerance for area, i in overlaps):
+            edit.reshape(child, shapes.intersection(child.geom, parts[home].geom), "split along the cut")
+        if parts[home].code != child.parent_code:
+            edit.move_children([child], parts[home])
 
 
 def split(session: Session, request: EditRequest, code: str, *, line=None, parts: list[dict] | None = None,
@@ -184,11 +279,7 @@ def split(session: Session, request: EditRequest, code: str, *, line=None, parts
         cut = shapes.parse_line(line, crs)
         edit = Edit(session, request, "split")
         (row,) = edit.lock([code])
-        pieces = [shapes.on_grid(p) for p in shapely.get_parts(shapely.ops.split(row.geom, cut))]
-        pieces = [p for p in pieces if shapes.area_m2(p) > edit.tolerance]
-        if len(pieces) < 2:
-            raise InvalidInput(f"切割线未把网格 {code} 分成两部分：线的两端须越过网格边界 / the line does not cut "
-                               f"grid {code} in two: it must cross the grid's boundary at both ends", where="line")
+        pieces = _line_pieces(edit, row, cut)
         pieces.sort(key=lambda p: (-round(p.centroid.y, 5), p.centroid.x))
         keep = max(range(len(pieces)), key=lambda i: shapes.area_m2(pieces[i]))
         specs = [{"name": None, "keep": i == keep} for i in range(len(pieces))]
@@ -246,7 +337,7 @@ def split(session: Session, request: EditRequest, code: str, *, line=None, parts
             target = edit.create(parent_code=row.parent_code, subdistrict=row.subdistrict_code, level=row.level,
                                  name=name or f"{row.name}（{len(results) + 1}）", geom=piece)
         results.append(target)
-    edit.children_to_receivers(edit.children(code), results)
+    _split_children(edit, edit.children(code), results)
     return edit.finish()
 
 
@@ -262,7 +353,7 @@ def merge(session: Session, request: EditRequest, codes: list[str], *, into: str
                            where="into")
     edit = Edit(session, request, operation)
     rows = edit.lock(codes)
-    families = {(r.level, r.parent_code) for r in rows}
+    families = {_family(r) for r in rows}
     if len(families) > 1:
         raise InvalidInput("只能合并同一上级下的同级网格 / only grids of one level under one parent can be merged",
                            where="codes")
@@ -305,6 +396,10 @@ def retire(session: Session, request: EditRequest, code: str, *, into: str | Non
         else:
             shares.setdefault(best, []).append(part)
     children = edit.children(code)
+    if lonely and children and any(shapes.area_m2(shapes.intersection(c.geom, shapes.union(*lonely)))
+                                   > edit.tolerance for c in children):
+        raise InvalidInput(f"网格 {code} 无邻接网格接收的部分内有下级网格，请先处理下级 / part of grid {code} that no "
+                           "neighbour can take holds child grids: retire or move them first", where="into")
     if lonely and not leave_uncovered:
         raise InvalidInput(f"网格 {code} 有部分无相邻网格可接收，撤销会留下盲区；请指定 into 或 leave_uncovered / part "
                            f"of grid {code} touches no sibling, so retiring it would leave a blind spot: name "
@@ -338,6 +433,7 @@ def restore(session: Session, request: EditRequest, code: str, *, version: int) 
     neighbours = {c: r.geom for c, r in edit.siblings(row.level, row.parent_code, row.subdistrict_code,
                                                         near=shape).items() if c != code}
     shape = edit.fit(shape, parent=parent_geom, neighbours=neighbours, label=code, where="version")
+    _children_follow(edit, row, shape)
     edit.refuse_if_problems()
     target = edit.reshape(row, shape, f"restored version {version}")
     target.name = old.name

@@ -10,7 +10,7 @@ from gisgrid.core.errors import InvalidInput, NotFound
 from gisgrid.core.geojson import BBox, feature_collection, geometry_json
 from gisgrid.core.paging import Page, Where
 from gisgrid.core.settings import get_settings
-from gisgrid.grids.models import code_length
+from gisgrid.grids.models import is_grid_code
 
 # Households and people of the buildings a grid holds (stored membership, so children roll up).
 # A vacant flat is not a household.
@@ -38,7 +38,7 @@ def list_grids(
     if level is not None:
         where.add("g.level = :level", level=level)
     if parent is not None:
-        if not parent.isdigit() or len(parent) not in (code_length(1), code_length(2)):
+        if not is_grid_code(parent, (1, 2)):
             raise InvalidInput(
                 f"parent must be an L1 (12-digit) or L2 (15-digit) grid code, got {parent!r}",
                 where="parent",
@@ -120,7 +120,7 @@ async def lookup_async(pool, lon: float, lat: float) -> dict:
 
 
 def grid_by_code(session: Session, code: str):
-    if not code.isdigit() or len(code) not in (code_length(1), code_length(2), code_length(3)):
+    if not is_grid_code(code):
         raise InvalidInput(f"a grid code has 12, 15 or 18 digits, got {code!r}", where="code")
     row = session.execute(text("SELECT id, code, name, level, parent_code, subdistrict_code, version"
                                " FROM grids WHERE code = :c"), {"c": code}).first()

@@ -111,6 +111,9 @@ def _positions(coords, where: str, depth: int) -> None:
             if isinstance(value, bool) or not isinstance(value, int | float):
                 raise InvalidInput(f"{where} 的{axis}不是数字 / {where}: {axis} is not a number: "
                                    f"{value!r}", where=where)
+            if isinstance(value, int) and abs(value) > 1e12:
+                raise InvalidInput(f"{where} 的坐标超出范围 / {where}: {axis} {str(value)[:20]}… is far out of "
+                                   "range", where=where)
             if not math.isfinite(value):
                 raise InvalidInput(f"{where} 的坐标不是有限数 / {where}: {axis} is {value} "
                                    "(NaN or infinity)", where=where)
@@ -119,6 +122,13 @@ def _positions(coords, where: str, depth: int) -> None:
         raise InvalidInput(f"{where} 应为数组 / {where} must be an array", where=where)
     for i, item in enumerate(coords):
         _positions(item, f"{where}[{i}]", depth - 1)
+
+
+def _xy(coords, depth: int):
+    """The same nesting with every position cut to (lon, lat): a z value is dropped."""
+    if depth == 0:
+        return [float(coords[0]), float(coords[1])]
+    return [_xy(item, depth - 1) for item in coords]
 
 
 def _rings(polygon, where: str) -> None:
@@ -199,11 +209,14 @@ def parse_area(value, crs: str | None = None, where: str = "geometry") -> shapel
                            f"more than the cap of {cap}: simplify it", where=where)
     for p, polygon in enumerate(polygons):
         _rings(polygon, where_c if kind == "Polygon" else f"{where_c}[{p}]")
-    geom = shapely.geometry.shape({"type": kind, "coordinates": coords})
-    geom = shapely.force_2d(geom)
+    geom = shapely.geometry.shape({"type": kind, "coordinates": _xy(coords, 2 if kind == "Polygon" else 3)})
     wgs = _convert(geom, crs, where)
     _valid(wgs, where)
-    return as_multi(on_grid(wgs))
+    stored = as_multi(on_grid(wgs))
+    if stored.is_empty:
+        raise InvalidInput(f"{where} 过小，在 1 厘米精度下消失 / {where} is too small: it vanishes at the storage "
+                           "precision of about 1 cm", where=where)
+    return stored
 
 
 def parse_line(value, crs: str | None = None, where: str = "line") -> BaseGeometry:
@@ -220,5 +233,5 @@ def parse_line(value, crs: str | None = None, where: str = "line") -> BaseGeomet
         if len({tuple(p[:2]) for p in line}) < 2:
             raise InvalidInput(f"{where} 至少需要 2 个不同的点 / {where} needs at least 2 distinct "
                                "positions", where=where if kind == "LineString" else f"{where_c}[{i}]")
-    geom = shapely.force_2d(shapely.geometry.shape({"type": kind, "coordinates": coords}))
+    geom = shapely.geometry.shape({"type": kind, "coordinates": _xy(coords, 1 if kind == "LineString" else 2)})
     return _convert(geom, crs, where)

@@ -49,6 +49,12 @@ def _lang(lang: str) -> tuple[dict, str]:
     return BOARD_TEXT[lang], "en" if lang == "zh" else "zh"
 
 
+@router.get("/map/cases", response_class=HTMLResponse, summary="事件热力图 / The case heatmap")
+def cases_map(request: Request, subdistrict: str | None = Query(None, description="sub-district code"),
+              lang: str = LANG, session: Session = Depends(get_session)) -> HTMLResponse:
+    return HTMLResponse(pages.cases_page(session, request.app.state.layers, subdistrict=subdistrict, lang=lang))
+
+
 @router.get("/grids/{code}/board", response_class=HTMLResponse, summary="网格公示牌 / The grid notice board")
 def notice_board(request: Request, code: str, lang: str = LANG, session: Session = Depends(get_session)):
     """The printable 公示牌 (one A4 page): map, code, name, lead and team with phones, figures,

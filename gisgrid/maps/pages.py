@@ -14,6 +14,8 @@ from html import escape
 import folium
 import numpy as np
 import shapely
+from branca.element import MacroElement
+from folium.elements import JSCSSMixin
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
@@ -49,6 +51,16 @@ DEFECT_STYLE = {
     "orphan": {"color": "#b10026", "fillColor": "#ffffff", "fillOpacity": 1, "weight": 3, "radius": 9},
     "load": {"color": "#d7301f", "fill": False, "weight": 3, "dashArray": "6 3"},
 }
+
+
+class Needs(JSCSSMixin, MacroElement):
+    """Scripts and styles a page's own code uses, loaded after Leaflet (folium orders them)."""
+
+    def __init__(self, js: list[str] = (), css: list[str] = ()):
+        super().__init__()
+        self._name = "Needs"
+        self.default_js = [(name, f"{assets.VENDOR}/{assets.LOCAL[name]}") for name in js]
+        self.default_css = [(name, f"{assets.VENDOR}/{assets.LOCAL[name]}") for name in css]
 
 
 def text_for(lang: str) -> dict:
@@ -241,3 +253,71 @@ def _shift(lons: list[float], lats: list[float]) -> tuple[list[float], list[floa
     target = get_settings().basemap_crs
     x, y = crs_mod.from_wgs84(np.asarray(lons, float), np.asarray(lats, float), target)
     return [float(v) for v in np.atleast_1d(x)], [float(v) for v in np.atleast_1d(y)]
+
+
+CASES_TEXT = {
+    "zh": {"title": "事件热力图", "mode": "显示", "heat": "热力", "hex": "六边形计数", "category": "类别",
+           "all": "全部", "status": "状态", "open": "在办", "closed": "已办结", "from": "起", "to": "止",
+           "size": "六边形边长（米）", "count": "共 {n} 件", "in_cell": "该格内 {n} 件：", "lang": "English"},
+    "en": {"title": "Case heatmap", "mode": "Show", "heat": "heat", "hex": "hexagon counts", "category": "Category",
+           "all": "all", "status": "Status", "open": "open", "closed": "closed", "from": "from", "to": "to",
+           "size": "hexagon edge (m)", "count": "{n} cases", "in_cell": "{n} cases in this cell:", "lang": "中文"},
+}
+
+CASES_CSS = """
+<style>
+  .gg-panel label { display: block; margin: 4px 0 0; }
+  .gg-panel select, .gg-panel input { width: 100%; }
+  .gg-case { border-bottom: 1px solid #eee; padding: 2px 0; font-size: 12px; }
+</style>
+"""
+
+
+def cases_page(session: Session, layers: dict[str, Layer], *, subdistrict: str | None, lang: str) -> str:
+    """Case density (heatmap, or hexagon counts from the database) filtered by category,
+    status and dates, under the grid boundaries; a hexagon lists its cases when clicked."""
+    from gisgrid.cases.service import categories
+    from gisgrid.core.enums import CaseStatus
+
+    text_for(lang)
+    t = CASES_TEXT[lang]
+    sd = _subdistrict(session, subdistrict)
+    bbox = BBox(sd.w, sd.s, sd.e, sd.n)
+    m = new_map((sd.w, sd.s, sd.e, sd.n), lang)
+    for name in ("subdistrict", "grids_l2"):
+        if name in layers:
+            add_layer(m, session, layers[name], bbox, lang)
+    folium.LayerControl(collapsed=True).add_to(m)
+    options = "".join(f'<option value="{c["code"]}">{escape(c["name_zh"] if lang == "zh" else c["name_en"])}</option>'
+                      for c in categories(session))
+    statuses = "".join(f'<option value="{s.value}">{escape(s.label_zh if lang == "zh" else s.value)}</option>'
+                       for s in CaseStatus)
+    other = "en" if lang == "zh" else "zh"
+    panel = f"""
+    <div class="gg-panel" id="gg-panel"><h1>{escape(sd.name)} · {t["title"]}</h1>
+      <a href="?subdistrict={sd.code}&lang={other}">{t["lang"]}</a>
+      <form id="gg-filters" onsubmit="return false">
+        <label>{t["mode"]}<select name="mode"><option value="heat">{t["heat"]}</option>
+          <option value="hex">{t["hex"]}</option></select></label>
+        <label>{t["category"]}<select name="category"><option value="">{t["all"]}</option>{options}</select></label>
+        <label>{t["status"]}<select name="status"><option value="">{t["all"]}</option>
+          <option value="open">{t["open"]}</option><option value="closed">{t["closed"]}</option>{statuses}</select></label>
+        <label>{t["from"]}<input type="date" name="from"></label>
+        <label>{t["to"]}<input type="date" name="to"></label>
+        <label>{t["size"]}<input type="number" name="size" value="150" min="10" max="5000"></label>
+      </form>
+      <p id="gg-stats"></p><div id="gg-cases"></div>
+    </div>"""
+    config = {"map": m.get_name(), "api": "", "subdistrict": sd.code,
+              "text": {"count": t["count"], "in_cell": t["in_cell"]}}
+    root = m.get_root()
+    root.header.add_child(folium.Element(PAGE_CSS + CASES_CSS))
+    Needs(js=["leaflet-heat.js"]).add_to(m)
+    root.html.add_child(folium.Element(panel))
+    root.html.add_child(folium.Element(
+        f'<script type="application/json" id="gg-config">{json.dumps(config, ensure_ascii=False)}</script>'))
+    # deferred: it runs once the page is parsed, after folium's script has made the map
+    root.html.add_child(folium.Element('<script src="/static/js/cases_map.js" defer></script>'))
+    root.title = f"{sd.name} · {t['title']}"
+    assets.offline(root)
+    return root.render()

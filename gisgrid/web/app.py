@@ -13,6 +13,7 @@ from psycopg_pool import AsyncConnectionPool
 from sqlalchemy.engine import Engine
 
 from gisgrid import __version__
+from gisgrid.cases.routes import router as cases_router
 from gisgrid.core.database import get_engine, session_factory
 from gisgrid.core.settings import get_settings
 from gisgrid.coverage.routes import router as coverage_router
@@ -92,6 +93,6 @@ def create_app(engine: Engine | None = None, layers_dir: Path | None = None) -> 
 
     for router in (pages_router, health_router, territory_router, grids_router, grid_editing_router,
                    buildings_router, organisations_router, staff_router, coverage_router, layers_router,
-                   map_pages_router):
+                   cases_router, map_pages_router):
         app.include_router(router)
     return app

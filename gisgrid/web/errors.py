@@ -14,8 +14,9 @@ from gisgrid.core.errors import GisgridError
 
 log = logging.getLogger(__name__)
 
-# lock_not_available, deadlock_detected, serialization_failure
-RETRYABLE = {"55P03", "40P01", "40001"}
+# lock_not_available, deadlock_detected, serialization_failure, and a unique key taken by a
+# change that committed first: the same request may well succeed on a second try
+RETRYABLE = {"55P03", "40P01", "40001", "23505"}
 
 
 def install_handlers(app: FastAPI) -> None:
@@ -57,7 +58,7 @@ def install_handlers(app: FastAPI) -> None:
         """Races the database settles (a lock held too long, a deadlock, a row changed under
         us) are conflicts to retry; anything else is logged and stays an internal error."""
         state = getattr(exc.orig, "sqlstate", None) or ""
-        if state in RETRYABLE or state.startswith("23"):
+        if state in RETRYABLE:
             log.warning("database conflict %s on %s %s", state, request.method, request.url.path)
             return JSONResponse({"error": "conflict", "message": "另一修改正在进行，请稍后重试 / another change "
                                  "to the same data is in progress or just landed: reload and try again"},

@@ -1,0 +1,139 @@
+"""Reading cases for maps: filtered lists, and density computed in the database.
+
+Density comes two ways. ``heat``: cases snapped to a ~20 m lattice and counted, a few thousand
+weighted points at most whatever the volume, for a heatmap. ``hex``: counts per hexagon of a
+given size (``ST_HexagonGrid`` in Web Mercator, sized in ground metres at the data's
+latitude), returned as polygons, for large volumes and for clicking through to the cases.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from dataclasses import dataclass
+from datetime import date
+
+from sqlalchemy import text
+from sqlalchemy.orm import Session
+
+from gisgrid.core.enums import CaseStatus
+from gisgrid.core.errors import InvalidInput
+from gisgrid.core.geojson import BBox
+from gisgrid.core.paging import Page, Where, json_page
+
+CLOSED = ("closed", "rejected", "duplicate")
+
+
+@dataclass(frozen=True)
+class CaseFilter:
+    subdistrict: str | None = None
+    category: str | None = None
+    status: str | None = None          # a status, or "open" / "closed"
+    since: date | None = None
+    until: date | None = None
+    bbox: BBox | None = None
+    cell: tuple[int, int, float] | None = None  # a hexagon of :func:`hexagons`: i, j, size in Mercator
+
+    def where(self, session: Session, alias: str = "c") -> Where:
+        where = Where()
+        if self.subdistrict:
+            where.add(f"{alias}.subdistrict_code = :sd", sd=self.subdistrict)
+        if self.category:
+            known = session.execute(text("SELECT 1 FROM case_categories WHERE code = :c"),
+                                    {"c": self.category}).first()
+            if known is None:
+                raise InvalidInput(f"未知事件类别 {self.category!r} / unknown case category {self.category!r}",
+                                   where="category")
+            where.add(f"({alias}.category_code = :category OR {alias}.subtype_code = :category)",
+                      category=self.category)
+        if self.status == "open":
+            where.add(f"{alias}.status::text <> ALL(:closed)", closed=list(CLOSED))
+        elif self.status == "closed":
+            where.add(f"{alias}.status::text = ANY(:closed)", closed=list(CLOSED))
+        elif self.status:
+            if self.status not in {s.value for s in CaseStatus}:
+                raise InvalidInput(f"未知状态 {self.status!r} / unknown status {self.status!r}: use open, closed or "
+                                   f"one of {', '.join(s.value for s in CaseStatus)}", where="status")
+            where.add(f"{alias}.status::text = :status", status=self.status)
+        if self.since and self.until and self.since > self.until:
+            raise InvalidInput("起始日期晚于结束日期 / 'from' is after 'to'", where="from")
+        if self.since:
+            where.add(f"{alias}.reported_at >= :since", since=self.since)
+        if self.until:
+            where.add(f"{alias}.reported_at < CAST(:until AS date) + 1", until=self.until)
+        if self.bbox:
+            where.add(BBox.sql(f"{alias}.geom"), self.bbox.params())
+        if self.cell:
+            i, j, size = self.cell
+            where.add(f"{alias}.geom && ST_Transform(ST_Hexagon(:cell_size, :cell_i, :cell_j), 4326) "
+                      f"AND ST_Intersects(ST_Transform({alias}.geom, 3857), ST_Hexagon(:cell_size, :cell_i, :cell_j))",
+                      cell_i=i, cell_j=j, cell_size=size)
+        return where
+
+
+def parse_cell(value: str | None) -> tuple[int, int, float] | None:
+    if value is None:
+        return None
+    match = re.fullmatch(r"(-?[0-9]{1,9}),(-?[0-9]{1,9}),([0-9]{1,7}(?:\.[0-9]+)?)", value.strip())
+    if match is None or not 1 <= float(match.group(3)) <= 1e6:
+        raise InvalidInput(f"cell 应为 i,j,size（取自六边形的 cell 属性）/ cell must be 'i,j,size' as a hexagon's "
+                           f"'cell' property gives it, got {value!r}", where="cell")
+    return int(match.group(1)), int(match.group(2)), float(match.group(3))
+
+
+def heat(session: Session, filters: CaseFilter, cell_m: float = 20.0) -> dict:
+    """Weighted points: the cases counted on a lattice of about ``cell_m`` metres."""
+    where = filters.where(session)
+    rows = session.execute(text(f"""
+        SELECT ST_X(cell) AS lon, ST_Y(cell) AS lat, n FROM (
+            SELECT ST_SnapToGrid(c.geom, :dx, :dy) AS cell, count(*) AS n
+            FROM cases c WHERE {where.sql} GROUP BY 1) cells
+        ORDER BY n DESC, lon, lat
+    """), {**where.params, "dx": cell_m / 96_000, "dy": cell_m / 111_000}).all()
+    total = sum(r.n for r in rows)
+    return {"mode": "heat", "cases": total, "cells": len(rows),
+            "points": [[round(r.lat, 6), round(r.lon, 6), int(r.n)] for r in rows]}
+
+
+def hexagons(session: Session, filters: CaseFilter, size_m: float = 150.0) -> dict:
+    """Cases counted per hexagon, as a GeoJSON FeatureCollection (empty hexagons left out)."""
+    if not 10 <= size_m <= 5000:
+        raise InvalidInput(f"六边形大小应在 10–5000 米 / size must be 10 to 5000 m, got {size_m}", where="size")
+    where = filters.where(session)
+    lat = session.execute(text(f"SELECT avg(ST_Y(c.geom)) FROM cases c WHERE {where.sql}"), where.params).scalar()
+    if lat is None:
+        return {"type": "FeatureCollection", "features": [], "mode": "hex", "cases": 0}
+    mercator_size = size_m / math.cos(math.radians(lat))
+    rows = session.execute(text(f"""
+        WITH picked AS (SELECT ST_Transform(c.geom, 3857) AS geom FROM cases c WHERE {where.sql}),
+        extent AS (SELECT ST_Extent(geom)::geometry AS box FROM picked),
+        cells AS (SELECT h.geom, h.i, h.j FROM extent, ST_HexagonGrid(:size, ST_SetSRID(extent.box, 3857)) h)
+        SELECT cells.i, cells.j, count(*) AS n, ST_AsGeoJSON(ST_Transform(cells.geom, 4326), 7) AS geometry
+        FROM cells JOIN picked ON ST_Intersects(cells.geom, picked.geom)
+        GROUP BY cells.i, cells.j, cells.geom
+        ORDER BY n DESC, cells.i, cells.j
+    """), {**where.params, "size": mercator_size}).all()
+    features = [{"type": "Feature", "id": f"{r.i}:{r.j}", "geometry": json.loads(r.geometry),
+                 "properties": {"cases": int(r.n), "cell": f"{r.i},{r.j},{mercator_size:.3f}"}} for r in rows]
+    return {"type": "FeatureCollection", "features": features, "mode": "hex",
+            "cases": sum(f["properties"]["cases"] for f in features), "size_m": size_m}
+
+
+def list_cases(session: Session, filters: CaseFilter, page: Page) -> dict:
+    where = filters.where(session)
+    rows_sql = f"""
+        SELECT c.id, c.case_no, c.title, c.category_code, cat.name_zh AS category, c.status::text AS status,
+               c.reported_at, c.closed_at, ST_X(c.geom) AS lon, ST_Y(c.geom) AS lat,
+               g.code AS grid_code
+        FROM cases c JOIN case_categories cat ON cat.code = c.category_code
+        LEFT JOIN grids g ON g.id = c.grid_l2_id
+        WHERE {where.sql} ORDER BY c.reported_at DESC, c.id
+    """
+    return json_page(session, rows_sql=rows_sql, count_sql=f"SELECT count(*) FROM cases c WHERE {where.sql}",
+                     params=where.params, page=page)
+
+
+def categories(session: Session) -> list[dict]:
+    return [dict(r._mapping) for r in session.execute(text(
+        "SELECT code, name_zh, name_en FROM case_categories WHERE parent_code IS NULL ORDER BY sort_order"))]
