@@ -71,3 +71,28 @@ def test_building_diagram_draws_every_flat(server, watched, db, demo):
     assert page.locator("td.owner, td.rented").count() == households
     watched.shot("building-diagram")
     watched.clean()
+
+
+def test_case_heatmap_filter_changes_what_is_drawn_and_a_cell_lists_its_cases(server, watched, db, demo):
+    page = watched.page
+    page.goto(f"{server}/map/cases", wait_until="networkidle")
+    page.wait_for_function("window.ggCases && window.ggCases.drawn > 0")
+    everything = page.evaluate("window.ggCases")
+    total = db.execute(text("SELECT count(*) FROM cases")).scalar_one()
+    assert everything["cases"] == total and everything["mode"] == "heat"
+    page.select_option("select[name=category]", "urban_management")
+    page.wait_for_function(f"window.ggCases.cases < {total}")
+    urban = db.execute(text("SELECT count(*) FROM cases WHERE category_code = 'urban_management'")).scalar_one()
+    assert page.evaluate("window.ggCases.cases") == urban
+    page.select_option("select[name=mode]", "hex")
+    page.wait_for_function("window.ggCases.mode === 'hex'")
+    assert page.locator("path.leaflet-interactive").count() > page.evaluate("window.ggCases.drawn") - 1
+    watched.shot("case-hexagons")
+    cell = page.evaluate("""() => { const map = window[JSON.parse(document.getElementById('gg-config').textContent).map];
+        let best = null; map.eachLayer(l => { if (l.feature && l.feature.properties && l.feature.properties.cell
+            && (!best || l.feature.properties.cases > best.feature.properties.cases)) best = l; });
+        best.fire('click'); return best.feature.properties; }""")
+    page.wait_for_function("window.ggCases.listed !== undefined")
+    assert page.evaluate("window.ggCases.listed") == cell["cases"]
+    assert page.locator(".gg-case").count() == min(cell["cases"], 200)
+    watched.clean()

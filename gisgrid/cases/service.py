@@ -66,8 +66,9 @@ class CaseFilter:
             where.add(BBox.sql(f"{alias}.geom"), self.bbox.params())
         if self.cell:
             i, j, size = self.cell
-            where.add(f"{alias}.geom && ST_Transform(ST_Hexagon(:cell_size, :cell_i, :cell_j), 4326) "
-                      f"AND ST_Intersects(ST_Transform({alias}.geom, 3857), ST_Hexagon(:cell_size, :cell_i, :cell_j))",
+            hexagon = "ST_SetSRID(ST_Hexagon(:cell_size, :cell_i, :cell_j), 3857)"
+            where.add(f"{alias}.geom && ST_Transform({hexagon}, 4326) "
+                      f"AND ST_Intersects(ST_Transform({alias}.geom, 3857), {hexagon})",
                       cell_i=i, cell_j=j, cell_size=size)
         return where
 
