@@ -107,12 +107,15 @@ def compare(session: Session, before: Snapshot, after: Snapshot, moved: dict) ->
             report_moves[table] = []
             continue
         if table == "buildings":
-            sql = """SELECT b.id, b.name, count(h.id) FILTER (WHERE h.occupancy <> 'vacant') AS households,
+            sql = """SELECT b.id, b.name, round(ST_X(b.geom)::numeric, 7)::float AS lon,
+                            round(ST_Y(b.geom)::numeric, 7)::float AS lat,
+                            count(h.id) FILTER (WHERE h.occupancy <> 'vacant') AS households,
                             coalesce(sum(h.member_count), 0)::int AS people
                      FROM buildings b LEFT JOIN households h ON h.building_id = b.id
                      WHERE b.id = ANY(:ids) GROUP BY b.id ORDER BY b.id"""
         else:
-            sql = f"SELECT id, name FROM {table} WHERE id = ANY(:ids) ORDER BY id"
+            sql = (f"SELECT id, name, round(ST_X(geom)::numeric, 7)::float AS lon, "
+                   f"round(ST_Y(geom)::numeric, 7)::float AS lat FROM {table} WHERE id = ANY(:ids) ORDER BY id")
         items = []
         for row in session.execute(text(sql), {"ids": sorted(rows)}):
             item = dict(row._mapping)

@@ -49,6 +49,14 @@ def _lang(lang: str) -> tuple[dict, str]:
     return BOARD_TEXT[lang], "en" if lang == "zh" else "zh"
 
 
+@router.get("/map/edit", response_class=HTMLResponse, summary="网格边界编辑 / The boundary editor")
+def edit_map(request: Request, subdistrict: str | None = Query(None, description="sub-district code"),
+             level: int = Query(2, description="the level of grids to edit"), lang: str = LANG,
+             session: Session = Depends(get_session)) -> HTMLResponse:
+    return HTMLResponse(pages.edit_page(session, request.app.state.layers, subdistrict=subdistrict, level=level,
+                                        lang=lang))
+
+
 @router.get("/map/cases", response_class=HTMLResponse, summary="事件热力图 / The case heatmap")
 def cases_map(request: Request, subdistrict: str | None = Query(None, description="sub-district code"),
               lang: str = LANG, session: Session = Depends(get_session)) -> HTMLResponse:

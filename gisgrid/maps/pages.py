@@ -90,7 +90,8 @@ def new_map(bounds: tuple[float, float, float, float], lang: str) -> folium.Map:
                    control_scale=True, prefer_canvas=False)
     folium.TileLayer(tiles=settings.basemap_url, attr=settings.basemap_attribution, name=TEXT[lang]["basemap"],
                      max_zoom=20, max_native_zoom=19).add_to(m)
-    m.fit_bounds([[south, west], [north, east]])
+    # the panel sits top-left: keep the territory clear of it
+    m.fit_bounds([[south, west], [north, east]], padding_top_left=[380, 20], padding_bottom_right=[20, 20])
     return m
 
 
@@ -318,6 +319,92 @@ def cases_page(session: Session, layers: dict[str, Layer], *, subdistrict: str |
         f'<script type="application/json" id="gg-config">{json.dumps(config, ensure_ascii=False)}</script>'))
     # deferred: it runs once the page is parsed, after folium's script has made the map
     root.html.add_child(folium.Element('<script src="/static/js/cases_map.js" defer></script>'))
+    root.title = f"{sd.name} · {t['title']}"
+    assets.offline(root)
+    return root.render()
+
+
+EDIT_TEXT = {
+    "zh": {"title": "网格边界编辑", "operation": "操作", "transfer": "划转（把一块划给相邻网格）", "split": "拆分（画切割线）",
+           "reshape": "重画边界", "merge": "合并（点选相邻网格）", "to": "接收网格", "draw": "开始绘制",
+           "reason": "修改原因（必填）", "mode": "校验", "strict": "严格", "fit": "自动贴合", "preview": "预览影响",
+           "save": "保存", "restart": "重新开始", "households": "户", "picked": "已选中。选择操作，然后开始绘制。",
+           "pick_first": "请先点选一个网格。", "draw_first": "请先绘制。", "merge_first": "请点选要并入的相邻网格。",
+           "reason_first": "请填写修改原因。", "draw_polygon": "在地图上逐点绘制多边形，点击第一个点闭合。",
+           "draw_line": "绘制切割线，两端越过网格边界，点击最后一点结束。", "drawn": "已绘制。填写原因后预览影响。",
+           "previewed": "以上为预览，尚未保存。", "saved": "已保存，新版本 v{v}。",
+           "conflict": "保存失败：他人已修改此网格（当前版本 v{v}），红色虚线为其形状。请重新开始。",
+           "restarted": "已载入最新边界，请重新绘制。", "moves": "换网格：{b} 栋楼，{h} 户", "grid": "网格",
+           "before": "之前", "after": "之后", "band": "标准", "retired": "撤销", "lang": "English"},
+    "en": {"title": "Boundary editor", "operation": "Operation", "transfer": "transfer (give part to a neighbour)",
+           "split": "split (draw a cutting line)", "reshape": "redraw the boundary",
+           "merge": "merge (click neighbours)", "to": "Receiving grid", "draw": "Draw", "reason": "Reason (required)",
+           "mode": "Checks", "strict": "strict", "fit": "fit", "preview": "Preview impact", "save": "Save",
+           "restart": "Start over", "households": "households",
+           "picked": "Selected. Choose an operation, then draw.", "pick_first": "Click a grid first.",
+           "draw_first": "Draw first.", "merge_first": "Click the neighbours to merge in.",
+           "reason_first": "Give a reason.", "draw_polygon": "Click the corners; click the first one to close.",
+           "draw_line": "Draw a line crossing the grid; click the last point again to finish.",
+           "drawn": "Drawn. Give a reason, then preview.", "previewed": "This is a preview: nothing is saved yet.",
+           "saved": "Saved: version v{v}.",
+           "conflict": "Not saved: someone else changed this grid (now v{v}); their shape is dashed red. Start over.",
+           "restarted": "Latest boundaries loaded: draw again.", "moves": "Changing grid: {b} buildings, {h} households",
+           "grid": "Grid", "before": "before", "after": "after", "band": "band", "retired": "retired",
+           "lang": "中文"},
+}
+
+EDIT_CSS = """
+<style>
+  .gg-panel label { display: block; margin: 4px 0 0; }
+  .gg-panel select, .gg-panel textarea { width: 100%; }
+  .gg-panel button { margin: 6px 4px 0 0; }
+  .gg-message { margin: 6px 0; padding: 4px; background: #f7f7f7; }
+  .gg-message.error { background: #fde0dd; color: #a50f15; }
+  .gg-message.ok { background: #e5f5e0; color: #006d2c; }
+  .gg-loads td, .gg-loads th { border: 1px solid #ddd; padding: 1px 4px; font-size: 12px; }
+  .gg-warn { color: #a63603; }
+</style>
+"""
+
+
+def edit_page(session: Session, layers: dict[str, Layer], *, subdistrict: str | None, level: int, lang: str) -> str:
+    """The boundary editor: a grid layer to pick from, Leaflet.draw to draw, and a panel that
+    previews the impact and saves with the grid's version, through the editing API."""
+    text_for(lang)
+    if level not in (1, 2, 3):
+        raise InvalidInput(f"level 应为 1、2 或 3 / level must be 1, 2 or 3, got {level}", where="level")
+    t = EDIT_TEXT[lang]
+    sd = _subdistrict(session, subdistrict)
+    m = new_map((sd.w, sd.s, sd.e, sd.n), lang)
+    if "subdistrict" in layers:
+        add_layer(m, session, layers["subdistrict"], BBox(sd.w, sd.s, sd.e, sd.n), lang)
+    Needs(js=["leaflet_draw_js"], css=["leaflet_draw_css"]).add_to(m)
+    operations = "".join(f'<option value="{op}">{t[op]}</option>' for op in ("transfer", "split", "reshape", "merge"))
+    other = "en" if lang == "zh" else "zh"
+    panel = f"""
+    <div class="gg-panel" id="gg-panel"><h1>{escape(sd.name)} · {t["title"]}</h1>
+      <a href="?subdistrict={sd.code}&level={level}&lang={other}">{t["lang"]}</a>
+      <p id="gg-selected">{t["pick_first"]}</p>
+      <label>{t["operation"]}<select id="gg-operation">{operations}</select></label>
+      <label id="gg-to-row">{t["to"]}<select id="gg-to"></select></label>
+      <button id="gg-draw" type="button">{t["draw"]}</button>
+      <label>{t["reason"]}<textarea id="gg-reason" rows="2"></textarea></label>
+      <label>{t["mode"]}<select id="gg-mode"><option value="strict">{t["strict"]}</option>
+        <option value="fit">{t["fit"]}</option></select></label>
+      <button id="gg-preview" type="button">{t["preview"]}</button>
+      <button id="gg-save" type="button">{t["save"]}</button>
+      <button id="gg-restart" type="button" hidden>{t["restart"]}</button>
+      <div id="gg-message" class="gg-message"></div>
+      <div id="gg-impact"></div>
+    </div>"""
+    config = {"map": m.get_name(), "api": "", "level": level, "bbox": [sd.w, sd.s, sd.e, sd.n],
+              "text": {k: v for k, v in t.items() if k not in ("title", "lang")}}
+    root = m.get_root()
+    root.header.add_child(folium.Element(PAGE_CSS + EDIT_CSS))
+    root.html.add_child(folium.Element(panel))
+    root.html.add_child(folium.Element(
+        f'<script type="application/json" id="gg-config">{json.dumps(config, ensure_ascii=False)}</script>'))
+    root.html.add_child(folium.Element('<script src="/static/js/editor.js" defer></script>'))
     root.title = f"{sd.name} · {t['title']}"
     assets.offline(root)
     return root.render()
