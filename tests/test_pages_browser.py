@@ -185,3 +185,24 @@ def test_editor_shows_the_conflict_of_a_stale_save(scratch_server, scratch_engin
     # the refused save is a 409 the page handled; the browser logs it as a failed resource
     watched.errors = [e for e in watched.errors if "409" not in e]
     watched.clean()
+
+
+def test_on_a_gcj02_basemap_every_overlay_is_shifted(server, watched, monkeypatch, db, demo):
+    """Server-embedded overlays (Python) and API-fed ones (the page's script) shift alike."""
+    from gisgrid.core import crs
+    from gisgrid.core.settings import get_settings
+
+    monkeypatch.setattr(get_settings(), "basemap_crs", "GCJ-02")
+    page = watched.page
+    page.goto(f"{server}/map/cases", wait_until="networkidle")
+    lat, lon = 30.642, 104.043
+    shifted = page.evaluate(f"window.ggShift([{lat}, {lon}])")
+    expected_lon, expected_lat = crs.wgs84_to_gcj02(lon, lat)
+    assert abs(shifted[0] - expected_lat) < 1e-9 and abs(shifted[1] - expected_lon) < 1e-9
+    assert abs(shifted[0] - lat) > 1e-3  # the offset is hundreds of metres
+    html = page.content()
+    x, y = db.execute(text("SELECT ST_X(p), ST_Y(p) FROM (SELECT ST_PointN(ST_ExteriorRing(ST_GeometryN("
+                           "ST_ForcePolygonCCW(boundary), 1)), 1) p FROM subdistricts ORDER BY code LIMIT 1) s")).one()
+    gx, gy = crs.wgs84_to_gcj02(x, y)
+    assert f"{float(gx):.6f}"[:-1] in html and f"{float(gy):.6f}"[:-1] in html
+    watched.clean()

@@ -25,9 +25,6 @@ from sqlalchemy.orm import Session
 from gisgrid.core.errors import InvalidInput, NotFound
 from gisgrid.core.settings import get_settings
 
-GRID = 1e-7  # degrees; the storage precision
-AREA_EPSILON = 1e-12  # degrees², about 0.01 m²: below this a family's area sums agree
-
 AREA_DEFECTS = ("blind_spot", "overlap", "spill_over")
 SLIVERS = {"blind_spot": "sliver_gap", "overlap": "sliver_overlap", "spill_over": "sliver_spill"}
 DEFECT_TYPES = (
@@ -85,79 +82,15 @@ _IN_SCOPE = """
     AND (CAST(:community AS text) IS NULL OR left({g}.code, 12) = :community)
 """
 
-# One statement finds every area defect (of every family, or of the :families named by their
-# parent's code — what a boundary edit touches). Each family (a parent and its children) is unioned
-# once; planar area sums then say which families can hold a defect at all (children's areas
-# adding up to more than their union: an overlap; union outside the parent: a spill-over), so
-# the costly pairwise and per-child overlays run only where something is wrong.
-AREA_DEFECTS_SQL = f"""
-WITH parents AS (
-    SELECT s.code AS parent_code, 0 AS parent_level, s.boundary AS geom
-    FROM subdistricts s
-    WHERE (CAST(:sd AS text) IS NULL OR s.code = :sd) AND CAST(:community AS text) IS NULL
-      AND (CAST(:families AS text[]) IS NULL OR s.code = ANY(:families))
-    UNION ALL
-    SELECT g.code, g.level, g.geom FROM grids g
-    WHERE g.level < 3 AND {_IN_SCOPE.format(g="g")}
-      AND (CAST(:families AS text[]) IS NULL OR g.code = ANY(:families))
-),
-kids AS (
-    SELECT c.code, c.geom, coalesce(c.parent_code, c.subdistrict_code) AS parent_code
-    FROM grids c WHERE {_IN_SCOPE.format(g="c")}
-      AND (CAST(:families AS text[]) IS NULL OR coalesce(c.parent_code, c.subdistrict_code) = ANY(:families))
-),
-families AS MATERIALIZED (
-    SELECT p.parent_code, p.parent_level, p.geom AS parent_geom, u.union_geom,
-           coalesce(u.child_area, 0) AS child_area,
-           CASE WHEN u.union_geom IS NOT NULL AND ST_Equals(p.geom, u.union_geom)
-                THEN ST_GeomFromText('POLYGON EMPTY', 4326)  -- the common case, 4x cheaper to prove
-                ELSE ST_Difference(p.geom, coalesce(u.union_geom, ST_GeomFromText('POLYGON EMPTY', 4326)), {GRID})
-           END AS gap
-    FROM parents p LEFT JOIN (
-        SELECT parent_code, ST_Union(geom) AS union_geom, sum(ST_Area(geom)) AS child_area
-        FROM kids GROUP BY parent_code
-    ) u USING (parent_code)
-    WHERE p.parent_level = 0 OR u.union_geom IS NOT NULL
-),
-blind AS (
-    SELECT 'blind_spot' AS type, parent_level + 1 AS level, parent_code,
-           NULL::text[] AS pair, (ST_Dump(ST_CollectionExtract(gap, 3))).geom AS geom
-    FROM families
-),
-suspect AS MATERIALIZED (
-    SELECT k.code, k.geom, f.parent_code, f.parent_level, f.parent_geom,
-           ST_Area(f.union_geom) - ST_Area(f.parent_geom) + ST_Area(f.gap) > {AREA_EPSILON} AS may_spill,
-           f.child_area - ST_Area(f.union_geom) > {AREA_EPSILON} AS may_overlap
-    FROM families f JOIN kids k USING (parent_code)
-    WHERE f.union_geom IS NOT NULL AND (
-        ST_Area(f.union_geom) - ST_Area(f.parent_geom) + ST_Area(f.gap) > {AREA_EPSILON}
-        OR f.child_area - ST_Area(f.union_geom) > {AREA_EPSILON})
-),
-spill AS (
-    SELECT 'spill_over' AS type, parent_level + 1 AS level, parent_code, ARRAY[code] AS pair,
-           (ST_Dump(ST_CollectionExtract(ST_Difference(geom, parent_geom, {GRID}), 3))).geom AS geom
-    FROM suspect WHERE may_spill AND NOT ST_CoveredBy(geom, parent_geom)
-),
-overlap AS (
-    SELECT 'overlap' AS type, a.parent_level + 1 AS level, a.parent_code, ARRAY[a.code, b.code] AS pair,
-           (ST_Dump(ST_CollectionExtract(ST_Intersection(a.geom, b.geom, {GRID}), 3))).geom AS geom
-    FROM suspect a JOIN suspect b
-      ON b.parent_code = a.parent_code AND a.code < b.code AND a.geom && b.geom
-    WHERE a.may_overlap AND ST_Relate(a.geom, b.geom, 'T********')
-),
-pieces AS (
-    SELECT * FROM blind UNION ALL SELECT * FROM spill UNION ALL SELECT * FROM overlap
-)
-SELECT type, level, parent_code,
-       CASE WHEN type = 'blind_spot' THEN ARRAY(
-           SELECT k.code FROM grids k
-           WHERE k.geom && ST_Expand(pieces.geom, 0.0001)
-             AND coalesce(k.parent_code, k.subdistrict_code) = pieces.parent_code AND k.retired_at IS NULL
-             AND ST_DWithin(k.geom::geography, pieces.geom::geography, 5)
-           ORDER BY k.code) ELSE pair END AS grids,
-       ST_Area(geom::geography) AS area_m2, ST_AsBinary(geom) AS wkb
-FROM pieces WHERE NOT ST_IsEmpty(geom) AND ST_Area(geom) > 0
-ORDER BY type, level, parent_code, grids
+# Every area defect, found by the database function ``gisgrid_area_defects`` (migration 0006).
+# Each family (a parent and its children) is unioned once; planar area sums then say which
+# families can hold a defect at all (children's areas adding up to more than their union: an
+# overlap; union outside the parent: a spill-over), so the costly pairwise and per-child overlays
+# run only where something is wrong. :families limits it to the families named by their
+# parent's code (what a boundary edit touches), :bbox to families whose parent meets a box.
+AREA_DEFECTS_SQL = """
+SELECT type, level, parent_code, grids, area_m2, ST_AsBinary(geom) AS wkb
+FROM gisgrid_area_defects(CAST(:sd AS text), CAST(:community AS text), CAST(:families AS text[]), NULL)
 """
 
 # A level is expected of a point when it is L1, when the point's grid one level up is

@@ -309,7 +309,7 @@ def cases_page(session: Session, layers: dict[str, Layer], *, subdistrict: str |
       </form>
       <p id="gg-stats"></p><div id="gg-cases"></div>
     </div>"""
-    config = {"map": m.get_name(), "api": "", "subdistrict": sd.code,
+    config = {"map": m.get_name(), "api": "", "subdistrict": sd.code, "basemap_crs": get_settings().basemap_crs,
               "text": {"count": t["count"], "in_cell": t["in_cell"]}}
     root = m.get_root()
     root.header.add_child(folium.Element(PAGE_CSS + CASES_CSS))
@@ -318,7 +318,8 @@ def cases_page(session: Session, layers: dict[str, Layer], *, subdistrict: str |
     root.html.add_child(folium.Element(
         f'<script type="application/json" id="gg-config">{json.dumps(config, ensure_ascii=False)}</script>'))
     # deferred: it runs once the page is parsed, after folium's script has made the map
-    root.html.add_child(folium.Element('<script src="/static/js/cases_map.js" defer></script>'))
+    root.html.add_child(folium.Element('<script src="/static/js/chinacrs.js" defer></script>'
+                                       '<script src="/static/js/cases_map.js" defer></script>'))
     root.title = f"{sd.name} · {t['title']}"
     assets.offline(root)
     return root.render()
@@ -398,13 +399,15 @@ def edit_page(session: Session, layers: dict[str, Layer], *, subdistrict: str | 
       <div id="gg-impact"></div>
     </div>"""
     config = {"map": m.get_name(), "api": "", "level": level, "bbox": [sd.w, sd.s, sd.e, sd.n],
+              "basemap_crs": get_settings().basemap_crs,
               "text": {k: v for k, v in t.items() if k not in ("title", "lang")}}
     root = m.get_root()
     root.header.add_child(folium.Element(PAGE_CSS + EDIT_CSS))
     root.html.add_child(folium.Element(panel))
     root.html.add_child(folium.Element(
         f'<script type="application/json" id="gg-config">{json.dumps(config, ensure_ascii=False)}</script>'))
-    root.html.add_child(folium.Element('<script src="/static/js/editor.js" defer></script>'))
+    root.html.add_child(folium.Element('<script src="/static/js/chinacrs.js" defer></script>'
+                                       '<script src="/static/js/editor.js" defer></script>'))
     root.title = f"{sd.name} · {t['title']}"
     assets.offline(root)
     return root.render()

@@ -8,6 +8,7 @@ to Web Mercator and clipped by ``ST_AsMVTGeom``. The data is never transformed t
 from __future__ import annotations
 
 import json
+import math
 
 from fastapi.responses import Response
 from sqlalchemy import text
@@ -23,9 +24,12 @@ EXTENT, BUFFER = 4096, 64
 MVT_MEDIA_TYPE = "application/vnd.mapbox-vector-tile"
 
 
-def source_params() -> dict[str, int]:
-    """Settings a layer's SQL may use as bound parameters: each level's load band."""
-    params = {}
+def source_params(box: tuple[float, float, float, float] | None = None) -> dict:
+    """What a layer's SQL may use as bound parameters: each level's load band, and ``:bbox``,
+    the box asked for (a tile's envelope, a page's bbox) as EWKT or NULL, for sources that
+    can limit their own work to it (``gisgrid_area_defects``, hexagon counts)."""
+    params: dict = {"bbox": None if box is None else
+                    "SRID=4326;POLYGON(({0} {1},{2} {1},{2} {3},{0} {3},{0} {1}))".format(*box)}
     for level, bands in get_settings().load_bands.items():
         for what in ("households", "people"):
             band = getattr(bands, what)
@@ -47,7 +51,8 @@ def _properties_sql(layer: Layer, alias: str = "src") -> str:
 def features(session: Session, layer: Layer, *, bbox: BBox | None, page: Page) -> Response:
     """A page of the layer as RFC 7946 GeoJSON, in id order, with ``numberMatched``."""
     source, geom, ident = layer.source.sql(), layer.source.geometry, layer.source.id
-    where, params = "true", source_params()
+    where, params = "true", source_params(None if bbox is None else
+                                          (bbox.west, bbox.south, bbox.east, bbox.north))
     if bbox is not None:
         where = BBox.sql(f"src.{geom}")
         params.update(bbox.params())
@@ -65,6 +70,19 @@ def collection(session: Session, layer: Layer, *, bbox: BBox) -> dict:
     """All of the layer inside ``bbox`` as a GeoJSON dict, for pages that embed it."""
     body = features(session, layer, bbox=bbox, page=Page(limit=get_settings().max_page_size, offset=0)).body
     return json.loads(body)
+
+
+def tile_bounds(z: int, x: int, y: int, margin: float = 0.0) -> tuple[float, float, float, float]:
+    """A web-mercator tile's WGS84 box (west, south, east, north), grown by ``margin`` tiles."""
+    n = 2 ** z
+
+    def lon(tx: float) -> float:
+        return tx / n * 360 - 180
+
+    def lat(ty: float) -> float:
+        return math.degrees(math.atan(math.sinh(math.pi * (1 - 2 * ty / n))))
+
+    return (lon(x - margin), lat(y + 1 + margin), lon(x + 1 + margin), lat(y - margin))
 
 
 def check_tile(layer: Layer, z: int, x: int, y: int) -> None:
@@ -96,7 +114,7 @@ def tile(session: Session, layer: Layer, z: int, x: int, y: int) -> bytes:
         )
         SELECT ST_AsMVT(rows.*, :name, {EXTENT}, 'mvt_geom') FROM rows WHERE mvt_geom IS NOT NULL
     """
-    params = {**source_params(), "z": z, "x": x, "y": y, "name": layer.name}
+    params = {**source_params(tile_bounds(z, x, y, margin)), "z": z, "x": x, "y": y, "name": layer.name}
     data = session.execute(text(sql), params).scalar_one()
     return bytes(data or b"")
 

@@ -32,12 +32,12 @@
     if (!answer.ok) { stats.textContent = data.message; return; }
     if (mode === "heat") {
       const top = Math.max(1, ...data.points.map(p => p[2]));
-      heat = L.heatLayer(data.points.map(p => [p[0], p[1], p[2] / top]), { radius: 18, blur: 14, maxZoom: 17 });
+      heat = L.heatLayer(data.points.map(p => window.ggShift([p[0], p[1], p[2] / top])), { radius: 18, blur: 14, maxZoom: 17 });
       heat.addTo(map);
       window.ggCases = { drawn: data.points.length, cases: data.cases, mode };
     } else {
       const top = Math.max(1, ...data.features.map(f => f.properties.cases));
-      hexes = L.geoJSON(data, {
+      hexes = L.geoJSON(window.ggShift(data), {
         style: f => ({ color: "#7f0000", weight: 1, fillColor: "#d7301f",
                        fillOpacity: 0.15 + 0.65 * f.properties.cases / top }),
         onEachFeature: (f, layer) => {

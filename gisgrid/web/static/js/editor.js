@@ -27,7 +27,7 @@
     const data = await answer.json();
     if (gridLayer) map.removeLayer(gridLayer);
     state.grids = {};
-    gridLayer = L.geoJSON(data, {
+    gridLayer = L.geoJSON(window.ggShift(data), {
       style: () => base,
       onEachFeature: (feature, layer) => {
         state.grids[feature.id] = { feature, layer };
@@ -108,7 +108,8 @@
   function request(dryRun) {
     const code = state.selected;
     const p = state.grids[code].feature.properties;
-    const body = { reason: $("gg-reason").value.trim(), mode: $("gg-mode").value, versions: {} };
+    // shapes are drawn on the basemap, in its system: the server converts them to WGS84
+    const body = { reason: $("gg-reason").value.trim(), mode: $("gg-mode").value, versions: {}, crs: cfg.basemap_crs };
     let url = `${cfg.api}/grids/${code}/${state.operation}`;
     if (state.operation === "transfer") {
       body.to = $("gg-to").value;
@@ -141,12 +142,12 @@
   function showImpact(report) {
     previewLayer.clearLayers();
     for (const grid of report.grids) {
-      if (grid.geometry) L.geoJSON(grid.geometry, { style: { color: "#000", weight: 2, dashArray: "6 4", fill: false } })
+      if (grid.geometry) L.geoJSON(window.ggShift(grid.geometry), { style: { color: "#000", weight: 2, dashArray: "6 4", fill: false } })
         .addTo(previewLayer);
     }
     const impact = report.impact || { moves: { buildings: [] }, loads: [], defects: { created: [], removed: [] } };
     for (const b of impact.moves.buildings) {
-      L.circleMarker([b.lat, b.lon], { radius: 6, color: "#e6550d", fillOpacity: 0.9, className: "gg-moved" })
+      L.circleMarker(window.ggShift([b.lat, b.lon]), { radius: 6, color: "#e6550d", fillOpacity: 0.9, className: "gg-moved" })
         .bindTooltip(`${b.name}: ${b.households} ${t.households}`).addTo(previewLayer);
     }
     const rows = impact.loads.map((l) => `<tr><td>${l.code}</td><td>${l.before ? l.before.households : "—"}</td>` +
@@ -177,7 +178,7 @@
     const body = await answer.json();
     if (answer.status === 409 && body.detail && body.detail.current) {
       conflictLayer.clearLayers();
-      L.geoJSON(body.detail.current, { style: { color: "#d7301f", weight: 4, dashArray: "8 4", fillOpacity: 0.15 },
+      L.geoJSON(window.ggShift(body.detail.current), { style: { color: "#d7301f", weight: 4, dashArray: "8 4", fillOpacity: 0.15 },
                                         className: "gg-theirs" }).addTo(conflictLayer);
       $("gg-restart").hidden = false;
       say(t.conflict.replace("{v}", body.detail.current_version), "error");
