@@ -58,6 +58,8 @@ class Settings(BaseSettings):
     load_bands: dict[int, LevelBands] = Field(default_factory=_default_bands)
     layers_dir: Path = Field(default=Path(__file__).resolve().parents[2] / "layers",
                              description="the folder of declarative layer files")
+    tile_cache: bool = Field(default=True, description="keep rendered vector tiles in the database, swept "
+                             "exactly by the changes that touch them")
     basemap_url: str = "https://tile.openstreetmap.org/{z}/{x}/{y}.png"
     basemap_attribution: str = "© OpenStreetMap contributors"
     basemap_crs: str = Field(default="WGS84", description="the basemap's coordinate system: WGS84 (OSM, "

@@ -19,6 +19,9 @@ from gisgrid.demo.generator import TABLES, DemoData
 from gisgrid.grids import membership
 
 GEOMETRY_COLUMNS = {"boundary", "geom", "footprint"}
+# tables whose statement triggers sweep the tile cache (migration 0007)
+TILE_WATCHED = ("subdistricts", "grids", "buildings", "stationed_units", "shops", "cases", "households",
+                "residents", "resident_key_groups", "grid_assignments", "staff")
 CHUNK = 200_000
 
 
@@ -37,6 +40,10 @@ def load(engine: Engine, data: DemoData, progress: bool = True) -> dict[str, int
                 raise Conflict(f"the demo loads into an empty database, but {table} already has rows",
                                where=table)
         set_change_context(session, actor="gisgrid demo", reason="demo data", operation="import")
+        # a bulk load sweeps the whole tile cache at the end instead of box by box per statement
+        for table in TILE_WATCHED:
+            session.execute(text(f"ALTER TABLE {table} DISABLE TRIGGER tiles_insert, DISABLE TRIGGER tiles_update, "
+                                 "DISABLE TRIGGER tiles_delete"))
         cursor = session.connection().connection.dbapi_connection.cursor()
         for table in TABLES:
             frame = data[table]
@@ -47,6 +54,11 @@ def load(engine: Engine, data: DemoData, progress: bool = True) -> dict[str, int
             counts[table] = _copy(cursor, table, frame, progress)
         for code in codes:
             membership.refresh(session, subdistrict=code, tables=(*membership.POINT_TABLES, "cases"))
+        for table in TILE_WATCHED:
+            session.execute(text(f"ALTER TABLE {table} ENABLE TRIGGER tiles_insert, ENABLE TRIGGER tiles_update, "
+                                 "ENABLE TRIGGER tiles_delete"))
+        session.execute(text("SELECT pg_advisory_xact_lock(hashtext('gisgrid.tiles'))"))
+        session.execute(text("DELETE FROM tile_cache"))
         for table in counts:
             if "id" in data[table].columns:
                 session.execute(text(

@@ -129,15 +129,6 @@ def _children_follow(edit: Edit, row: Row, shape: BaseGeometry) -> None:
                                             f"by {area:.1f} m²"})
 
 
-def rename(session: Session, request: EditRequest, code: str, *, name: str) -> dict:
-    edit = Edit(session, request, "rename")
-    (row,) = edit.lock([code])
-    target = edit.target(row)
-    target.name = _name(name, "name")
-    target.actions.append("renamed")
-    return edit.finish()
-
-
 def transfer(session: Session, request: EditRequest, code: str, *, to: str, area, crs: str | None = None) -> dict:
     """Give the part of grid ``code`` inside the drawn ``area`` to its neighbour ``to``."""
     drawn = shapes.parse_area(area, crs, where="area")

@@ -45,7 +45,9 @@ def layer_items(request: Request, name: str, bbox: BBox | None = Depends(bbox_pa
 def layer_tile(request: Request, name: str, z: int = Path(..., ge=0, le=24), x: int = Path(..., ge=0),
                y: int = Path(..., ge=0), session: Session = Depends(get_session)) -> Response:
     layer = service.layer_or_404(layers_of(request), name)
-    return Response(service.tile(session, layer, z, x, y), media_type=service.MVT_MEDIA_TYPE)
+    data = service.tile(session, layer, z, x, y)
+    session.commit()  # the tile just rendered goes into the cache
+    return Response(data, media_type=service.MVT_MEDIA_TYPE)
 
 
 @router.get("/layers/{name}/tilejson.json", summary="TileJSON")

@@ -7,6 +7,7 @@ to Web Mercator and clipped by ``ST_AsMVTGeom``. The data is never transformed t
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 
@@ -94,12 +95,33 @@ def check_tile(layer: Layer, z: int, x: int, y: int) -> None:
                            f"x and y run 0 to {limit - 1} at zoom {z}", where="tile")
 
 
+def cache_key(layer: Layer) -> str:
+    """The layer's name and a digest of its definition and parameters: a changed layer file or
+    band setting never meets tiles rendered before the change."""
+    fingerprint = layer.model_dump_json() + json.dumps(source_params(), sort_keys=True)
+    return f"{layer.name}@{hashlib.sha256(fingerprint.encode()).hexdigest()[:12]}"
+
+
 def tile(session: Session, layer: Layer, z: int, x: int, y: int) -> bytes:
     """One MVT tile of the layer (an empty tile outside its zoom range or data). Features carry
-    the layer's properties; the id column is among them when the layer lists it."""
+    the layer's properties; the id column is among them when the layer lists it.
+
+    Cached in ``tile_cache`` when the setting allows and the layer names the tables it reads
+    (``depends_on``): triggers on those tables sweep the tiles a change touches. The render runs
+    under a shared advisory lock, so no change can commit between reading the data and storing
+    the tile (changes take the lock exclusively): a stored tile is never stale.
+    """
     check_tile(layer, z, x, y)
     if not layer.zoom.min <= z <= layer.zoom.max:
         return b""
+    cached = get_settings().tile_cache and bool(layer.depends_on)
+    key = cache_key(layer) if cached else None
+    if cached:
+        hit = session.execute(text("SELECT tile FROM tile_cache WHERE layer = :k AND z = :z AND x = :x AND y = :y"),
+                              {"k": key, "z": z, "x": x, "y": y}).scalar()
+        if hit is not None:
+            return bytes(hit)
+        session.execute(text("SELECT pg_advisory_xact_lock_shared(hashtext('gisgrid.tiles'))"))
     geom = layer.source.geometry
     columns = "".join(f"src.{p}, " for p in layer.properties)
     margin = BUFFER / EXTENT
@@ -114,9 +136,16 @@ def tile(session: Session, layer: Layer, z: int, x: int, y: int) -> bytes:
         )
         SELECT ST_AsMVT(rows.*, :name, {EXTENT}, 'mvt_geom') FROM rows WHERE mvt_geom IS NOT NULL
     """
-    params = {**source_params(tile_bounds(z, x, y, margin)), "z": z, "x": x, "y": y, "name": layer.name}
-    data = session.execute(text(sql), params).scalar_one()
-    return bytes(data or b"")
+    box = tile_bounds(z, x, y, margin)
+    params = {**source_params(box), "z": z, "x": x, "y": y, "name": layer.name}
+    data = bytes(session.execute(text(sql), params).scalar_one() or b"")
+    if cached:
+        session.execute(text(
+            "INSERT INTO tile_cache (layer, z, x, y, tables, bbox, tile) "
+            "VALUES (:k, :z, :x, :y, :tables, ST_MakeEnvelope(:w, :s, :e, :n, 4326), :tile) ON CONFLICT DO NOTHING"),
+            {"k": key, "z": z, "x": x, "y": y, "tables": list(layer.depends_on), "w": box[0], "s": box[1],
+             "e": box[2], "n": box[3], "tile": data})
+    return data
 
 
 def tilejson(layer: Layer, base_url: str, lang: str = "zh") -> dict:

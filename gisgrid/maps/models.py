@@ -1,0 +1,29 @@
+from __future__ import annotations
+
+from datetime import datetime
+
+from geoalchemy2 import Geometry
+from sqlalchemy import DateTime, Index, Integer, LargeBinary, SmallInteger, Text, func
+from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy.orm import Mapped, mapped_column
+
+from gisgrid.core.database import Base
+
+
+class TileCache(Base):
+    """Rendered vector tiles, swept by triggers on the tables they show (migration 0007)."""
+
+    __tablename__ = "tile_cache"
+    __table_args__ = (
+        Index("ix_tile_cache_bbox", "bbox", postgresql_using="gist"),
+        {"prefixes": ["UNLOGGED"]},
+    )
+
+    layer: Mapped[str] = mapped_column(Text, primary_key=True, comment="layer name and definition digest")
+    z: Mapped[int] = mapped_column(SmallInteger, primary_key=True)
+    x: Mapped[int] = mapped_column(Integer, primary_key=True)
+    y: Mapped[int] = mapped_column(Integer, primary_key=True)
+    tables: Mapped[list[str]] = mapped_column(ARRAY(Text))
+    bbox = mapped_column(Geometry("POLYGON", srid=4326, spatial_index=False), nullable=False)
+    tile: Mapped[bytes] = mapped_column(LargeBinary)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
