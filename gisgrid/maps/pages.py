@@ -309,18 +309,25 @@ def cases_page(session: Session, layers: dict[str, Layer], *, subdistrict: str |
       </form>
       <p id="gg-stats"></p><div id="gg-cases"></div>
     </div>"""
-    config = {"map": m.get_name(), "api": "", "subdistrict": sd.code, "basemap_crs": get_settings().basemap_crs,
-              "text": {"count": t["count"], "in_cell": t["in_cell"]}}
-    root = m.get_root()
-    root.header.add_child(folium.Element(PAGE_CSS + CASES_CSS))
     Needs(js=["leaflet-heat.js"]).add_to(m)
+    config = {"subdistrict": sd.code, "text": {"count": t["count"], "in_cell": t["in_cell"]}}
+    return scripted_page(m, css=CASES_CSS, panel=panel, config=config, script="cases_map.js",
+                         title=f"{sd.name} · {t['title']}")
+
+
+def scripted_page(m: folium.Map, *, css: str, panel: str, config: dict, script: str, title: str) -> str:
+    """A map page driven by one script of ours: its panel, its settings as JSON (the map's
+    variable name and the basemap's CRS included) and the script, deferred so it runs once
+    folium's own script has made the map."""
+    config = {"map": m.get_name(), "api": "", "basemap_crs": get_settings().basemap_crs, **config}
+    root = m.get_root()
+    root.header.add_child(folium.Element(PAGE_CSS + css))
     root.html.add_child(folium.Element(panel))
     root.html.add_child(folium.Element(
         f'<script type="application/json" id="gg-config">{json.dumps(config, ensure_ascii=False)}</script>'))
-    # deferred: it runs once the page is parsed, after folium's script has made the map
     root.html.add_child(folium.Element('<script src="/static/js/chinacrs.js" defer></script>'
-                                       '<script src="/static/js/cases_map.js" defer></script>'))
-    root.title = f"{sd.name} · {t['title']}"
+                                       f'<script src="/static/js/{script}" defer></script>'))
+    root.title = title
     assets.offline(root)
     return root.render()
 
@@ -398,16 +405,7 @@ def edit_page(session: Session, layers: dict[str, Layer], *, subdistrict: str | 
       <div id="gg-message" class="gg-message"></div>
       <div id="gg-impact"></div>
     </div>"""
-    config = {"map": m.get_name(), "api": "", "level": level, "bbox": [sd.w, sd.s, sd.e, sd.n],
-              "basemap_crs": get_settings().basemap_crs,
+    config = {"level": level, "bbox": [sd.w, sd.s, sd.e, sd.n],
               "text": {k: v for k, v in t.items() if k not in ("title", "lang")}}
-    root = m.get_root()
-    root.header.add_child(folium.Element(PAGE_CSS + EDIT_CSS))
-    root.html.add_child(folium.Element(panel))
-    root.html.add_child(folium.Element(
-        f'<script type="application/json" id="gg-config">{json.dumps(config, ensure_ascii=False)}</script>'))
-    root.html.add_child(folium.Element('<script src="/static/js/chinacrs.js" defer></script>'
-                                       '<script src="/static/js/editor.js" defer></script>'))
-    root.title = f"{sd.name} · {t['title']}"
-    assets.offline(root)
-    return root.render()
+    return scripted_page(m, css=EDIT_CSS, panel=panel, config=config, script="editor.js",
+                         title=f"{sd.name} · {t['title']}")
