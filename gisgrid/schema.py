@@ -1,19 +1,21 @@
 """Every table, imported in one place so Alembic and the tests see the whole schema."""
 
 from gisgrid.audit.models import AuditEntry
-from gisgrid.cases.models import Case, CaseCategory, CaseEvent
+from gisgrid.cases.models import Case, CaseAttachment, CaseCategory, CaseEvent, CaseNumber
 from gisgrid.core.database import Base
+from gisgrid.fieldwork.models import TrainingCourse, TrainingRecord, Visit
 from gisgrid.grids.models import Grid, GridVersion
 from gisgrid.maps.models import TileCache
 from gisgrid.organisations.models import Shop, StationedUnit
 from gisgrid.registry.models import Building, Household, KeyGroup, Resident, ResidentKeyGroup
-from gisgrid.staff.models import GridAssignment, Staff
+from gisgrid.staff.models import GridAssignment, LeadingGroupMember, Staff
 from gisgrid.territory.models import SubDistrict
 
 metadata = Base.metadata
 
 __all__ = [
-    "AuditEntry", "Building", "Case", "CaseCategory", "CaseEvent", "Grid", "GridAssignment",
-    "GridVersion", "Household", "KeyGroup", "Resident", "ResidentKeyGroup", "Shop", "Staff",
-    "StationedUnit", "SubDistrict", "TileCache", "metadata",
+    "AuditEntry", "Building", "Case", "CaseAttachment", "CaseCategory", "CaseEvent", "CaseNumber",
+    "Grid", "GridAssignment", "GridVersion", "Household", "KeyGroup", "LeadingGroupMember", "Resident",
+    "ResidentKeyGroup", "Shop", "Staff", "StationedUnit", "SubDistrict", "TileCache", "TrainingCourse",
+    "TrainingRecord", "Visit", "metadata",
 ]

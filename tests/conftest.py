@@ -27,6 +27,7 @@ atexit.register(shutil.rmtree, _HOME, True)
 os.environ["GISGRID_HOME"] = str(_HOME / ".gisgrid")
 os.environ["GISGRID_DATA_KEY"] = "7:" + base64.b64encode(b"k" * 32).decode()
 os.environ.pop("GISGRID_DATABASE_URL", None)
+os.environ["GISGRID_CASE_SWEEP_SECONDS"] = "0"  # tests escalate by their own clock, not the service's sweep
 # pages under test draw on the app's own plain basemap: no request may leave 127.0.0.1
 os.environ["GISGRID_BASEMAP_URL"] = "/basemap/blank/{z}/{x}/{y}.png"
 ARTIFACTS = Path(__file__).resolve().parents[1] / "test-artifacts"

@@ -1,16 +1,29 @@
-"""HTTP for reading cases: a filtered list and the density behind the case heatmap."""
+"""HTTP for cases: the loop (intake, steps, escalation, attachments), lists, the density
+behind the case heatmap, the categories, and the public report form's endpoints."""
 
 from __future__ import annotations
 
 from datetime import date
 from typing import Literal
+from urllib.parse import quote
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Depends, File, Header, Path, Query, Request, UploadFile
+from fastapi.responses import JSONResponse, Response
+from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy.orm import Session
 
-from gisgrid.cases import service
+from gisgrid.cases import service, workflow
+from gisgrid.cases.schemas import (
+    CaseReport,
+    Escalation,
+    PublicReport,
+    Rating,
+    Reassignment,
+    Transition,
+)
 from gisgrid.cases.service import CaseFilter, parse_cell
-from gisgrid.core.dependencies import get_session
+from gisgrid.core.clock import Clock, get_clock
+from gisgrid.core.dependencies import Actor, get_actor, get_session
 from gisgrid.core.geojson import BBox, bbox_param
 from gisgrid.core.paging import Page, page_params
 
@@ -25,15 +38,109 @@ def case_filter(
     until: date | None = Query(None, alias="to", description="reported on or before (YYYY-MM-DD)"),
     bbox: BBox | None = Depends(bbox_param),
     cell: str | None = Query(None, description="a hexagon from /cases/density?mode=hex: its 'cell' property"),
+    grid: str | None = Query(None, description="reported in this grid (a code of any level)"),
+    assignee: int | None = Query(None, ge=1, description="with this staff member now"),
+    overdue: bool = Query(False, description="only open cases past their stage's deadline, longest overdue first"),
+    clock: Clock = Depends(get_clock),
 ) -> CaseFilter:
-    return CaseFilter(subdistrict, category, status, since, until, bbox, parse_cell(cell))
+    return CaseFilter(subdistrict, category, status, since, until, bbox, parse_cell(cell), grid, assignee,
+                      clock.now() if overdue else None)
+
+
+IDEMPOTENCY_KEY = Header(None, alias="Idempotency-Key", min_length=8, max_length=200,
+                         description="a fresh key per report (e.g. a UUID): a retry with the same key and body "
+                         "returns the case the first call made instead of a second case")
+CASE_NO = Path(..., max_length=30, description="the case number, e.g. 110101001-2026-000123")
 
 
 @router.get("/cases", summary="事件列表 / Cases")
 def list_cases(filters: CaseFilter = Depends(case_filter), page: Page = Depends(page_params),
-               session: Session = Depends(get_session)) -> dict:
-    """Newest first, with category, status, location and the L2 grid it was reported in."""
-    return service.list_cases(session, filters, page)
+               clock: Clock = Depends(get_clock), session: Session = Depends(get_session)) -> dict:
+    """Newest first, with category, status, location, the L2 grid it was reported in, who has it
+    and its deadline; ``overdue=true`` lists the open cases past their deadline."""
+    return service.list_cases(session, filters, page, clock.now())
+
+
+def _reported(session: Session, report: CaseReport, actor: Actor, key: str | None, clock: Clock) -> JSONResponse:
+    case, created = workflow.intake(session, report, actor=actor, now=clock.now(), idempotency_key=key)
+    session.commit()
+    headers = {"Location": f"/cases/{case['case_no']}"} if created else {"Idempotent-Replayed": "true"}
+    return JSONResponse(case, status_code=201 if created else 200, headers=headers)
+
+
+@router.post("/cases", status_code=201, summary="上报事件 / Report a case",
+             responses={200: {"description": "a retry: the case the first call with this Idempotency-Key made"}})
+def report_case(report: CaseReport, idempotency_key: str | None = IDEMPOTENCY_KEY,
+                actor: Actor = Depends(get_actor), clock: Clock = Depends(get_clock),
+                session: Session = Depends(get_session)) -> JSONResponse:
+    """A case at a point (``location``, GCJ-02/BD-09 converted), a building or an address that names
+    one building; it keeps the grid at every level it was reported in, and gets its number, a
+    tracking code for the reporter, and the deadline for registering it."""
+    return _reported(session, report, actor, idempotency_key, clock)
+
+
+@router.post("/cases/escalate-overdue", summary="超期上报 / Escalate every case past its handling deadline")
+def escalate_overdue(clock: Clock = Depends(get_clock), session: Session = Depends(get_session)) -> dict:
+    """What the service's own sweep does every ``GISGRID_CASE_SWEEP_SECONDS``, run now."""
+    escalated = workflow.escalate_overdue(session, clock.now())
+    session.commit()
+    return {"escalated": escalated}
+
+
+@router.get("/cases/{case_no}", summary="事件详情 / A case with its timeline")
+def case_detail(case_no: str = CASE_NO, clock: Clock = Depends(get_clock),
+                session: Session = Depends(get_session)) -> dict:
+    return workflow.detail(session, case_no=case_no, now=clock.now())
+
+
+@router.post("/cases/{case_no}/transitions", summary="流转 / Move a case one step")
+def move_case(change: Transition, case_no: str = CASE_NO, actor: Actor = Depends(get_actor),
+              clock: Clock = Depends(get_clock), session: Session = Depends(get_session)) -> dict:
+    """reported → registered | rejected | duplicate → dispatched → in_progress → handled → verified →
+    closed, or verified → dispatched when the check fails. Anything else is 409 naming what is
+    allowed. Dispatch goes to the lead of the L2 grid holding the place unless an assignee is named."""
+    case = workflow.transition(session, case_no, change, actor=actor, now=clock.now())
+    session.commit()
+    return case
+
+
+@router.post("/cases/{case_no}/escalate", summary="上报上级 / Escalate a case one level up")
+def escalate(body: Escalation, case_no: str = CASE_NO, actor: Actor = Depends(get_actor),
+             clock: Clock = Depends(get_clock), session: Session = Depends(get_session)) -> dict:
+    """L2 grid → community (L1 lead) → the sub-district's leading group."""
+    case = workflow.escalate(session, case_no, actor=actor, now=clock.now(), note=body.note)
+    session.commit()
+    return case
+
+
+@router.post("/cases/{case_no}/reassign", summary="改派 / Send a dispatched case to someone else")
+def reassign(body: Reassignment, case_no: str = CASE_NO, actor: Actor = Depends(get_actor),
+             clock: Clock = Depends(get_clock), session: Session = Depends(get_session)) -> dict:
+    case = workflow.reassign(session, case_no, body.assignee_staff_id, actor=actor, now=clock.now(), note=body.note)
+    session.commit()
+    return case
+
+
+@router.post("/cases/{case_no}/attachments", status_code=201, summary="上传附件 / Attach a photo or document")
+async def upload_attachment(case_no: str = CASE_NO, file: UploadFile = File(...), actor: Actor = Depends(get_actor),
+                            session: Session = Depends(get_session)) -> dict:
+    """JPEG, PNG, WebP or PDF up to ``GISGRID_MAX_ATTACHMENT_BYTES``; file it with a step by
+    passing its id in that step's ``attachment_ids``."""
+    from gisgrid.core.settings import get_settings
+
+    content = await file.read(get_settings().max_attachment_bytes + 1)
+    saved = workflow.add_attachment(session, case_no, filename=file.filename or "attachment",
+                                    media_type=file.content_type or "", content=content, actor=actor)
+    session.commit()
+    return saved
+
+
+@router.get("/cases/{case_no}/attachments/{attachment_id}", response_class=Response,
+            summary="下载附件 / An attachment")
+def download_attachment(attachment_id: int, case_no: str = CASE_NO, session: Session = Depends(get_session)):
+    name, media_type, content = workflow.attachment(session, case_no, attachment_id)
+    return Response(content, media_type=media_type, headers={
+        "Content-Disposition": f"inline; filename*=UTF-8''{quote(name)}", "X-Content-Type-Options": "nosniff"})
 
 
 @router.get("/cases/density", summary="事件密度 / Case density for the heatmap")
@@ -49,4 +156,57 @@ def density(filters: CaseFilter = Depends(case_filter),
 
 @router.get("/case-categories", summary="事件类别 / The eight information categories")
 def categories(session: Session = Depends(get_session)) -> list[dict]:
+    """Each category with its sub-types and the time limit of every stage in working hours."""
     return service.categories(session)
+
+
+class SubtypeBody(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    parent: str = Field(max_length=40, examples=["urban_management"])
+    name_zh: str = Field(min_length=1, max_length=40)
+    name_en: str = Field(min_length=1, max_length=80)
+    deadline_hours: dict[str, float | None] = Field(
+        default_factory=dict, description="register, dispatch, handle, close: working hours (null inherits)")
+
+
+@router.put("/case-categories/{code}", summary="设置事件小类 / Add or change a sub-type and its time limits")
+def put_subtype(body: SubtypeBody, code: str = Path(..., max_length=40),
+                session: Session = Depends(get_session)) -> dict:
+    subtype = service.put_subtype(session, code, parent=body.parent, name_zh=body.name_zh, name_en=body.name_en,
+                                  deadline_hours=body.deadline_hours)
+    session.commit()
+    return subtype
+
+
+# --- the public form (no account) -------------------------------------------------------------
+
+TRACKING = Path(..., min_length=10, max_length=10, pattern="^[2-9A-HJ-NP-Z]{10}$",
+                description="the tracking code the reporter was given")
+
+
+@router.post("/public/cases", status_code=201, tags=["public"], summary="居民上报 / A resident reports a case",
+             responses={200: {"description": "a retry: the case the first call with this Idempotency-Key made"}})
+def public_report(report: PublicReport, request: Request, idempotency_key: str | None = IDEMPOTENCY_KEY,
+                  clock: Clock = Depends(get_clock), session: Session = Depends(get_session)) -> JSONResponse:
+    """No account: the answer is the tracking code (and what the reporter may see), nothing internal."""
+    case, created = workflow.intake(session, report.as_report(), actor=Actor("居民 / resident"), now=clock.now(),
+                                    idempotency_key=idempotency_key)
+    session.commit()
+    return JSONResponse(workflow.public_view(session, case["tracking_code"], clock.now()),
+                        status_code=201 if created else 200)
+
+
+@router.get("/public/cases/{tracking_code}", tags=["public"], summary="查询进度 / Follow a reported case")
+def public_status(tracking_code: str = TRACKING, clock: Clock = Depends(get_clock),
+                  session: Session = Depends(get_session)) -> dict:
+    return workflow.public_view(session, tracking_code, clock.now())
+
+
+@router.post("/public/cases/{tracking_code}/rating", tags=["public"], summary="评价 / Rate a closed case")
+def public_rating(body: Rating, tracking_code: str = TRACKING, clock: Clock = Depends(get_clock),
+                  session: Session = Depends(get_session)) -> dict:
+    """Once, after closure, if the closing step did not already carry the reporter's rating."""
+    workflow.rate(session, tracking_code, body.satisfaction, body.feedback, clock.now())
+    session.commit()
+    return workflow.public_view(session, tracking_code, clock.now())

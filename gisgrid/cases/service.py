@@ -12,7 +12,7 @@ import json
 import math
 import re
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
 
 from sqlalchemy import text
 from sqlalchemy.orm import Session
@@ -21,6 +21,7 @@ from gisgrid.core.enums import CaseStatus
 from gisgrid.core.errors import InvalidInput
 from gisgrid.core.geojson import BBox
 from gisgrid.core.paging import Page, Where, json_page
+from gisgrid.core.settings import get_settings
 
 CLOSED = ("closed", "rejected", "duplicate")
 
@@ -34,6 +35,9 @@ class CaseFilter:
     until: date | None = None
     bbox: BBox | None = None
     cell: tuple[int, int, float] | None = None  # a hexagon of :func:`hexagons`: i, j, size in Mercator
+    grid: str | None = None            # reported in this grid (any level)
+    assignee: int | None = None        # with this staff member now
+    overdue_at: datetime | None = None  # open and past its stage's deadline at this moment
 
     def where(self, session: Session, alias: str = "c") -> Where:
         where = Where()
@@ -64,6 +68,17 @@ class CaseFilter:
             where.add(f"{alias}.reported_at < CAST(:until AS date) + 1", until=self.until)
         if self.bbox:
             where.add(BBox.sql(f"{alias}.geom"), self.bbox.params())
+        if self.grid:
+            level = {12: 1, 15: 2, 18: 3}.get(len(self.grid))
+            if level is None or not self.grid.isdigit():
+                raise InvalidInput(f"网格编码应为 12、15 或 18 位数字 / a grid code has 12, 15 or 18 digits, got "
+                                   f"{self.grid!r}", where="grid")
+            where.add(f"{alias}.grid_l{level}_id IN (SELECT id FROM grids WHERE code = :grid)", grid=self.grid)
+        if self.assignee:
+            where.add(f"{alias}.assignee_staff_id = :assignee", assignee=self.assignee)
+        if self.overdue_at:
+            where.add(f"{alias}.due_at < :overdue_at AND {alias}.status::text <> ALL(:closed)",
+                      overdue_at=self.overdue_at, closed=list(CLOSED))
         if self.cell:
             i, j, size = self.cell
             hexagon = "ST_SetSRID(ST_Hexagon(:cell_size, :cell_i, :cell_j), 3857)"
@@ -121,20 +136,75 @@ def hexagons(session: Session, filters: CaseFilter, size_m: float = 150.0) -> di
             "cases": sum(f["properties"]["cases"] for f in features), "size_m": size_m}
 
 
-def list_cases(session: Session, filters: CaseFilter, page: Page) -> dict:
+def list_cases(session: Session, filters: CaseFilter, page: Page, now: datetime) -> dict:
+    """Newest first (overdue lists: the longest overdue first)."""
     where = filters.where(session)
+    order = "c.due_at, c.id" if filters.overdue_at else "c.reported_at DESC, c.id"
     rows_sql = f"""
-        SELECT c.id, c.case_no, c.title, c.category_code, cat.name_zh AS category, c.status::text AS status,
-               c.reported_at, c.closed_at, ST_X(c.geom) AS lon, ST_Y(c.geom) AS lat,
-               g.code AS grid_code
+        SELECT c.id, c.case_no, c.title, c.category_code, cat.name_zh AS category, c.subtype_code,
+               c.status::text AS status, c.reported_at, c.closed_at, ST_X(c.geom) AS lon, ST_Y(c.geom) AS lat,
+               g.code AS grid_code, c.handling_level, c.assignee_staff_id, st.name AS assignee, c.due_at,
+               (c.due_at IS NOT NULL AND c.due_at < :now AND c.status::text <> ALL(:closed_statuses)) AS overdue,
+               c.escalations
         FROM cases c JOIN case_categories cat ON cat.code = c.category_code
-        LEFT JOIN grids g ON g.id = c.grid_l2_id
-        WHERE {where.sql} ORDER BY c.reported_at DESC, c.id
+        LEFT JOIN grids g ON g.id = c.grid_l2_id LEFT JOIN staff st ON st.id = c.assignee_staff_id
+        WHERE {where.sql} ORDER BY {order}
     """
     return json_page(session, rows_sql=rows_sql, count_sql=f"SELECT count(*) FROM cases c WHERE {where.sql}",
-                     params=where.params, page=page)
+                     params={**where.params, "now": now, "closed_statuses": list(CLOSED)}, page=page)
+
+
+STAGES = ("register", "dispatch", "handle", "close")
 
 
 def categories(session: Session) -> list[dict]:
-    return [dict(r._mapping) for r in session.execute(text(
-        "SELECT code, name_zh, name_en FROM case_categories WHERE parent_code IS NULL ORDER BY sort_order"))]
+    """The eight categories with their sub-types and each stage's time limit in working hours,
+    as set on the row and as in force (the row, else the category's, else the settings)."""
+    defaults = get_settings().case_deadlines
+    rows = session.execute(text(f"""
+        SELECT c.code, c.parent_code, c.name_zh, c.name_en,
+               {", ".join(f"c.{s}_hours AS own_{s}, coalesce(c.{s}_hours, p.{s}_hours) AS {s}" for s in STAGES)}
+        FROM case_categories c LEFT JOIN case_categories p ON p.code = c.parent_code
+        ORDER BY coalesce(p.sort_order, c.sort_order), c.parent_code NULLS FIRST, c.sort_order""")).mappings()
+    top: dict[str, dict] = {}
+    for row in rows:
+        item = {"code": row["code"], "name_zh": row["name_zh"], "name_en": row["name_en"],
+                "deadline_hours": {s: float(row[s]) if row[s] is not None else defaults[s] for s in STAGES},
+                "own_deadline_hours": {s: float(row[f"own_{s}"]) for s in STAGES if row[f"own_{s}"] is not None}}
+        if row["parent_code"] is None:
+            top[row["code"]] = {**item, "subtypes": []}
+        else:
+            top[row["parent_code"]]["subtypes"].append(item)
+    return list(top.values())
+
+
+def put_subtype(session: Session, code: str, *, parent: str, name_zh: str, name_en: str,
+                deadline_hours: dict[str, float | None]) -> dict:
+    """Add a sub-type, or rename it and set its time limits (None: inherit): data, not code."""
+    if session.execute(text("SELECT 1 FROM case_categories WHERE code = :p AND parent_code IS NULL"),
+                       {"p": parent}).first() is None:
+        raise InvalidInput(f"未知事件大类 {parent!r} / unknown category {parent!r}", where="parent")
+    if not code.startswith(parent + ".") or not re.fullmatch(r"[a-z0-9_]+", code[len(parent) + 1:]):
+        raise InvalidInput(f"小类编码应为 {parent}.<小写字母、数字或下划线> / a sub-type code is {parent}.<a-z0-9_>",
+                           where="code")
+    unknown = set(deadline_hours) - set(STAGES)
+    if unknown:
+        raise InvalidInput(f"未知环节 {sorted(unknown)}；环节为 {', '.join(STAGES)} / unknown stages", where="deadline_hours")
+    for stage, hours in deadline_hours.items():
+        if hours is not None and not 0 < hours <= 2000:
+            raise InvalidInput(f"{stage} 时限应在 0–2000 工作小时 / {stage} must be 0–2000 working hours",
+                               where=f"deadline_hours.{stage}")
+    existing = session.execute(text("SELECT parent_code FROM case_categories WHERE code = :c"), {"c": code}).first()
+    if existing is not None and existing.parent_code != parent:
+        raise InvalidInput(f"{code} 属于 {existing.parent_code} / {code} belongs to {existing.parent_code}",
+                           where="parent")
+    hours = {f"{s}_hours": deadline_hours.get(s) for s in STAGES}
+    session.execute(text(f"""
+        INSERT INTO case_categories (code, parent_code, name_zh, name_en, sort_order, {", ".join(hours)})
+        VALUES (:code, CAST(:parent AS varchar), :zh, :en,
+                (SELECT coalesce(max(sort_order), 0) + 1 FROM case_categories WHERE parent_code = CAST(:parent AS varchar)),
+                {", ".join(f":{h}" for h in hours)})
+        ON CONFLICT (code) DO UPDATE SET name_zh = excluded.name_zh, name_en = excluded.name_en,
+            {", ".join(f"{h} = excluded.{h}" for h in hours)}"""),
+        {"code": code, "parent": parent, "zh": name_zh, "en": name_en, **hours})
+    return next(s for c in categories(session) if c["code"] == parent for s in c["subtypes"] if s["code"] == code)

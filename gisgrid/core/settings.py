@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import date
 from functools import lru_cache
 from pathlib import Path
 
@@ -77,6 +78,24 @@ class Settings(BaseSettings):
         description="in 'fit' mode, drawn borders within this distance of a neighbour's snap to it, "
         "and gaps nowhere wider than it are filled",
     )
+
+    case_deadlines: dict[str, float] = Field(
+        default_factory=lambda: {"register": 4.0, "dispatch": 2.0, "handle": 16.0, "close": 8.0},
+        description="working hours each case stage may take when its category sets none: register (上报→立案), "
+        "dispatch (立案→派遣), handle (派遣→处置完毕), close (处置完毕→结案)")
+    work_days: list[int] = Field(default=[0, 1, 2, 3, 4], description="working weekdays, Monday = 0")
+    work_hours: list[str] = Field(default=["08:30-12:00", "13:30-17:30"],
+                                  description="working periods of a working day, local time")
+    holidays: list[date] = Field(default_factory=list, description="dates that are not working days")
+    workdays_extra: list[date] = Field(default_factory=list,
+                                       description="weekend dates that are working days (调休)")
+    timezone: str = Field(default="Asia/Shanghai", description="the local time of deadlines and weekly reports")
+    case_sweep_seconds: int = Field(default=300, description="how often the service escalates cases whose "
+                                    "handling deadline has passed; 0 turns the sweep off")
+    max_attachment_bytes: int = Field(default=10 * 1024 * 1024, description="the largest photo or document")
+    assessment_weights: dict[str, float] = Field(
+        default_factory=lambda: {"performance": 0.5, "skills": 0.2, "satisfaction": 0.3},
+        description="weights of 工作实绩 (performance), 业务技能 (skills) and 群众满意度 (satisfaction)")
 
     @property
     def home_dir(self) -> Path:

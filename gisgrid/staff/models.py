@@ -40,3 +40,17 @@ class GridAssignment(Base):
     staff_id: Mapped[int] = mapped_column(ForeignKey("staff.id"))
     grid_id: Mapped[int] = mapped_column(ForeignKey("grids.id"))
     role: Mapped[StaffRole] = mapped_column(pg_enum(StaffRole, "staff_role"))
+
+
+class LeadingGroupMember(Base):
+    """A member of a sub-district's grid-management leading group (领导小组): where cases go
+    when the grids cannot solve them. The partial unique index keeps one head per group."""
+
+    __tablename__ = "leading_group_members"
+    __table_args__ = (
+        Index("uq_leading_group_one_head", "subdistrict_code", unique=True, postgresql_where=text("is_head")),
+    )
+
+    subdistrict_code: Mapped[str] = mapped_column(String(9), ForeignKey("subdistricts.code"), primary_key=True)
+    staff_id: Mapped[int] = mapped_column(ForeignKey("staff.id"), primary_key=True)
+    is_head: Mapped[bool] = mapped_column(Boolean, default=False, server_default=text("false"))

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
+import logging
 from contextlib import asynccontextmanager
 from importlib.resources import files
 from pathlib import Path
 
 from fastapi import FastAPI
+from fastapi.concurrency import run_in_threadpool
 from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html
 from fastapi.staticfiles import StaticFiles
 from psycopg_pool import AsyncConnectionPool
@@ -14,6 +17,8 @@ from sqlalchemy.engine import Engine
 
 from gisgrid import __version__
 from gisgrid.cases.routes import router as cases_router
+from gisgrid.cases.workflow import escalate_overdue
+from gisgrid.core.clock import Clock, SystemClock
 from gisgrid.core.database import get_engine, session_factory
 from gisgrid.core.settings import get_settings
 from gisgrid.coverage.routes import router as coverage_router
@@ -31,6 +36,8 @@ from gisgrid.web.errors import install_handlers
 from gisgrid.web.health import router as health_router
 from gisgrid.web.pages import router as pages_router
 
+log = logging.getLogger("gisgrid")
+
 DESCRIPTION = """
 网格化管理 GIS 服务：街道 → 社区片区 (L1) → 网格 (L2) → 微网格 (L3)。
 
@@ -40,19 +47,24 @@ WGS84 lon/lat, counter-clockwise exterior rings, paged with `limit`/`offset` and
 """
 
 
-def create_app(engine: Engine | None = None, layers_dir: Path | None = None) -> FastAPI:
+def create_app(engine: Engine | None = None, layers_dir: Path | None = None, clock: Clock | None = None) -> FastAPI:
     """The app on ``engine``; its map layers are read (and checked) from ``layers_dir`` now, so
-    a broken layer file stops the start with its name and field."""
+    a broken layer file stops the start with its name and field. ``clock`` is the time deadlines
+    are judged by (tests pass a clock they move)."""
     engine = engine or get_engine()
     layers = read_layers(layers_dir or get_settings().layers_dir)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
-        """An async pool beside the engine, for the hot read paths (``/lookup``)."""
+        """An async pool beside the engine, for the hot read paths (``/lookup``), and the sweep
+        that escalates overdue cases."""
         conninfo = engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
         async with AsyncConnectionPool(conninfo, min_size=2, max_size=16, open=False) as pool:
             app.state.pool = pool
+            sweep = asyncio.create_task(_sweep_overdue(app)) if get_settings().case_sweep_seconds > 0 else None
             yield
+            if sweep is not None:
+                sweep.cancel()
 
     app = FastAPI(
         title="gisgrid",
@@ -63,6 +75,7 @@ def create_app(engine: Engine | None = None, layers_dir: Path | None = None) -> 
         lifespan=lifespan,
     )
     app.state.sessionmaker = session_factory(engine)
+    app.state.clock = clock or SystemClock()
     app.state.layers = layers
     install_handlers(app)
     # The docs assets first: /static would otherwise swallow /static/docs.
@@ -96,3 +109,21 @@ def create_app(engine: Engine | None = None, layers_dir: Path | None = None) -> 
                    cases_router, map_pages_router):
         app.include_router(router)
     return app
+
+
+async def _sweep_overdue(app: FastAPI) -> None:
+    """Escalate cases past their handling deadline, every ``GISGRID_CASE_SWEEP_SECONDS``."""
+    while True:
+        await asyncio.sleep(get_settings().case_sweep_seconds)
+        try:
+            await run_in_threadpool(_sweep_once, app)
+        except Exception:  # the sweep must outlive a bad moment of the database; it is logged
+            log.exception("case sweep failed")
+
+
+def _sweep_once(app: FastAPI) -> None:
+    with app.state.sessionmaker() as session:
+        escalated = escalate_overdue(session, app.state.clock.now())
+        session.commit()
+    if escalated:
+        log.info("escalated %d overdue cases: %s", len(escalated), ", ".join(escalated[:20]))
