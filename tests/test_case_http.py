@@ -9,17 +9,18 @@ import struct
 import uuid
 import zlib
 from concurrent.futures import ThreadPoolExecutor
-from datetime import datetime, timedelta
+from datetime import datetime
 from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
-from builders import Town, lonlat
 from conftest import serve
 from shapely import Point
 from sqlalchemy import text
 
 from gisgrid.core.clock import FixedClock
+
+from builders import Town, lonlat
 
 START = datetime(2026, 11, 23, 9, 0, tzinfo=ZoneInfo("Asia/Shanghai"))
 

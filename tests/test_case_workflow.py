@@ -8,7 +8,6 @@ from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
-from builders import Territory, lonlat, metres_box
 from shapely import Point
 from shapely.geometry import mapping
 from sqlalchemy import text
@@ -22,6 +21,8 @@ from gisgrid.core.errors import Conflict, InvalidInput, NotFound
 from gisgrid.grids import operations
 from gisgrid.grids.editing import EditRequest
 from gisgrid.staff.models import LeadingGroupMember, Staff
+
+from builders import Territory, lonlat, metres_box
 
 SD = "110101077"
 BEIJING = ZoneInfo("Asia/Shanghai")
