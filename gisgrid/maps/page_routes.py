@@ -13,6 +13,7 @@ from fastapi.responses import FileResponse, HTMLResponse, Response
 from fastapi.templating import Jinja2Templates
 from sqlalchemy.orm import Session
 
+from gisgrid.cases import pages as case_pages
 from gisgrid.core.dependencies import get_session
 from gisgrid.maps import boards, pages
 
@@ -61,6 +62,20 @@ def edit_map(request: Request, subdistrict: str | None = Query(None, description
 def cases_map(request: Request, subdistrict: str | None = Query(None, description="sub-district code"),
               lang: str = LANG, session: Session = Depends(get_session)) -> HTMLResponse:
     return HTMLResponse(pages.cases_page(session, request.app.state.layers, subdistrict=subdistrict, lang=lang))
+
+
+@router.get("/report", response_class=HTMLResponse, summary="居民上报 / The residents' report form")
+def report_form(request: Request, subdistrict: str | None = Query(None, description="sub-district code"),
+                lang: str = LANG, session: Session = Depends(get_session)) -> HTMLResponse:
+    """No account: a pin on the map, a category and a title; the answer is a tracking code."""
+    return HTMLResponse(case_pages.report_page(session, request.app.state.layers, subdistrict=subdistrict,
+                                               lang=lang))
+
+
+@router.get("/track", response_class=HTMLResponse, summary="进度查询 / Follow a reported case")
+def track(lang: str = LANG) -> HTMLResponse:
+    """The tracking code is typed in, or given as ``?code=``: the page's script reads it."""
+    return HTMLResponse(case_pages.track_page(lang=lang))
 
 
 @router.get("/grids/{code}/board", response_class=HTMLResponse, summary="网格公示牌 / The grid notice board")
