@@ -261,5 +261,10 @@ from gisgrid.grids.commands import grid_app  # noqa: E402
 
 app.add_typer(grid_app, name="grid")
 
+from gisgrid.reports.commands import case_app, report_app  # noqa: E402
+
+app.add_typer(report_app, name="report")
+app.add_typer(case_app, name="case")
+
 if __name__ == "__main__":
     app()

@@ -92,11 +92,12 @@ def test_the_loop_over_http_with_refusals_and_the_clock(api, town, clock):
         assert api.post(f"/cases/{case_no}/transitions", json={"to": to}).status_code == 200
     case = api.get(f"/cases/{case_no}").json()
     assert case["handling"]["grid"] == town.west and case["events"][0]["actor"] == "网格员"
-    assert api.post("/cases/escalate-overdue").json() == {"escalated": []}
+    sweep = {"subdistrict": town.sd}
+    assert api.post("/cases/escalate-overdue", params=sweep).json() == {"escalated": []}
     clock.advance(days=3)  # past the 16 working-hour handling limit
     overdue = api.get("/cases", params={"overdue": "true", "subdistrict": town.sd}).json()
     assert [c["case_no"] for c in overdue["items"]] == [case_no] and overdue["items"][0]["overdue"]
-    assert api.post("/cases/escalate-overdue").json() == {"escalated": [case_no]}
+    assert api.post("/cases/escalate-overdue", params=sweep).json() == {"escalated": [case_no]}
     escalated = api.get(f"/cases/{case_no}").json()
     assert escalated["handling"]["level"] == 1 and escalated["handling"]["grid"] == town.l1
     by_hand = api.post(f"/cases/{case_no}/escalate", json={"note": "需要街道协调"}).json()

@@ -301,9 +301,15 @@ def test_cases_cover_a_year_with_a_weekly_rhythm(demo):
 def test_cases_follow_the_closed_loop(demo):
     cases = demo["cases"].set_index("id")
     events = demo["case_events"].sort_values(["case_id", "at", "id"])
+    transitions = events[events["kind"] == "transition"]
     steps = {(None if pd.isna(a) else a, b)
-             for a, b in zip(events["from_status"], events["to_status"], strict=True)}
+             for a, b in zip(transitions["from_status"], transitions["to_status"], strict=True)}
     assert steps <= CLOSED_LOOP
+    # the sweep's escalations: a handling deadline missed, the case sent to the community
+    escalations = events[events["kind"] == "escalation"]
+    assert len(escalations) > 0 and (escalations["from_status"] == escalations["to_status"]).all()
+    assert (escalations["handling_level"] == 1).all() and (~escalations["on_time"].astype(bool)).all()
+    assert (escalations["at"] > escalations["due_at"]).all()
     last = events.groupby("case_id").tail(1).set_index("case_id")
     assert (last["to_status"] == cases.loc[last.index, "status"]).all()
     assert set(cases.index) == set(last.index)

@@ -118,6 +118,7 @@ class CaseEvent(Base):
     __table_args__ = (
         Index("ix_case_events_case", "case_id", "at"),
         Index("ix_case_events_at", "at"),
+        Index("ix_case_events_missed", "due_at", postgresql_where=text("on_time = false")),
         CheckConstraint("kind IN ('transition', 'escalation', 'reassignment')", name="kind_known"),
     )
 

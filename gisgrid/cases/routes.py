@@ -61,6 +61,17 @@ def list_cases(filters: CaseFilter = Depends(case_filter), page: Page = Depends(
     return service.list_cases(session, filters, page, clock.now())
 
 
+@router.get("/cases/density", summary="事件密度 / Case density for the heatmap")
+def density(filters: CaseFilter = Depends(case_filter),
+            mode: Literal["heat", "hex"] = Query("heat", description="heat: weighted points; hex: hexagon counts"),
+            size: float = Query(150, description="hexagon edge length in metres (hex mode)"),
+            session: Session = Depends(get_session)) -> dict:
+    """Counted in the database: a few thousand weighted points, or counts per hexagon."""
+    if mode == "hex":
+        return service.hexagons(session, filters, size)
+    return service.heat(session, filters)
+
+
 def _reported(session: Session, report: CaseReport, actor: Actor, key: str | None, clock: Clock) -> JSONResponse:
     case, created = workflow.intake(session, report, actor=actor, now=clock.now(), idempotency_key=key)
     session.commit()
@@ -80,9 +91,10 @@ def report_case(report: CaseReport, idempotency_key: str | None = IDEMPOTENCY_KE
 
 
 @router.post("/cases/escalate-overdue", summary="超期上报 / Escalate every case past its handling deadline")
-def escalate_overdue(clock: Clock = Depends(get_clock), session: Session = Depends(get_session)) -> dict:
+def escalate_overdue(subdistrict: str | None = Query(None, pattern="^[0-9]{9}$", description="only this one"),
+                     clock: Clock = Depends(get_clock), session: Session = Depends(get_session)) -> dict:
     """What the service's own sweep does every ``GISGRID_CASE_SWEEP_SECONDS``, run now."""
-    escalated = workflow.escalate_overdue(session, clock.now())
+    escalated = workflow.escalate_overdue(session, clock.now(), subdistrict=subdistrict)
     session.commit()
     return {"escalated": escalated}
 
@@ -141,17 +153,6 @@ def download_attachment(attachment_id: int, case_no: str = CASE_NO, session: Ses
     name, media_type, content = workflow.attachment(session, case_no, attachment_id)
     return Response(content, media_type=media_type, headers={
         "Content-Disposition": f"inline; filename*=UTF-8''{quote(name)}", "X-Content-Type-Options": "nosniff"})
-
-
-@router.get("/cases/density", summary="事件密度 / Case density for the heatmap")
-def density(filters: CaseFilter = Depends(case_filter),
-            mode: Literal["heat", "hex"] = Query("heat", description="heat: weighted points; hex: hexagon counts"),
-            size: float = Query(150, description="hexagon edge length in metres (hex mode)"),
-            session: Session = Depends(get_session)) -> dict:
-    """Counted in the database: a few thousand weighted points, or counts per hexagon."""
-    if mode == "hex":
-        return service.hexagons(session, filters, size)
-    return service.heat(session, filters)
 
 
 @router.get("/case-categories", summary="事件类别 / The eight information categories")

@@ -219,6 +219,8 @@ def _by_key(session: Session, key: str, digest: str, now: datetime) -> dict | No
 def _event(session: Session, case_id: int, from_status: S | None, to_status: S, actor: Actor, now: datetime,
            note: str, *, kind: str = "transition", assignee: int | None = None, level: int | None = None,
            due: datetime | None = None) -> int:
+    """Record a step: ``assignee``/``level`` say who has the case after it (per-worker figures
+    count the steps of the cases they held), ``due`` the deadline of the stage it ended."""
     return session.execute(text("""
         INSERT INTO case_events (case_id, at, from_status, to_status, actor, note, kind, actor_staff_id,
                                  assignee_staff_id, handling_level, due_at, on_time)
@@ -275,8 +277,7 @@ def transition(session: Session, case_no: str, change: Transition, *, actor: Act
     session.execute(text(f"UPDATE cases SET {assignments}, status = CAST(:status AS case_status) WHERE id = :id"),
                     {**updates, "status": target.value, "id": case["id"]})
     event = _event(session, case["id"], current, target, actor, now, change.note or target.label_zh,
-                   assignee=assignee if target is S.DISPATCHED else None,
-                   level=level if target is S.DISPATCHED else None, due=ended)
+                   assignee=assignee, level=level, due=ended)
     for attachment in change.attachment_ids:
         _attach_to_event(session, case["id"], attachment, event)
     return detail(session, case_id=case["id"], now=now)
@@ -351,13 +352,15 @@ def escalate(session: Session, case_no: str | None = None, *, actor: Actor, now:
     return detail(session, case_id=case["id"], now=now)
 
 
-def escalate_overdue(session: Session, now: datetime, *, limit: int = 1000) -> list[str]:
-    """Escalate every case whose handling deadline has passed and that is not yet with the
-    leading group (the case heads up one level; the new level gets its own deadline)."""
+def escalate_overdue(session: Session, now: datetime, *, subdistrict: str | None = None,
+                     limit: int = 1000) -> list[str]:
+    """Escalate every case (of one sub-district, or all) whose handling deadline has passed and
+    that is not yet with the leading group: it heads up one level, with a deadline of its own."""
     rows = session.execute(text("""
         SELECT id, case_no FROM cases
         WHERE status IN ('dispatched', 'in_progress') AND due_at < :now AND coalesce(handling_level, 2) > 0
-        ORDER BY due_at LIMIT :limit FOR UPDATE SKIP LOCKED"""), {"now": now, "limit": limit}).all()
+          AND (CAST(:sd AS varchar) IS NULL OR subdistrict_code = CAST(:sd AS varchar))
+        ORDER BY due_at LIMIT :limit FOR UPDATE SKIP LOCKED"""), {"now": now, "limit": limit, "sd": subdistrict}).all()
     actor = Actor("系统（超期上报） / system: deadline")
     escalated = []
     for row in rows:
@@ -491,6 +494,7 @@ def public_view(session: Session, tracking_code: str, now: datetime) -> dict:
     what was done at closure)."""
     case = session.execute(text("""
         SELECT c.id, c.case_no, c.tracking_code, c.title, c.status, cat.name_zh AS category, sub.name_zh AS subtype,
+               cat.name_en AS category_en, sub.name_en AS subtype_en,
                c.reported_at, c.closed_at, c.satisfaction, c.feedback, c.handling_level,
                (c.due_at IS NOT NULL AND c.due_at < :now) AS overdue
         FROM cases c JOIN case_categories cat ON cat.code = c.category_code

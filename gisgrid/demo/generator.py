@@ -35,6 +35,7 @@ from shapely import LineString, MultiPolygon, Point, Polygon, box
 from shapely.affinity import rotate
 from shapely.ops import nearest_points, polygonize, unary_union
 
+from gisgrid.cases.calendar import work_calendar
 from gisgrid.core.enums import StaffRole
 from gisgrid.core.settings import get_settings
 from gisgrid.demo import names
@@ -53,7 +54,8 @@ _TO_METRIC = Transformer.from_crs("EPSG:4326", METRIC_CRS, always_xy=True)
 
 TABLES = (
     "subdistricts", "grids", "staff", "grid_assignments", "buildings", "households", "residents",
-    "resident_key_groups", "stationed_units", "shops", "cases", "case_events",
+    "resident_key_groups", "stationed_units", "shops", "cases", "case_events", "leading_group_members",
+    "visits", "training_courses", "training_records",
 )
 
 
@@ -506,10 +508,12 @@ class _SubDistrict:
         for (kind, *_), (grid_id, code, name) in grid_ids.items():
             staff.team(kind, grid_id, code, name)
         staff.police(grid_ids)
+        staff.leading_group()
         staff.flush()
         self._organisations(boundary, plan, l3_geoms, street_of, keep_out, blind)
         if self.config.cases:
             _Cases(self, boundary, buildings, grid_ids, l2_geoms, staff).generate()
+            _Fieldwork(self, buildings, grid_ids, l2_geoms, staff).generate()
 
         a_code, b_code = grid_ids[("l2", a_plan)][1], grid_ids[("l2", b_plan)][1]
         overlap = union(overlap_faces)
@@ -843,6 +847,16 @@ class _Staff:
                 self._assign(self._person(title, party=1.0 if role is StaffRole.PARTY_ACTIVIST else 0.3),
                              grid_id, role)
 
+    def leading_group(self) -> None:
+        """The sub-district's grid-management leading group (领导小组): a head and two members."""
+        for title, head in (("街道党工委书记（领导小组组长）", True), ("街道办事处主任", False),
+                            ("街道网格化服务管理中心主任", False)):
+            member = self._person(title, party=1.0)
+            self.sd.rows["leading_group_members"].append(
+                {"subdistrict_code": self.sd.code, "staff_id": member, "is_head": head})
+            if head:
+                self.head = member
+
     def police(self, grid_ids: dict) -> None:
         """One community police officer (社区民警) per community, on each of its grids."""
         for key, (grid_id, code, _) in grid_ids.items():
@@ -869,6 +883,38 @@ _NOTES = {
     "duplicate": "与已有案件重复", "dispatched": "派遣至责任网格处置", "in_progress": "网格员到场处置",
     "handled": "处置完毕，反馈结果", "verified": "核查通过", "closed": "结案并回访",
 }
+
+
+_STAGE = {"reported": "register", "registered": "dispatch", "dispatched": "handle", "in_progress": "handle",
+          "handled": "close", "verified": "close"}
+_TRACKING = "23456789ABCDEFGHJKLMNPQRSTUVWXYZ"
+# Working-hour limits the demo's cases were handled under: migration 0009's urgent sub-types,
+# and the settings' defaults for the rest (as the workflow computes them).
+_URGENT_HOURS = {
+    "urban_management.emergency": (0.5, 0.5, 2, 4), "public_safety.fire_safety": (0.5, 0.5, 2, 4),
+    "public_safety.gas_safety": (0.5, 0.5, 2, 4), "stability.mass_incident": (0.5, 0.5, 2, 4),
+    "urban_management.street_order": (2, 1, 8, 8),
+}
+
+
+def _demo_hours(subtype: str, stage: str) -> float:
+    if subtype in _URGENT_HOURS:
+        return _URGENT_HOURS[subtype][("register", "dispatch", "handle", "close").index(stage)]
+    return get_settings().case_deadlines[stage]
+
+
+@dataclass(frozen=True)
+class _Handlers:
+    """Who handles a case at its place: the L2 grid and its lead, the community and its lead."""
+
+    l2_grid: int | None
+    l2_lead: int | None
+    l1_grid: int | None
+    staff: _Staff
+
+    @property
+    def l1_lead(self) -> int | None:
+        return self.staff.leads.get(self.l1_grid) if self.l1_grid else None
 
 
 class _Cases:
@@ -901,18 +947,23 @@ class _Cases:
         case_ids = sd.ids.take("cases", total)
         cases, events = [], []
         lonlat = _to_lonlat(points)
+        l1_of = {code: grid_id for (kind, *_), (grid_id, code, _) in self.grid_ids.items() if kind == "l1"}
         for n in range(total):
             category = categories[chosen[n]]
             subtypes = names.CASE_TITLES[category][1]
             subtype = list(subtypes)[int(rng.integers(len(subtypes)))]
             title = subtypes[subtype][int(rng.integers(len(subtypes[subtype])))]
             l2 = int(point_l2[n])
-            worker = self.staff.workers.get(self.grid_ids[("l2", l2)][0]) if l2 >= 0 else None
+            l2_id, l2_code, _ = self.grid_ids[("l2", l2)] if l2 >= 0 else (None, None, None)
+            worker = self.staff.workers.get(l2_id) if l2_id else None
             by_worker = worker is not None and rng.random() < 0.8
             reporter = (self._staff_name(worker) if by_worker
                         else _person_name(rng, rng.choice(["M", "F"])))
-            timeline = self._timeline(reported[n])
-            status = timeline[-1][1]
+            handlers = _Handlers(l2_id, self.staff.leads.get(l2_id), l1_of.get(l2_code[:12]) if l2_code else None,
+                                 self.staff)
+            timeline, case = self._loop(self._timeline(reported[n]), f"{category}.{subtype}", handlers,
+                                        int(case_ids[n]), reporter)
+            status = timeline[-1]["to_status"]
             satisfaction = int(rng.choice([5, 4, 3, 2, 1], p=[0.55, 0.3, 0.1, 0.03, 0.02])) if status == "closed" else None
             cases.append({
                 "id": int(case_ids[n]), "case_no": f"{sd.code}-{reported[n].year}-{n + 1:06d}",
@@ -922,18 +973,64 @@ class _Cases:
                 "reporter_kind": "grid_worker" if by_worker else "resident",
                 "reporter_staff_id": worker if by_worker else None, "status": status,
                 "geom": lonlat[n], "satisfaction": satisfaction, "reported_at": reported[n],
-                "updated_at": timeline[-1][0], "closed_at": timeline[-1][0] if status == "closed" else None,
+                "updated_at": timeline[-1]["at"], "closed_at": timeline[-1]["at"] if status == "closed" else None,
+                "tracking_code": "".join(rng.choice(list(_TRACKING), 10)), **case,
             })
-            previous = None
-            for at, state, actor in timeline:
-                events.append({"case_id": int(case_ids[n]), "at": at, "from_status": previous,
-                               "to_status": state, "actor": actor or reporter, "note": _NOTES[state]})
-                previous = state
+            events.extend(timeline)
         event_ids = sd.ids.take("case_events", len(events))
         for event, event_id in zip(events, event_ids, strict=True):
             event["id"] = int(event_id)
         sd.rows["cases"].extend(cases)
         sd.rows["case_events"].extend(events)
+
+    def _loop(self, timeline, subtype: str, handlers: _Handlers, case_id: int, reporter: str):
+        """The events of one case as the workflow would have written them: each stage's deadline
+        in working hours and whether it was met, who held the case, and the automatic
+        escalation to the community when a handling deadline passed."""
+        calendar = work_calendar()
+        stage, due, holder = "register", None, (None, None, None)  # (staff, level, grid)
+        escalations = reopens = 0
+        events, previous = [], None
+
+        def record(at, state, actor, *, kind="transition", ended=None, staff=None):
+            events.append({"case_id": case_id, "at": at, "from_status": previous, "to_status": state,
+                           "actor": actor, "note": _NOTES[state] if kind == "transition" else "超期自动上报",
+                           "kind": kind, "actor_staff_id": staff, "assignee_staff_id": holder[0],
+                           "handling_level": holder[1], "due_at": ended,
+                           "on_time": None if ended is None else bool(at <= ended)})
+
+        def escalate_if_late(until):
+            nonlocal holder, due, escalations
+            if (stage == "handle" and holder[1] == 2 and handlers.l1_lead
+                    and due + timedelta(minutes=5) < min(until, REFERENCE_TIME)):
+                ended, swept = due, due + timedelta(minutes=5)  # the service sweeps every 5 minutes
+                holder = (handlers.l1_lead, 1, handlers.l1_grid)
+                record(swept, previous, "系统（超期上报） / system: deadline", kind="escalation", ended=ended)
+                escalations += 1
+                due = calendar.add(swept, _demo_hours(subtype, "handle"))
+
+        for at, state, actor in timeline:
+            if previous is None:
+                due = calendar.add(at, _demo_hours(subtype, "register"))
+                record(at, state, reporter)
+                previous = state
+                continue
+            escalate_if_late(at)
+            new_stage = _STAGE.get(state)
+            if state == "dispatched":
+                reopens += previous == "verified"
+                holder = (handlers.l2_lead, 2, handlers.l2_grid) if handlers.l2_lead else \
+                    (handlers.l1_lead, 1, handlers.l1_grid)
+            ended = due if new_stage != stage else None
+            staff = holder[0] if state in ("in_progress", "handled") else None
+            record(at, state, actor, ended=ended, staff=staff)
+            if new_stage != stage:
+                stage, due = new_stage, calendar.add(at, _demo_hours(subtype, new_stage)) if new_stage else None
+            previous = state
+        if due is not None:
+            escalate_if_late(REFERENCE_TIME)
+        return events, {"assignee_staff_id": holder[0], "handling_level": holder[1], "handling_grid_id": holder[2],
+                        "due_at": due, "escalations": escalations, "reopens": reopens}
 
     def _staff_name(self, staff_id: int) -> str:
         return next(s["name"] for s in reversed(self.staff.staff) if s["id"] == staff_id)
@@ -976,3 +1073,67 @@ class _Cases:
                      "verified": "网格督查员", "closed": "街道网格化服务中心"}.get(step, "网格员")
             events.append((at, step, actor))
         return events
+
+
+# --- fieldwork ----------------------------------------------------------------------------------
+
+class _Fieldwork:
+    """A year of household visits and information checks by each grid's full-time worker (about
+    three a working day), and six training courses with attendance and test scores."""
+
+    COURSES = ("网格员业务基础培训", "矛盾纠纷排查化解", "消防安全与应急处置", "信息采集与系统操作",
+               "特殊人群服务管理", "群众工作方法")
+
+    def __init__(self, sd, buildings, grid_ids, l2_geoms, staff):
+        self.sd, self.rng, self.buildings, self.grid_ids = sd, sd.rng, buildings, grid_ids
+        self.l2_geoms, self.staff = l2_geoms, staff
+
+    def generate(self) -> None:
+        rng, sd = self.rng, self.sd
+        rows = self.buildings.buildings
+        homes = shapely.points([(b["geom"].x, b["geom"].y) for b in rows])
+        homes = shapely.transform(homes, lambda xy: np.column_stack(_TO_METRIC.transform(xy[:, 0], xy[:, 1])))
+        keys = list(self.l2_geoms)
+        hit = shapely.STRtree(list(self.l2_geoms.values())).query(homes, predicate="within")
+        in_grid: dict[int, list[int]] = {}
+        for building, grid in zip(hit[0], hit[1], strict=True):
+            in_grid.setdefault(keys[grid], []).append(rows[building]["id"])
+        flats: dict[int, list[int]] = {}
+        for household in sd.rows["households"]:
+            flats.setdefault(household["building_id"], []).append(household["id"])
+        calendar = work_calendar()
+        start = REFERENCE_TIME - timedelta(days=365)
+        workdays = [d for d in (start + timedelta(days=k) for k in range(365)) if calendar.is_workday(d.date())]
+        visits = []
+        for p_index, buildings in in_grid.items():
+            grid_id = self.grid_ids[("l2", p_index)][0]
+            worker = self.staff.workers.get(grid_id)
+            if worker is None:
+                continue
+            for day in workdays:
+                for _ in range(int(rng.poisson(3))):
+                    building = int(buildings[int(rng.integers(len(buildings)))])
+                    households = flats.get(building, [])
+                    check = rng.random() < 0.3
+                    visits.append({
+                        "staff_id": worker, "kind": "info_check" if check else "visit", "building_id": building,
+                        "household_id": int(households[int(rng.integers(len(households)))]) if households else None,
+                        "subdistrict_code": sd.code, "grid_l2_id": grid_id,
+                        "visited_at": day + timedelta(hours=float(rng.uniform(9, 17))),
+                        "note": "核对住户信息" if check else "入户走访，了解需求",
+                    })
+        for visit, visit_id in zip(visits, sd.ids.take("visits", len(visits)), strict=True):
+            visit["id"] = int(visit_id)
+        sd.rows["visits"].extend(visits)
+        people = [self.staff.leads[gid] for (kind, *_), (gid, _, _) in self.grid_ids.items() if kind == "l2"]
+        people += list(self.staff.workers.values())
+        for k, title in enumerate(self.COURSES):
+            course = sd.ids.one("training_courses")
+            held = (start + timedelta(days=30 + 55 * k)).date()
+            sd.rows["training_courses"].append({"id": course, "subdistrict_code": sd.code, "title": title,
+                                                "held_on": held, "hours": 4.0, "max_score": 100.0})
+            for person in people:
+                attended = bool(rng.random() < 0.9)
+                score = float(np.clip(round(rng.normal(80, 9) * 2) / 2, 35, 100)) if attended else None
+                sd.rows["training_records"].append({"course_id": course, "staff_id": person,
+                                                    "attended": attended, "score": score})

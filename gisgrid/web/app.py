@@ -22,6 +22,7 @@ from gisgrid.core.clock import Clock, SystemClock
 from gisgrid.core.database import get_engine, session_factory
 from gisgrid.core.settings import get_settings
 from gisgrid.coverage.routes import router as coverage_router
+from gisgrid.fieldwork.routes import router as fieldwork_router
 from gisgrid.grids.edit_routes import router as grid_editing_router
 from gisgrid.grids.routes import router as grids_router
 from gisgrid.maps import assets
@@ -30,6 +31,7 @@ from gisgrid.maps.page_routes import router as map_pages_router
 from gisgrid.maps.routes import router as layers_router
 from gisgrid.organisations.routes import router as organisations_router
 from gisgrid.registry.routes import router as buildings_router
+from gisgrid.reports.routes import router as reports_router
 from gisgrid.staff.routes import router as staff_router
 from gisgrid.territory.routes import router as territory_router
 from gisgrid.web.errors import install_handlers
@@ -106,7 +108,7 @@ def create_app(engine: Engine | None = None, layers_dir: Path | None = None, clo
 
     for router in (pages_router, health_router, territory_router, grids_router, grid_editing_router,
                    buildings_router, organisations_router, staff_router, coverage_router, layers_router,
-                   cases_router, map_pages_router):
+                   cases_router, fieldwork_router, reports_router, map_pages_router):
         app.include_router(router)
     return app
 

@@ -72,6 +72,7 @@ def upgrade() -> None:
     op.add_column("case_events", sa.Column("due_at", sa.DateTime(timezone=True), nullable=True))
     op.add_column("case_events", sa.Column("on_time", sa.Boolean, nullable=True))
     op.create_index("ix_case_events_at", "case_events", ["at"])
+    op.create_index("ix_case_events_missed", "case_events", ["due_at"], postgresql_where=sa.text("on_time = false"))
 
     op.create_table(
         "case_attachments",
@@ -147,6 +148,7 @@ def downgrade() -> None:
     for table in ("training_records", "training_courses", "visits", "leading_group_members", "case_numbers",
                   "case_attachments"):
         op.drop_table(table)
+    op.drop_index("ix_case_events_missed", "case_events")
     op.drop_index("ix_case_events_at", "case_events")
     op.drop_constraint("kind_known", "case_events")
     for column in ("kind", "actor_staff_id", "assignee_staff_id", "handling_level", "due_at", "on_time"):

@@ -51,7 +51,7 @@
     $("gg-case").hidden = false;
     $("gg-status").textContent = t.status + label(view.status);
     $("gg-overdue").hidden = !view.overdue || view.status === "closed";
-    const facts = [[t.case_no, view.case_no], [t.what, [view.title, view.category, view.subtype].filter(Boolean).join(" · ")],
+    const facts = [[t.case_no, view.case_no], [t.what, [view.title, ...(cfg.lang === "zh" ? [view.category, view.subtype] : [view.category_en, view.subtype_en])].filter(Boolean).join(" · ")],
                    [t.reported, time(view.reported_at)]];
     if (view.handled_by) facts.push([t.handled_by, localised(view.handled_by)]);
     if (view.closed_at) facts.push([t.closed, time(view.closed_at)]);

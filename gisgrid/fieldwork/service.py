@@ -1,0 +1,152 @@
+"""Logging visits and information checks, and training courses with their results."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+
+from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy import text
+from sqlalchemy.orm import Session
+
+from gisgrid.core.errors import InvalidInput, NotFound
+from gisgrid.core.paging import Page, Where, json_page
+
+Strict = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+
+class VisitIn(BaseModel):
+    model_config = Strict
+
+    staff_id: int = Field(ge=1, description="the grid worker who visited")
+    kind: str = Field("visit", pattern="^(visit|info_check)$", description="visit (入户走访) or info_check (信息核查)")
+    building_id: int | None = Field(None, ge=1)
+    household_id: int | None = Field(None, ge=1, description="the household visited; its building is implied")
+    visited_at: datetime | None = Field(None, description="when; default now")
+    note: str = Field("", max_length=2000)
+
+
+class CourseIn(BaseModel):
+    model_config = Strict
+
+    subdistrict: str = Field(pattern="^[0-9]{9}$")
+    title: str = Field(min_length=1, max_length=200)
+    held_on: date
+    hours: float = Field(gt=0, le=200)
+    max_score: float = Field(100, gt=0, le=1000)
+
+
+class RecordIn(BaseModel):
+    model_config = Strict
+
+    staff_id: int = Field(ge=1)
+    attended: bool
+    score: float | None = Field(None, ge=0)
+
+
+def log_visit(session: Session, visit: VisitIn, now: datetime) -> dict:
+    """A visit keeps the L2 grid its building was in at the time (as a case keeps its grid)."""
+    if visit.household_id is None and visit.building_id is None:
+        raise InvalidInput("须填写户或楼栋 / give household_id or building_id", where="household_id")
+    if session.execute(text("SELECT 1 FROM staff WHERE id = :id AND active"), {"id": visit.staff_id}).first() is None:
+        raise InvalidInput(f"没有在岗工作人员 {visit.staff_id} / no active staff member {visit.staff_id}",
+                           where="staff_id")
+    if visit.household_id is not None:
+        building = session.execute(text("SELECT building_id FROM households WHERE id = :id"),
+                                   {"id": visit.household_id}).scalar()
+        if building is None:
+            raise InvalidInput(f"没有住户 {visit.household_id} / no household {visit.household_id}", where="household_id")
+        if visit.building_id is not None and visit.building_id != building:
+            raise InvalidInput("住户不在该楼栋 / the household is not in that building", where="building_id")
+    else:
+        building = visit.building_id
+    place = session.execute(text("SELECT subdistrict_code, grid_l2_id FROM buildings WHERE id = :id"),
+                            {"id": building}).first()
+    if place is None:
+        raise InvalidInput(f"没有楼栋 {building} / no building {building}", where="building_id")
+    at = visit.visited_at or now
+    if at.tzinfo is None:
+        raise InvalidInput("时间须带时区，如 2026-11-27T09:30:00+08:00 / give visited_at with its UTC offset",
+                           where="visited_at")
+    if at > now:
+        raise InvalidInput("走访时间不能晚于现在 / a visit cannot be in the future", where="visited_at")
+    row = session.execute(text("""
+        INSERT INTO visits (staff_id, kind, building_id, household_id, subdistrict_code, grid_l2_id, visited_at, note)
+        VALUES (:staff, :kind, :building, :household, :sd, :grid, :at, :note) RETURNING id"""),
+        {"staff": visit.staff_id, "kind": visit.kind, "building": building, "household": visit.household_id,
+         "sd": place.subdistrict_code, "grid": place.grid_l2_id, "at": at, "note": visit.note}).scalar_one()
+    return {"id": row, "staff_id": visit.staff_id, "kind": visit.kind, "building_id": building,
+            "household_id": visit.household_id, "grid_l2_id": place.grid_l2_id, "visited_at": at.isoformat()}
+
+
+def list_visits(session: Session, *, staff_id: int | None, grid: str | None, since: date | None,
+                until: date | None, page: Page) -> dict:
+    where = Where()
+    if staff_id:
+        where.add("v.staff_id = :staff", staff=staff_id)
+    if grid:
+        where.add("v.grid_l2_id = (SELECT id FROM grids WHERE code = :grid)", grid=grid)
+    if since:
+        where.add("v.visited_at >= :since", since=since)
+    if until:
+        where.add("v.visited_at < CAST(:until AS date) + 1", until=until)
+    rows = f"""SELECT v.id, v.staff_id, s.name AS staff, v.kind, v.building_id, b.name AS building, v.household_id,
+                      g.code AS grid, v.visited_at, v.note
+               FROM visits v JOIN staff s ON s.id = v.staff_id JOIN buildings b ON b.id = v.building_id
+               LEFT JOIN grids g ON g.id = v.grid_l2_id WHERE {where.sql} ORDER BY v.visited_at DESC, v.id"""
+    return json_page(session, rows_sql=rows, count_sql=f"SELECT count(*) FROM visits v WHERE {where.sql}",
+                     params=where.params, page=page)
+
+
+def add_course(session: Session, course: CourseIn) -> dict:
+    if session.execute(text("SELECT 1 FROM subdistricts WHERE code = :c"), {"c": course.subdistrict}).first() is None:
+        raise InvalidInput(f"没有街道 {course.subdistrict} / no sub-district {course.subdistrict}", where="subdistrict")
+    course_id = session.execute(text("""
+        INSERT INTO training_courses (subdistrict_code, title, held_on, hours, max_score)
+        VALUES (:sd, :title, :held, :hours, :max) RETURNING id"""),
+        {"sd": course.subdistrict, "title": course.title, "held": course.held_on, "hours": course.hours,
+         "max": course.max_score}).scalar_one()
+    return course_detail(session, course_id)
+
+
+def record_results(session: Session, course_id: int, records: list[RecordIn]) -> dict:
+    """Attendance and scores for a course, replacing what each named worker had there."""
+    max_score = session.execute(text("SELECT max_score FROM training_courses WHERE id = :id"), {"id": course_id}).scalar()
+    if max_score is None:
+        raise NotFound(f"没有培训 {course_id} / no course {course_id}", where="course")
+    for i, record in enumerate(records):
+        if record.score is not None and (not record.attended or record.score > float(max_score)):
+            raise InvalidInput(f"第 {i + 1} 条：成绩须在 0–{max_score} 且须出席 / record {i + 1}: a score needs "
+                               f"attendance and is 0–{max_score}", where=f"records[{i}].score")
+        if session.execute(text("SELECT 1 FROM staff WHERE id = :id"), {"id": record.staff_id}).first() is None:
+            raise InvalidInput(f"第 {i + 1} 条：没有工作人员 {record.staff_id} / no staff member {record.staff_id}",
+                               where=f"records[{i}].staff_id")
+        session.execute(text("""
+            INSERT INTO training_records (course_id, staff_id, attended, score) VALUES (:c, :s, :a, :score)
+            ON CONFLICT (course_id, staff_id) DO UPDATE SET attended = excluded.attended, score = excluded.score"""),
+            {"c": course_id, "s": record.staff_id, "a": record.attended, "score": record.score})
+    return course_detail(session, course_id)
+
+
+def course_detail(session: Session, course_id: int) -> dict:
+    course = session.execute(text("""SELECT id, subdistrict_code AS subdistrict, title, held_on, hours::float,
+                                            max_score::float FROM training_courses WHERE id = :id"""),
+                             {"id": course_id}).mappings().first()
+    if course is None:
+        raise NotFound(f"没有培训 {course_id} / no course {course_id}", where="course")
+    records = session.execute(text("""SELECT r.staff_id, s.name, r.attended, r.score::float FROM training_records r
+                                      JOIN staff s ON s.id = r.staff_id WHERE r.course_id = :id ORDER BY r.staff_id"""),
+                              {"id": course_id}).mappings().all()
+    return {**course, "held_on": course["held_on"].isoformat(), "records": [dict(r) for r in records]}
+
+
+def list_courses(session: Session, subdistrict: str | None, page: Page) -> dict:
+    where = Where()
+    if subdistrict:
+        where.add("t.subdistrict_code = :sd", sd=subdistrict)
+    rows = f"""SELECT t.id, t.subdistrict_code AS subdistrict, t.title, t.held_on, t.hours::float, t.max_score::float,
+                      (SELECT count(*) FILTER (WHERE attended) FROM training_records r WHERE r.course_id = t.id)
+                        AS attended,
+                      (SELECT round(avg(score), 1)::float FROM training_records r WHERE r.course_id = t.id) AS mean_score
+               FROM training_courses t WHERE {where.sql} ORDER BY t.held_on DESC, t.id"""
+    return json_page(session, rows_sql=rows, count_sql=f"SELECT count(*) FROM training_courses t WHERE {where.sql}",
+                     params=where.params, page=page)

@@ -1,0 +1,60 @@
+"""What a report covers: the whole city, a sub-district, a community (L1) or a grid (L2/L3),
+as SQL conditions on cases (by the grids they were reported in) and on visits, and the units
+one level down that the report breaks its figures into."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import text
+from sqlalchemy.orm import Session
+
+from gisgrid.core.errors import InvalidInput, NotFound
+
+
+@dataclass(frozen=True)
+class Scope:
+    kind: str              # city, subdistrict, community, grid, subgrid
+    code: str | None
+    name: str
+    cases: str             # condition on cases c
+    visits: str            # condition on visits v
+    child_kind: str | None
+    child_key: str | None  # the cases column naming the unit one level down
+    child_units: str | None  # SELECT id, code, name of those units
+    params: dict
+
+    @property
+    def label(self) -> str:
+        return {"city": "全市 / city", "subdistrict": "街道 / sub-district", "community": "社区 / community",
+                "grid": "网格 / grid", "subgrid": "微网格 / sub-grid"}[self.kind]
+
+
+def resolve(session: Session, code: str | None) -> Scope:
+    if code is None or code == "":
+        return Scope("city", None, "全市", "true", "true", "subdistrict", "c.subdistrict_code",
+                     "SELECT code AS id, code, name FROM subdistricts", {})
+    if not code.isdigit() or len(code) not in (9, 12, 15, 18):
+        raise InvalidInput(f"范围应为街道（9 位）或网格编码（12、15、18 位）/ a scope is a sub-district code (9 digits) "
+                           f"or a grid code (12, 15 or 18 digits), got {code!r}", where="scope")
+    if len(code) == 9:
+        name = session.execute(text("SELECT name FROM subdistricts WHERE code = :c"), {"c": code}).scalar()
+        if name is None:
+            raise NotFound(f"没有街道 {code} / no sub-district {code}", where="scope")
+        return Scope("subdistrict", code, name, "c.subdistrict_code = :scope", "v.subdistrict_code = :scope",
+                     "community", "c.grid_l1_id",
+                     "SELECT id, code, name FROM grids WHERE subdistrict_code = :scope AND level = 1 "
+                     "AND retired_at IS NULL", {"scope": code})
+    grid = session.execute(text("SELECT id, level, name FROM grids WHERE code = :c"), {"c": code}).first()
+    if grid is None:
+        raise NotFound(f"没有网格 {code} / no grid {code}", where="scope")
+    children = ("SELECT id, code, name FROM grids WHERE parent_code = :code AND retired_at IS NULL"
+                if grid.level < 3 else None)
+    visits = {1: "v.grid_l2_id IN (SELECT id FROM grids WHERE parent_code = :code)",
+              2: "v.grid_l2_id = :scope",
+              3: "v.building_id IN (SELECT id FROM buildings WHERE grid_l3_id = :scope)"}[grid.level]
+    kind = {1: "community", 2: "grid", 3: "subgrid"}[grid.level]
+    return Scope(kind, code, grid.name, f"c.grid_l{grid.level}_id = :scope", visits,
+                 {1: "grid", 2: "subgrid", 3: None}[grid.level],
+                 f"c.grid_l{grid.level + 1}_id" if grid.level < 3 else None, children,
+                 {"scope": grid.id, "code": code})
