@@ -1,6 +1,7 @@
 """Every table, imported in one place so Alembic and the tests see the whole schema."""
 
 from gisgrid.audit.models import AuditEntry
+from gisgrid.auth.models import Account, ApiKey, AuthSession
 from gisgrid.cases.models import Case, CaseAttachment, CaseCategory, CaseEvent, CaseNumber
 from gisgrid.core.database import Base
 from gisgrid.fieldwork.models import TrainingCourse, TrainingRecord, Visit
@@ -14,7 +15,7 @@ from gisgrid.territory.models import SubDistrict
 metadata = Base.metadata
 
 __all__ = [
-    "AuditEntry", "Building", "Case", "CaseAttachment", "CaseCategory", "CaseEvent", "CaseNumber",
+    "Account", "ApiKey", "AuditEntry", "AuthSession", "Building", "Case", "CaseAttachment", "CaseCategory", "CaseEvent", "CaseNumber",
     "Grid", "GridAssignment", "GridVersion", "Household", "KeyGroup", "LeadingGroupMember", "Resident",
     "ResidentKeyGroup", "Shop", "Staff", "StationedUnit", "SubDistrict", "TileCache", "TrainingCourse",
     "TrainingRecord", "Visit", "metadata",

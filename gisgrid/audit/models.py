@@ -17,6 +17,7 @@ class AuditEntry(Base):
     __table_args__ = (
         Index("ix_audit_log_at", "at"),
         Index("ix_audit_log_actor", "actor", "at"),
+        Index("ix_audit_log_client", "client_addr", "action", "at"),
     )
 
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True)

@@ -76,3 +76,13 @@ class ReporterKind(Labelled):
     GRID_WORKER = ("grid_worker", "网格员")
     RESIDENT = ("resident", "居民")
     INTEGRATION = ("integration", "系统对接")
+
+
+class Role(Labelled):
+    """What an account may do; where is its scope (sub-district, community, its own grids)."""
+
+    ADMIN = ("admin", "街道管理员")
+    COMMUNITY_MANAGER = ("community_manager", "社区管理员")
+    GRID_WORKER = ("grid_worker", "网格员")
+    VIEWER = ("viewer", "只读用户")
+    AUDITOR = ("auditor", "审计员")

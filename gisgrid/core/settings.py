@@ -97,6 +97,12 @@ class Settings(BaseSettings):
         default_factory=lambda: {"performance": 0.5, "skills": 0.2, "satisfaction": 0.3},
         description="weights of 工作实绩 (performance), 业务技能 (skills) and 群众满意度 (satisfaction)")
 
+    session_hours: float = Field(default=8.0, description="how long a sign-in lasts")
+    lockout_attempts: int = Field(default=5, description="failed sign-ins in a row that lock an account")
+    lockout_minutes: int = Field(default=15, description="how long a locked account stays locked")
+    sign_in_rate: int = Field(default=20, description="failed sign-ins from one address in 5 minutes before "
+                              "it gets 429")
+
     @property
     def home_dir(self) -> Path:
         return self.home.expanduser().resolve()

@@ -15,6 +15,7 @@ from tqdm import tqdm
 from gisgrid.core.database import set_change_context
 from gisgrid.core.errors import Conflict
 from gisgrid.core.secrets import keyring, mask_id_number, mask_phone
+from gisgrid.demo.accounts import create_demo_accounts
 from gisgrid.demo.generator import TABLES, DemoData
 from gisgrid.grids import membership
 
@@ -54,6 +55,8 @@ def load(engine: Engine, data: DemoData, progress: bool = True) -> dict[str, int
             counts[table] = _copy(cursor, table, frame, progress)
         for code in codes:
             membership.refresh(session, subdistrict=code, tables=(*membership.POINT_TABLES, "cases"))
+        if not session.execute(text("SELECT EXISTS (SELECT 1 FROM accounts)")).scalar():
+            create_demo_accounts(session, codes[0])
         for table in TILE_WATCHED:
             session.execute(text(f"ALTER TABLE {table} ENABLE TRIGGER tiles_insert, ENABLE TRIGGER tiles_update, "
                                  "ENABLE TRIGGER tiles_delete"))

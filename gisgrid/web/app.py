@@ -16,6 +16,7 @@ from psycopg_pool import AsyncConnectionPool
 from sqlalchemy.engine import Engine
 
 from gisgrid import __version__
+from gisgrid.auth.routes import router as auth_router
 from gisgrid.cases.routes import router as cases_router
 from gisgrid.cases.workflow import escalate_overdue
 from gisgrid.core.clock import Clock, SystemClock
@@ -106,7 +107,7 @@ def create_app(engine: Engine | None = None, layers_dir: Path | None = None, clo
             with_google_fonts=False,
         )
 
-    for router in (pages_router, health_router, territory_router, grids_router, grid_editing_router,
+    for router in (pages_router, health_router, auth_router, territory_router, grids_router, grid_editing_router,
                    buildings_router, organisations_router, staff_router, coverage_router, layers_router,
                    cases_router, fieldwork_router, reports_router, map_pages_router):
         app.include_router(router)

@@ -1,0 +1,31 @@
+"""Writing the audit log: who did what, when, from where, with what outcome."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+
+from sqlalchemy import text
+from sqlalchemy.engine import Connection
+from sqlalchemy.orm import Session
+
+
+def record(target: Session | Connection, *, actor: str, action: str, outcome: str, object_type: str | None = None,
+           object_id: str | None = None, client_addr: str | None = None, detail: dict | None = None,
+           at: datetime | None = None) -> None:
+    """Append one entry in the caller's transaction (so it commits or rolls back with the act it
+    records); refusals are recorded by :func:`record_now`, which cannot be rolled back with them."""
+    target.execute(text("""
+        INSERT INTO audit_log (at, actor, action, object_type, object_id, client_addr, outcome, detail)
+        VALUES (coalesce(CAST(:at AS timestamptz), now()), :actor, :action, :type, :id, CAST(:addr AS inet), :outcome,
+                CAST(:detail AS jsonb))"""),
+        {"at": at, "actor": actor[:100], "action": action, "type": object_type, "id": object_id, "addr": client_addr,
+         "outcome": outcome, "detail": json.dumps(detail or {}, ensure_ascii=False, default=str)})
+
+
+def record_now(session: Session, **entry) -> None:
+    """Append one entry in a transaction of its own, committed now: a refused request rolls its
+    own work back, but the refusal stays on record."""
+    with session.get_bind().engine.connect() as conn:
+        record(conn, **entry)
+        conn.commit()
