@@ -176,3 +176,18 @@ def test_the_attachment_cap_holds(api, town, monkeypatch):
     big = api.post(f"/cases/{case_no}/attachments", files={"file": ("big.png", png() + b"\0" * 200, "image/png")})
     assert big.status_code == 422 and "larger" in big.json()["message"]
     assert io.BytesIO(png()).read(8) == b"\x89PNG\r\n\x1a\n"
+
+
+def test_hostile_headers_and_values_get_4xx_not_500(api, town):
+    case_no = api.post("/cases", json=body(town)).json()["case_no"]
+    for headers in ({"X-Staff-Id": "999999"}, {"X-Staff-Id": "100000000000000000000"}, {"X-Actor": "a%00b"}):
+        answer = api.post(f"/cases/{case_no}/transitions", json={"to": "registered"}, headers=headers)
+        assert answer.status_code == 422, (headers, answer.text)
+    assert api.post("/public/cases", json={**body(town), "reporter_name": None, "title": "a\u0000b"}
+                    ).status_code == 422
+    for query in ({"week": "9999-W52"}, {"week": "0001-W01"}):
+        assert api.get("/reports/weekly", params=query).status_code == 422
+    assert api.get("/reports/assessment", params={"from": "9999-12-31", "to": "9999-12-31"}).status_code == 422
+    assert api.get("/cases", params={"to": "9999-12-31"}).status_code == 422
+    assert api.get(f"/cases/{case_no}").json().get("tracking_code") is None  # only the reporter gets it
+    assert api.post(f"/cases/{case_no}/transitions", json={"to": "registered"}).status_code == 200

@@ -84,8 +84,9 @@ def test_grid_assessment_of_a_hand_built_month(db, month):
     assert west["reopen"] == round(1 / 3, 4)            # three checks, one failed
     assert west["escalation"] == 0.5                    # B escalated of A, B dispatched
     assert west["cases_handled"] == 3
-    # A: 2 Nov 10:30 → 3 Nov 10:00 = 23.5 h; B: 9 Nov 15:10 → 12 Nov 10:00 and → 13 Nov 10:00
-    assert west["mean_handling_hours"] == pytest.approx((23.5 + (66 + 50 / 60) + (90 + 50 / 60)) / 3, abs=0.01)
+    # from the dispatch each handled step answers: A 2 Nov 10:30 → 3 Nov 10:00 (23.5 h); B escalated
+    # 11 Nov 17:00 → handled 12 Nov 10:00 (17 h), reopened 12 Nov 14:00 → handled 13 Nov 10:00 (20 h)
+    assert west["mean_handling_hours"] == pytest.approx((23.5 + 17 + 20) / 3, abs=0.01)
     assert west["median_close_hours"] == pytest.approx((30 + 102) / 2)
     assert (west["satisfaction"], west["ratings"], west["satisfaction_score"]) == (4.0, 2, 75.0)
     assert west["training_score"] == 90.0
@@ -103,11 +104,13 @@ def test_grid_assessment_of_a_hand_built_month(db, month):
 def test_worker_assessment_counts_the_steps_taken_while_they_held_the_case(db, month):
     report = assessment(db, since=date(2026, 11, 1), until=date(2026, 11, 30), by="worker", subdistrict=SD)
     west, community = _by(report, "staff_id", month["west"]), _by(report, "staff_id", month["community"])
-    # the west lead: A handled and closed on time; B escalated away from them (counts against them)
+    # the west lead held A, B and (reassigned to them) D: A handled and closed on time; B escalated
+    # away from them, which counts against them
     assert (west["cases_handled"], west["on_time_handling"], west["on_time_closure"]) == (1, 1.0, 1.0)
-    assert (west["reopen"], west["escalation"], west["satisfaction"]) == (0.0, 0.5, 5.0)
-    assert west["performance"] == pytest.approx(100 * (1 + 1 + 1 + 0.5) / 4)
-    assert west["total"] == pytest.approx(0.5 * 87.5 + 0.2 * 90 + 0.3 * 100, abs=0.01)
+    assert (west["reopen"], west["escalation"], west["satisfaction"]) == (0.0, round(1 / 3, 4), 5.0)
+    performance = 100 * (1 + 1 + 1 + (1 - round(1 / 3, 4))) / 4
+    assert west["performance"] == pytest.approx(performance, abs=0.01)
+    assert west["total"] == pytest.approx(0.5 * performance + 0.2 * 90 + 0.3 * 100, abs=0.01)
     # the community lead: B handled twice on time, one failed check, rated 3, no training record
     assert (community["cases_handled"], community["reopen"], community["satisfaction"]) == (2, 0.5, 3.0)
     assert community["training_score"] is None
@@ -117,12 +120,13 @@ def test_worker_assessment_counts_the_steps_taken_while_they_held_the_case(db, m
 def test_weekly_summary_of_the_hand_built_weeks(db, month):
     week = weekly(db, SD, "2026-W46", at(30, 9))  # 9–15 Nov: B's week
     west = next(u for u in weekly(db, SD + "001", "2026-W46", at(30, 9))["units"]["items"] if u["code"] == SD + "001001")
-    assert week["total"] == {"new": 1, "closed": 1, "open": 0, "overdue": 2, "escalated": 1}
+    assert week["total"] == {"new": 1, "closed": 1, "rejected": 0, "open": 0, "overdue": 2, "escalated": 1}
     # overdue: B's registration (due 9 Nov 14:30) and its handling (due 11 Nov 16:10), both missed that week
     assert west == {"code": SD + "001001", "name": "网格001001", **week["total"]}
     last = weekly(db, SD, "2026-W48", at(30, 9))  # 23–29 Nov: D reported and still open
     # D's handling deadline (16 working hours from Monday 09:40: Wednesday 10:40) has passed
-    assert last["total"] == {"new": 1, "closed": 0, "open": 1, "overdue": 1, "escalated": 0}
+    assert last["total"] == {"new": 1, "closed": 0, "rejected": 0, "open": 1, "overdue": 1, "escalated": 0}
+    assert weekly(db, SD, "2026-W47", at(30, 9))["total"]["rejected"] == 1  # C, 16 Nov
     assert weekly(db, SD, "2026-W48", at(25, 10, 30))["total"]["overdue"] == 0
     urban = next(r for r in last["by_category"] if r["code"] == "urban_management")
     assert urban["new"] == 1 and sum(r["new"] for r in last["by_category"]) == 1
@@ -151,6 +155,8 @@ def raw_weekly(demo, start, end, now):
         "new": int(((reported >= start) & (reported < end)).sum()),
         "closed": int(((events["to_status"] == "closed") & (events["kind"] == "transition") & (ev_at >= start)
                        & (ev_at < end)).sum()),
+        "rejected": int((events["to_status"].isin(["rejected", "duplicate"]) & (ev_at >= start)
+                         & (ev_at < end)).sum()),
         "open": int(((reported < end) & (fin.isna() | (fin >= end))).sum()),
         "overdue": int(((events["on_time"] == False) & (due >= start) & (due < end)).sum())  # noqa: E712
         + int((open_now & (case_due >= start) & (case_due < end) & (case_due < now)).sum()),
@@ -182,7 +188,7 @@ def test_weekly_exports_over_http(http, demo):
     book = load_workbook(io.BytesIO(http.get("/reports/weekly", params={**query, "format": "xlsx"}).content))
     assert book.sheetnames[:2] == ["分类统计", "下级单位"]
     sheet = book["分类统计"]
-    assert [c.value for c in sheet[1]] == ["类别编码", "类别", "新增", "结案", "未结", "超期", "上报上级"]
+    assert [c.value for c in sheet[1]] == ["类别编码", "类别", "新增", "结案", "不予立案及重复", "未结", "超期环节", "上报上级"]
     as_json = http.get("/reports/weekly", params=query).json()
     assert sheet.cell(row=sheet.max_row, column=3).value == as_json["total"]["new"]
     pdf = http.get("/reports/weekly", params={**query, "format": "pdf"})

@@ -23,7 +23,7 @@ REPORT_TEXT = {
            "subtype": "小类", "choose": "请选择", "none": "（不确定）", "what": "标题", "what_hint": "例如：路灯不亮",
            "description": "详细描述（可选）", "name": "您的称呼（可选，不填为匿名）", "submit": "提交",
            "sending": "正在提交…", "need_pin": "请先在地图上点击，标出事件的位置。", "failed": "提交失败：",
-           "network": "网络错误，请稍后重试（重试不会重复上报）。", "done": "已提交，谢谢！您的查询码：",
+           "network": "网络错误，请稍后重试：将原样重发上次的内容，不会重复上报。", "done": "已提交，谢谢！您的查询码：",
            "keep": "请记下查询码，凭它查询办理进度、结案后评价。", "track": "查询办理进度", "again": "再报一件",
            "lang": "English"},
     "en": {"title": "Report a problem", "intro": "Click the map where it is (inside the dashed line), fill in "
@@ -32,7 +32,7 @@ REPORT_TEXT = {
            "choose": "Choose…", "none": "(not sure)", "what": "Title", "what_hint": "e.g. street light out",
            "description": "Description (optional)", "name": "Your name (optional; anonymous if left out)",
            "submit": "Send", "sending": "Sending…", "need_pin": "Click the map first to mark the place.",
-           "failed": "Not sent: ", "network": "Network error: try again (a retry does not report twice).",
+           "failed": "Not sent: ", "network": "Network error: try again; the same report is sent again as it was, never twice.",
            "done": "Sent, thank you! Your tracking code:",
            "keep": "Keep this code: with it you follow the case and rate it once it is closed.",
            "track": "Follow the case", "again": "Report another", "lang": "中文"},

@@ -12,7 +12,7 @@ import json
 import math
 import re
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, time, timedelta
 
 from sqlalchemy import text
 from sqlalchemy.orm import Session
@@ -63,9 +63,9 @@ class CaseFilter:
         if self.since and self.until and self.since > self.until:
             raise InvalidInput("起始日期晚于结束日期 / 'from' is after 'to'", where="from")
         if self.since:
-            where.add(f"{alias}.reported_at >= :since", since=self.since)
+            where.add(f"{alias}.reported_at >= :since", since=local_midnight(self.since))
         if self.until:
-            where.add(f"{alias}.reported_at < CAST(:until AS date) + 1", until=self.until)
+            where.add(f"{alias}.reported_at < :until", until=local_midnight(self.until, days_after=1))
         if self.bbox:
             where.add(BBox.sql(f"{alias}.geom"), self.bbox.params())
         if self.grid:
@@ -86,6 +86,15 @@ class CaseFilter:
                       f"AND ST_Intersects(ST_Transform({alias}.geom, 3857), {hexagon})",
                       cell_i=i, cell_j=j, cell_size=size)
         return where
+
+
+def local_midnight(day: date, days_after: int = 0) -> datetime:
+    """The start of a local calendar day (the settings' time zone), whatever the database's is."""
+    from gisgrid.cases.calendar import work_calendar
+
+    if not 1900 <= day.year <= 2200:
+        raise InvalidInput(f"日期 {day} 超出 1900–2200 年 / the date {day} is outside 1900–2200", where="from")
+    return datetime.combine(day + timedelta(days=days_after), time.min, work_calendar().zone)
 
 
 def parse_cell(value: str | None) -> tuple[int, int, float] | None:

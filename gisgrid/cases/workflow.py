@@ -129,13 +129,20 @@ def _digest(report: CaseReport, actor: Actor) -> str:
 
 
 def _case_number(session: Session, subdistrict: str, year: int) -> str:
-    """The next number of the sub-district's year; the counter row's lock orders concurrent reports."""
-    serial = session.execute(text("""
-        INSERT INTO case_numbers (subdistrict_code, year, last_serial)
-        VALUES (CAST(:sd AS varchar), :year, 1 + coalesce((SELECT max(split_part(case_no, '-', 3)::int) FROM cases
-                                          WHERE subdistrict_code = CAST(:sd AS varchar) AND case_no LIKE :prefix), 0))
-        ON CONFLICT (subdistrict_code, year) DO UPDATE SET last_serial = case_numbers.last_serial + 1
-        RETURNING last_serial"""), {"sd": subdistrict, "year": year, "prefix": f"{subdistrict}-{year}-%"}).scalar_one()
+    """The next number of the sub-district's year. The counter row's lock orders concurrent
+    reports; the row is seeded from the numbers already issued only when it is first made."""
+    params = {"sd": subdistrict, "year": year}
+    serial = session.execute(text("""UPDATE case_numbers SET last_serial = last_serial + 1
+                                     WHERE subdistrict_code = :sd AND year = :year RETURNING last_serial"""),
+                             params).scalar()
+    if serial is None:
+        serial = session.execute(text("""
+            INSERT INTO case_numbers (subdistrict_code, year, last_serial)
+            VALUES (CAST(:sd AS varchar), :year,
+                    1 + coalesce((SELECT max(split_part(case_no, '-', 3)::int) FROM cases
+                                  WHERE subdistrict_code = CAST(:sd AS varchar) AND case_no LIKE :prefix), 0))
+            ON CONFLICT (subdistrict_code, year) DO UPDATE SET last_serial = case_numbers.last_serial + 1
+            RETURNING last_serial"""), {**params, "prefix": f"{subdistrict}-{year}-%"}).scalar_one()
     return f"{subdistrict}-{year}-{serial:06d}"
 
 
@@ -144,8 +151,9 @@ def intake(session: Session, report: CaseReport, *, actor: Actor, now: datetime,
     """Record a reported case at its place, in the grids (every level) that hold it now.
 
     Returns the case and whether it is new: a retry with the same ``Idempotency-Key`` gets the
-    case the first call made (concurrent retries queue on the unique key), and a key reused
-    for a different report is refused."""
+    case the first call made (concurrent retries wait for the first one's commit, on the
+    sub-district's number counter or the key's unique index), and a key reused for a different
+    report is refused."""
     digest = _digest(report, actor)
     if idempotency_key is not None:
         existing = _by_key(session, idempotency_key, digest, now)
@@ -172,7 +180,6 @@ def intake(session: Session, report: CaseReport, *, actor: Actor, now: datetime,
     status = S.REPORTED
     case = {"category_code": report.category, "subtype_code": report.subtype}
     params = {
-        "case_no": _case_number(session, subdistrict, now.astimezone(work_calendar().zone).year),
         "sd": subdistrict, "category": report.category, "subtype": report.subtype, "title": report.title,
         "description": report.description, "reporter_name": report.reporter_name or "匿名",
         "reporter_kind": report.reporter_kind.value, "reporter_staff": report.reporter_staff_id,
@@ -182,7 +189,8 @@ def intake(session: Session, report: CaseReport, *, actor: Actor, now: datetime,
         "tracking": "".join(secrets.choice(TRACKING_ALPHABET) for _ in range(10)),
     }
     try:
-        with session.begin_nested():
+        with session.begin_nested():  # a retry that loses the race on the key gives its number back
+            params["case_no"] = _case_number(session, subdistrict, now.astimezone(work_calendar().zone).year)
             case_id = session.execute(text("""
                 INSERT INTO cases (case_no, subdistrict_code, category_code, subtype_code, title, description,
                     reporter_name, reporter_kind, reporter_staff_id, status, geom, grid_l1_id, grid_l2_id,
@@ -201,17 +209,19 @@ def intake(session: Session, report: CaseReport, *, actor: Actor, now: datetime,
                 return existing, False
         raise
     _event(session, case_id, None, status, actor, now, report.note or "上报 / reported")
-    return detail(session, case_id=case_id, now=now), True
+    # the tracking code goes to the reporter once, here; staff views of the case leave it out
+    return {**detail(session, case_id=case_id, now=now), "tracking_code": params["tracking"]}, True
 
 
 def _by_key(session: Session, key: str, digest: str, now: datetime) -> dict | None:
-    row = session.execute(text("SELECT id, request_digest FROM cases WHERE idempotency_key = :k"), {"k": key}).first()
+    row = session.execute(text("SELECT id, request_digest, tracking_code FROM cases WHERE idempotency_key = :k"),
+                          {"k": key}).first()
     if row is None:
         return None
     if row.request_digest != digest:
         raise InvalidInput("这个 Idempotency-Key 已用于另一份上报 / this Idempotency-Key was used for a different "
                            "report: use a new key for a new report", where="Idempotency-Key")
-    return detail(session, case_id=row.id, now=now)
+    return {**detail(session, case_id=row.id, now=now), "tracking_code": row.tracking_code}  # the same reporter
 
 
 # --- the loop -----------------------------------------------------------------------------------
@@ -257,7 +267,8 @@ def transition(session: Session, case_no: str, change: Transition, *, actor: Act
     if target is S.DISPATCHED:
         if change.assignee_staff_id is not None:
             _staff_exists(session, change.assignee_staff_id, "assignee_staff_id")
-            assignee, level, grid = change.assignee_staff_id, case["handling_level"] or 2, case["handling_grid_id"]
+            assignee, grid = change.assignee_staff_id, case["handling_grid_id"]
+            level = 2 if case["handling_level"] is None else case["handling_level"]
         elif current is S.REGISTERED or assignee is None:
             level, assignee, grid = responsible(session, case, 2)
         updates |= {"assignee_staff_id": assignee, "handling_level": level, "handling_grid_id": grid}
@@ -348,29 +359,34 @@ def escalate(session: Session, case_no: str | None = None, *, actor: Actor, now:
                      "id": case["id"]})
     prefix = "超期自动上报 / escalated automatically: the deadline passed. " if automatic else ""
     _event(session, case["id"], status, target, actor, now, prefix + note, kind="escalation", assignee=assignee,
-           level=new_level, due=case["due_at"] if STAGE.get(status) == STAGE.get(target) else None)
+           level=new_level, due=case["due_at"])  # the holder's stage ends here, met or missed
     return detail(session, case_id=case["id"], now=now)
 
 
 def escalate_overdue(session: Session, now: datetime, *, subdistrict: str | None = None,
-                     limit: int = 1000) -> list[str]:
+                     batch: int = 500) -> list[str]:
     """Escalate every case (of one sub-district, or all) whose handling deadline has passed and
-    that is not yet with the leading group: it heads up one level, with a deadline of its own."""
-    rows = session.execute(text("""
-        SELECT id, case_no FROM cases
-        WHERE status IN ('dispatched', 'in_progress') AND due_at < :now AND coalesce(handling_level, 2) > 0
-          AND (CAST(:sd AS varchar) IS NULL OR subdistrict_code = CAST(:sd AS varchar))
-        ORDER BY due_at LIMIT :limit FOR UPDATE SKIP LOCKED"""), {"now": now, "limit": limit, "sd": subdistrict}).all()
+    that is not yet with the leading group: it heads up one level, with a deadline of its own.
+    A case with nobody above it stays overdue and listed, and does not hold up the others."""
     actor = Actor("系统（超期上报） / system: deadline")
-    escalated = []
-    for row in rows:
-        try:
-            with session.begin_nested():
-                escalate(session, case_id=row.id, actor=actor, now=now, note="", automatic=True)
-            escalated.append(row.case_no)
-        except Conflict:
-            continue  # nobody above to take it: it stays overdue and listed as such
-    return escalated
+    escalated: list[str] = []
+    stuck: list[int] = []
+    while True:
+        rows = session.execute(text("""
+            SELECT id, case_no FROM cases
+            WHERE status IN ('dispatched', 'in_progress') AND due_at < :now AND coalesce(handling_level, 2) > 0
+              AND (CAST(:sd AS varchar) IS NULL OR subdistrict_code = CAST(:sd AS varchar)) AND id <> ALL(:stuck)
+            ORDER BY due_at, id LIMIT :batch FOR UPDATE SKIP LOCKED"""),
+            {"now": now, "batch": batch, "sd": subdistrict, "stuck": stuck}).all()
+        for row in rows:
+            try:
+                with session.begin_nested():
+                    escalate(session, case_id=row.id, actor=actor, now=now, note="", automatic=True)
+                escalated.append(row.case_no)
+            except Conflict:
+                stuck.append(row.id)
+        if len(rows) < batch:
+            return escalated
 
 
 # --- attachments --------------------------------------------------------------------------------
@@ -389,10 +405,14 @@ def add_attachment(session: Session, case_no: str, *, filename: str, media_type:
     if not _looks_like(content, media_type):
         raise InvalidInput(f"文件内容不是 {media_type} / the file's content is not {media_type}", where="file")
     case = _locked(session, case_no=case_no)
+    if not ALLOWED[S(case["status"])]:
+        raise Conflict(f"事件已{S(case['status']).label_zh}，不能再加附件 / the case is {case['status']}: no more "
+                       "attachments", where="case")
+    filename = filename[:200] or "attachment"
     row = session.execute(text("""
         INSERT INTO case_attachments (case_id, filename, media_type, size_bytes, sha256, content, uploaded_by)
         VALUES (:case, :name, :type, :size, :sha, :content, :by) RETURNING id, uploaded_at"""),
-        {"case": case["id"], "name": filename[:200] or "attachment", "type": media_type, "size": len(content),
+        {"case": case["id"], "name": filename, "type": media_type, "size": len(content),
          "sha": hashlib.sha256(content).hexdigest(), "content": content, "by": actor.name}).one()
     return {"id": row.id, "filename": filename, "media_type": media_type, "size_bytes": len(content),
             "uploaded_at": row.uploaded_at.isoformat()}
@@ -403,6 +423,8 @@ _MAGIC = {"image/jpeg": (b"\xff\xd8\xff",), "image/png": (b"\x89PNG\r\n\x1a\n",)
 
 
 def _looks_like(content: bytes, media_type: str) -> bool:
+    if media_type == "image/webp":
+        return content[:4] == b"RIFF" and content[8:12] == b"WEBP"
     return content.startswith(_MAGIC[media_type])
 
 
@@ -427,7 +449,7 @@ def attachment(session: Session, case_no: str, attachment_id: int) -> tuple[str,
 
 CASE_JSON = """
 json_build_object(
-    'case_no', c.case_no, 'tracking_code', c.tracking_code, 'subdistrict', c.subdistrict_code,
+    'case_no', c.case_no, 'subdistrict', c.subdistrict_code,
     'category', c.category_code, 'subtype', c.subtype_code, 'title', c.title, 'description', c.description,
     'status', c.status, 'reporter', json_build_object('name', c.reporter_name, 'kind', c.reporter_kind,
                                                        'staff_id', c.reporter_staff_id),

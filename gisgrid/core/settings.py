@@ -103,6 +103,22 @@ class Settings(BaseSettings):
     sign_in_rate: int = Field(default=20, description="failed sign-ins from one address in 5 minutes before "
                               "it gets 429")
 
+    @model_validator(mode="after")
+    def _complete_dicts(self):
+        """A partial GISGRID_CASE_DEADLINES or GISGRID_ASSESSMENT_WEIGHTS keeps the other defaults;
+        an unknown key or a value that is not positive stops the start, naming it."""
+        for name, defaults in (("case_deadlines", {"register": 4.0, "dispatch": 2.0, "handle": 16.0, "close": 8.0}),
+                               ("assessment_weights", {"performance": 0.5, "skills": 0.2, "satisfaction": 0.3})):
+            given = getattr(self, name)
+            unknown = set(given) - set(defaults)
+            if unknown:
+                raise ValueError(f"GISGRID_{name.upper()}: unknown keys {sorted(unknown)}; known: {sorted(defaults)}")
+            merged = {**defaults, **given}
+            if any(not (value > 0 if name == "case_deadlines" else value >= 0) for value in merged.values()):
+                raise ValueError(f"GISGRID_{name.upper()}: values must be positive numbers")
+            setattr(self, name, merged)
+        return self
+
     @property
     def home_dir(self) -> Path:
         return self.home.expanduser().resolve()

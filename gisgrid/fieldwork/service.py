@@ -8,6 +8,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
+from gisgrid.cases.service import local_midnight
 from gisgrid.core.errors import InvalidInput, NotFound
 from gisgrid.core.paging import Page, Where, json_page
 
@@ -67,8 +68,8 @@ def log_visit(session: Session, visit: VisitIn, now: datetime) -> dict:
     if at.tzinfo is None:
         raise InvalidInput("时间须带时区，如 2026-11-27T09:30:00+08:00 / give visited_at with its UTC offset",
                            where="visited_at")
-    if at > now:
-        raise InvalidInput("走访时间不能晚于现在 / a visit cannot be in the future", where="visited_at")
+    if at > now or at.year < 2000:
+        raise InvalidInput("走访时间应在 2000 年以后、不晚于现在 / a visit lies between 2000 and now", where="visited_at")
     row = session.execute(text("""
         INSERT INTO visits (staff_id, kind, building_id, household_id, subdistrict_code, grid_l2_id, visited_at, note)
         VALUES (:staff, :kind, :building, :household, :sd, :grid, :at, :note) RETURNING id"""),
@@ -86,9 +87,9 @@ def list_visits(session: Session, *, staff_id: int | None, grid: str | None, sin
     if grid:
         where.add("v.grid_l2_id = (SELECT id FROM grids WHERE code = :grid)", grid=grid)
     if since:
-        where.add("v.visited_at >= :since", since=since)
+        where.add("v.visited_at >= :since", since=local_midnight(since))
     if until:
-        where.add("v.visited_at < CAST(:until AS date) + 1", until=until)
+        where.add("v.visited_at < :until", until=local_midnight(until, days_after=1))
     rows = f"""SELECT v.id, v.staff_id, s.name AS staff, v.kind, v.building_id, b.name AS building, v.household_id,
                       g.code AS grid, v.visited_at, v.note
                FROM visits v JOIN staff s ON s.id = v.staff_id JOIN buildings b ON b.id = v.building_id

@@ -8,16 +8,18 @@ The rates are counts over case events in the period ``[from, to]`` (local dates)
 - 按期处置率  handled steps within the handling deadline in force / handled steps
 - 按期结案率  closures within the close deadline / closures
 - 结案率      cases reported in the period and closed by its end / cases registered among them
-- 平均处置时长 mean hours from a case's first dispatch to its handled step, for steps in the period
+- 平均处置时长 mean hours from the dispatch a handled step answers (the latest dispatch before it:
+              the first, a reopening or an escalation) to that step, for steps in the period
 - median time to close: hours from report to closure, for closures in the period
 - reopen rate: failed checks (verified → dispatched) / checks made (verified steps)
-- escalation rate: cases escalated in the period / cases dispatched in the period
+- escalation rate: cases escalated in the period / cases held in the period (dispatched, in
+  progress, handled or escalated then)
 A grid's figures count the cases reported in it; a worker's count the steps taken while the
 case was with them (the event's assignee). A rate with nothing to count is null and is left
-out of the part it feeds. 工作实绩 is the mean of the available rates among 按时立案率 (grids
+out of the part it feeds. Nothing after the period counts, so a past period reads the same later. 工作实绩 is the mean of the available rates among 按时立案率 (grids
 only), 准确派遣率 (grids only), 按期处置率, 按期结案率, 结案率 (grids only), 1 − reopen rate and
-1 − escalation rate, × 100; 业务技能 the mean training score (% of the course's maximum, an absence
-counting 0) of the courses held in the period; 群众满意度 (mean rating − 1) / 4 × 100.
+1 − escalation rate, × 100; 业务技能 the mean training score (% of the course's maximum; an absence
+counts 0, attendance without a test is left out) of the courses held in the period; 群众满意度 (mean rating − 1) / 4 × 100.
 """
 
 from __future__ import annotations
@@ -46,13 +48,9 @@ LABELS = {
 # case ``c``, ``{scope}`` limits to the sub-district.
 COUNTS = """
 WITH ev AS (
-    SELECT {unit} AS unit, e.*, c.reported_at, c.satisfaction AS case_satisfaction, c.id AS cid
+    SELECT {unit} AS unit, e.*, c.reported_at, c.satisfaction AS case_satisfaction
     FROM case_events e JOIN cases c ON c.id = e.case_id
-    WHERE e.at >= :start AND e.at < :end AND {scope} AND {unit} IS NOT NULL
-), firsts AS (
-    SELECT e.case_id, min(e.at) AS dispatched_at FROM case_events e
-    WHERE e.to_status = 'dispatched' AND e.kind = 'transition' AND e.case_id IN (SELECT cid FROM ev)
-    GROUP BY e.case_id
+    WHERE e.at >= :start AND e.at < :end AND {scope}
 )
 SELECT unit,
     count(*) FILTER (WHERE kind = 'transition' AND to_status = 'registered') AS registrations,
@@ -61,22 +59,25 @@ SELECT unit,
         AS dispatches,
     count(*) FILTER (WHERE kind = 'transition' AND to_status = 'dispatched' AND from_status = 'registered'
         AND NOT EXISTS (SELECT 1 FROM case_events r WHERE r.case_id = ev.case_id AND r.kind = 'reassignment'
-                        AND r.at >= ev.at)) AS dispatches_accurate,
+                        AND r.at >= ev.at AND r.at < :end)) AS dispatches_accurate,
     count(*) FILTER (WHERE kind = 'transition' AND to_status = 'handled') AS handled,
     count(*) FILTER (WHERE kind = 'transition' AND to_status = 'handled' AND on_time) AS handled_on_time,
     count(*) FILTER (WHERE kind = 'transition' AND to_status = 'closed') AS closures,
     count(*) FILTER (WHERE kind = 'transition' AND to_status = 'closed' AND on_time) AS closures_on_time,
     count(*) FILTER (WHERE kind = 'transition' AND to_status = 'verified') AS checks,
     count(*) FILTER (WHERE kind = 'transition' AND to_status = 'dispatched' AND from_status = 'verified') AS reopens,
-    count(DISTINCT ev.case_id) FILTER (WHERE kind = 'transition' AND to_status = 'dispatched') AS cases_dispatched,
+    count(DISTINCT ev.case_id) FILTER (WHERE kind = 'escalation'
+        OR to_status IN ('dispatched', 'in_progress', 'handled')) AS cases_held,
     count(DISTINCT ev.case_id) FILTER (WHERE kind = 'escalation') AS cases_escalated,
-    avg(extract(epoch FROM ev.at - f.dispatched_at) / 3600) FILTER (WHERE kind = 'transition'
-        AND to_status = 'handled') AS mean_handling_hours,
+    avg(extract(epoch FROM ev.at - (
+            SELECT max(d.at) FROM case_events d WHERE d.case_id = ev.case_id AND d.at <= ev.at
+            AND ((d.kind = 'transition' AND d.to_status = 'dispatched') OR d.kind = 'escalation'))) / 3600)
+        FILTER (WHERE kind = 'transition' AND to_status = 'handled') AS mean_handling_hours,
     percentile_cont(0.5) WITHIN GROUP (ORDER BY extract(epoch FROM ev.at - ev.reported_at) / 3600)
         FILTER (WHERE kind = 'transition' AND to_status = 'closed') AS median_close_hours,
     avg(case_satisfaction) FILTER (WHERE kind = 'transition' AND to_status = 'closed') AS satisfaction,
     count(case_satisfaction) FILTER (WHERE kind = 'transition' AND to_status = 'closed') AS ratings
-FROM ev LEFT JOIN firsts f ON f.case_id = ev.case_id
+FROM ev WHERE unit IS NOT NULL
 GROUP BY unit
 """
 
@@ -100,8 +101,7 @@ GROUP BY g.id
 
 # Training: per worker, the mean of score / max (absences 0) over courses held in the period.
 TRAINING = """
-SELECT r.staff_id, avg(CASE WHEN r.attended AND r.score IS NOT NULL THEN 100.0 * r.score / t.max_score ELSE 0 END)
-       AS score
+SELECT r.staff_id, avg(CASE WHEN NOT r.attended THEN 0 ELSE 100.0 * r.score / t.max_score END) AS score
 FROM training_records r JOIN training_courses t ON t.id = r.course_id
 WHERE t.held_on >= :since AND t.held_on <= :until AND {scope}
 GROUP BY r.staff_id
@@ -111,6 +111,8 @@ GROUP BY r.staff_id
 def _bounds(since: date, until: date) -> tuple[datetime, datetime]:
     if since > until:
         raise InvalidInput("起始日期晚于结束日期 / 'from' is after 'to'", where="from")
+    if not (date(2000, 1, 1) <= since and until <= date(2100, 12, 31)):
+        raise InvalidInput("考核期应在 2000–2100 年 / an assessment period lies in 2000–2100", where="from")
     if (until - since).days > 366:
         raise InvalidInput("考核期不超过一年 / an assessment period is at most a year", where="to")
     zone = work_calendar().zone
@@ -129,7 +131,7 @@ def _rates(counts: dict, closure: dict | None) -> dict:
         "on_time_closure": _ratio(counts["closures_on_time"], counts["closures"]),
         "closure": _ratio(closure["closed"], closure["registered"]) if closure else None,
         "reopen": _ratio(counts["reopens"], counts["checks"]),
-        "escalation": _ratio(counts["cases_escalated"], counts["cases_dispatched"]),
+        "escalation": _ratio(counts["cases_escalated"], counts["cases_held"]),
     }
     return rates
 
@@ -188,7 +190,7 @@ def assessment(session: Session, *, since: date, until: date, by: str, subdistri
     rows = []
     empty = dict.fromkeys(("registrations", "registrations_on_time", "dispatches", "dispatches_accurate", "handled",
                            "handled_on_time", "closures", "closures_on_time", "checks", "reopens",
-                           "cases_dispatched", "cases_escalated", "ratings"), 0)
+                           "cases_held", "cases_escalated", "ratings"), 0)
     for u in units:
         c = counts.get(u["id"], {**empty, "mean_handling_hours": None, "median_close_hours": None,
                                  "satisfaction": None})

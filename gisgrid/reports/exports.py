@@ -92,12 +92,17 @@ def assessment_xlsx(report: dict) -> bytes:
     return _bytes(book)
 
 
+def _inert(value):
+    """A text cell a spreadsheet would read as a formula (=, +, -, @) is quoted with a leading '."""
+    return "'" + value if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r") else value
+
+
 def assessment_csv(report: dict) -> bytes:
     headers, rows = _assessment_rows(report)
     buffer = io.StringIO()
     writer = csv.writer(buffer)
     writer.writerow(headers)
-    writer.writerows(rows)
+    writer.writerows([[_inert(v) for v in row] for row in rows])
     return ("\ufeff" + buffer.getvalue()).encode()  # the BOM makes Excel read the Chinese headers as UTF-8
 
 

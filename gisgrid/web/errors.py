@@ -58,6 +58,9 @@ def install_handlers(app: FastAPI) -> None:
         """Races the database settles (a lock held too long, a deadlock, a row changed under
         us) are conflicts to retry; anything else is logged and stays an internal error."""
         state = getattr(exc.orig, "sqlstate", None) or ""
+        if "NUL (0x00)" in str(exc.orig):  # psycopg refuses to send it; no field may hold one
+            return JSONResponse({"error": "invalid_input", "message": "文字中不能含 NUL 字符 / text must not contain "
+                                 "NUL (\\u0000) characters", "where": "body"}, status_code=422)
         if state in RETRYABLE:
             log.warning("database conflict %s on %s %s", state, request.method, request.url.path)
             return JSONResponse({"error": "conflict", "message": "另一修改正在进行，请稍后重试 / another change "

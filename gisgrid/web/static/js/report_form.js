@@ -8,7 +8,7 @@
   const map = window[cfg.map];
   const $ = (id) => document.getElementById(id);
   const form = $("gg-form");
-  let pin = null, key = newKey(), categories = [];
+  let pin = null, key = newKey(), categories = [], unsent = null;
   window.ggReport = { status: "loading" };
 
   // crypto.randomUUID needs a secure context; an intranet server on plain http is not one
@@ -64,10 +64,14 @@
     const f = form.elements;
     const p = pin.getLatLng();
     // the pin is in the basemap's system (GCJ-02 / BD-09 tiles): the API converts it to WGS84
-    const body = { category: f.category.value, title: f.title.value.trim(), description: f.description.value.trim(),
-                   location: { lon: p.lng, lat: p.lat, crs: cfg.basemap_crs } };
-    if (f.subtype.value) body.subtype = f.subtype.value;
-    if (f.reporter_name.value.trim()) body.reporter_name = f.reporter_name.value.trim();
+    // a report whose answer was lost is sent again exactly as it was, with its key, so the
+    // server returns the case it may have made instead of refusing the key for a changed report
+    const body = unsent || { category: f.category.value, title: f.title.value.trim(),
+                             description: f.description.value.trim(),
+                             location: { lon: p.lng, lat: p.lat, crs: cfg.basemap_crs } };
+    if (!unsent && f.subtype.value) body.subtype = f.subtype.value;
+    if (!unsent && f.reporter_name.value.trim()) body.reporter_name = f.reporter_name.value.trim();
+    unsent = null;
     $("gg-submit").disabled = true;
     $("gg-submit").textContent = t.sending;
     window.ggReport.status = "sending";
@@ -84,7 +88,8 @@
         window.ggReport.status = "refused";
       }
     } catch (error) {
-      say(t.network);  // the same key on retry: if the case was made, the retry returns it
+      unsent = body;
+      say(t.network);  // the same key and body on retry: if the case was made, the retry returns it
       window.ggReport.status = "error";
     } finally {
       $("gg-submit").disabled = false;
