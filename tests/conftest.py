@@ -211,7 +211,9 @@ class Watched:
 
 @pytest.fixture
 def watched(browser):
-    context = browser.new_context(viewport={"width": 1400, "height": 900}, locale="zh-CN")
+    # Playwright's wait_for_function evaluates strings, which the app's CSP forbids; the policy
+    # itself is checked page by page in test_security_headers.py
+    context = browser.new_context(viewport={"width": 1400, "height": 900}, locale="zh-CN", bypass_csp=True)
     page = context.new_page()
     yield Watched(page)
     context.close()

@@ -3,15 +3,18 @@ behind the case heatmap, the categories, and the public report form's endpoints.
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, timedelta
 from typing import Literal
 from urllib.parse import quote
 
 from fastapi import APIRouter, Depends, File, Header, Path, Query, Request, UploadFile
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy import text
 from sqlalchemy.orm import Session
 
+from gisgrid.audit.service import record
+from gisgrid.auth.service import TooManyAttempts
 from gisgrid.cases import service, workflow
 from gisgrid.cases.schemas import (
     CaseReport,
@@ -26,6 +29,7 @@ from gisgrid.core.clock import Clock, get_clock
 from gisgrid.core.dependencies import Actor, get_actor, get_session
 from gisgrid.core.geojson import BBox, bbox_param
 from gisgrid.core.paging import Page, page_params
+from gisgrid.core.settings import get_settings
 
 router = APIRouter(tags=["cases"])
 
@@ -138,8 +142,6 @@ async def upload_attachment(case_no: str = CASE_NO, file: UploadFile = File(...)
                             session: Session = Depends(get_session)) -> dict:
     """JPEG, PNG, WebP or PDF up to ``GISGRID_MAX_ATTACHMENT_BYTES``; file it with a step by
     passing its id in that step's ``attachment_ids``."""
-    from gisgrid.core.settings import get_settings
-
     content = await file.read(get_settings().max_attachment_bytes + 1)
     saved = workflow.add_attachment(session, case_no, filename=file.filename or "attachment",
                                     media_type=file.content_type or "", content=content, actor=actor)
@@ -190,9 +192,20 @@ TRACKING = Path(..., min_length=10, max_length=10, pattern="^[2-9A-HJ-NP-Z]{10}$
              responses={200: {"description": "a retry: the case the first call with this Idempotency-Key made"}})
 def public_report(report: PublicReport, request: Request, idempotency_key: str | None = IDEMPOTENCY_KEY,
                   clock: Clock = Depends(get_clock), session: Session = Depends(get_session)) -> JSONResponse:
-    """No account: the answer is the tracking code (and what the reporter may see), nothing internal."""
-    case, created = workflow.intake(session, report.as_report(), actor=Actor("居民 / resident"), now=clock.now(),
+    """No account: the answer is the tracking code (and what the reporter may see), nothing internal.
+    An address sends at most ``GISGRID_PUBLIC_REPORT_RATE`` new reports in 10 minutes (429 after)."""
+    now, address = clock.now(), request.client.host if request.client else None
+    sent = session.execute(text("""SELECT count(*) FROM audit_log WHERE action = 'public_report' AND outcome = 'ok'
+                                   AND client_addr = CAST(:addr AS inet) AND at > :since"""),
+                           {"addr": address, "since": now - timedelta(minutes=10)}).scalar()
+    if address and sent >= get_settings().public_report_rate:
+        raise TooManyAttempts("上报过于频繁，请稍后再试 / too many reports from this address: try again in 10 minutes",
+                              where="client")
+    case, created = workflow.intake(session, report.as_report(), actor=Actor("居民 / resident"), now=now,
                                     idempotency_key=idempotency_key)
+    if created:
+        record(session, actor="public", action="public_report", outcome="ok", object_type="case",
+               object_id=case["case_no"], client_addr=address, at=now)
     session.commit()
     return JSONResponse(workflow.public_view(session, case["tracking_code"], clock.now()),
                         status_code=201 if created else 200)

@@ -98,6 +98,10 @@ class Settings(BaseSettings):
         description="weights of 工作实绩 (performance), 业务技能 (skills) and 群众满意度 (satisfaction)")
 
     session_hours: float = Field(default=8.0, description="how long a sign-in lasts")
+    max_body_bytes: int = Field(default=64 * 1024 * 1024, description="the largest request body (413 above)")
+    statement_timeout_ms: int = Field(default=120_000, description="the longest any statement of a request runs")
+    public_report_rate: int = Field(default=10, description="reports one address may send through the public "
+                                    "form in 10 minutes before it gets 429")
     lockout_attempts: int = Field(default=5, description="failed sign-ins in a row that lock an account")
     lockout_minutes: int = Field(default=15, description="how long a locked account stays locked")
     sign_in_rate: int = Field(default=20, description="failed sign-ins from one address in 5 minutes before "

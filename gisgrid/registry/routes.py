@@ -1,10 +1,16 @@
 from __future__ import annotations
 
-from fastapi import APIRouter, Depends, Path, Query
+from typing import Literal
+
+from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.responses import Response
+from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy.orm import Session
 
+from gisgrid.audit.service import record, record_now
+from gisgrid.auth.routes import Forbidden, client_addr, current_account
 from gisgrid.core.dependencies import get_session
+from gisgrid.core.enums import Role
 from gisgrid.core.geojson import MEDIA_TYPE, BBox, bbox_param
 from gisgrid.core.paging import Page, page_params
 from gisgrid.registry import service
@@ -59,3 +65,26 @@ def list_residents(
 ) -> dict:
     """Residents with ID numbers and phones masked (`110101********123X`, `138****5678`)."""
     return service.list_residents(session, grid=grid, household=household, tag=tag, page=page)
+
+
+class RevealBody(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    field: Literal["id_number", "phone"]
+    reason: str = Field(min_length=4, max_length=500, description="why the full value is needed (audited)")
+
+
+@router.post("/residents/{resident_id}/reveal", summary="查看完整信息 / Reveal a full ID number or phone (audited)")
+def reveal(body: RevealBody, request: Request, resident_id: int = Path(..., ge=1, le=2_147_483_647),
+           account: dict = Depends(current_account), session: Session = Depends(get_session)) -> dict:
+    """Administrators only, with a reason; every reveal and every refusal is in the audit log."""
+    entry = {"actor": account["username"], "action": "reveal", "object_type": "resident",
+             "object_id": str(resident_id), "client_addr": client_addr(request),
+             "detail": {"field": body.field, "reason": body.reason}}
+    if account["role"] != Role.ADMIN:
+        record_now(session, outcome="refused", **entry)
+        raise Forbidden("只有管理员可以查看完整信息 / only administrators reveal personal data", where="role")
+    value = service.reveal(session, resident_id, body.field)
+    record(session, outcome="ok", **entry)
+    session.commit()
+    return {"resident_id": resident_id, "field": body.field, "value": value}

@@ -9,6 +9,7 @@ from sqlalchemy.orm import Session
 from gisgrid.core.errors import InvalidInput, NotFound
 from gisgrid.core.geojson import BBox, feature_collection, geometry_json
 from gisgrid.core.paging import Page, Where, json_page
+from gisgrid.core.secrets import keyring
 from gisgrid.grids.service import membership_filter
 
 
@@ -152,3 +153,16 @@ def household_diagram(session: Session, building_id: int) -> dict:
             "people": sum(flat["members"] for flat in occupied),
         },
     }
+
+
+def reveal(session: Session, resident_id: int, field: str) -> str:
+    """The full ID number or phone of one resident, opened from its ciphertext. The caller
+    checks the role and writes the audit entry in the same transaction."""
+    column = {"id_number": "id_number_enc", "phone": "phone_enc"}[field]
+    sealed = session.execute(text(f"SELECT {column} FROM residents WHERE id = :id"), {"id": resident_id}).first()
+    if sealed is None:
+        raise NotFound(f"没有居民 {resident_id} / no resident {resident_id}", where="resident")
+    if sealed[0] is None:
+        raise NotFound(f"居民 {resident_id} 没有登记{'身份证号' if field == 'id_number' else '电话'} / not recorded",
+                       where=field)
+    return keyring().open(bytes(sealed[0]))

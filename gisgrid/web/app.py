@@ -35,6 +35,7 @@ from gisgrid.registry.routes import router as buildings_router
 from gisgrid.reports.routes import router as reports_router
 from gisgrid.staff.routes import router as staff_router
 from gisgrid.territory.routes import router as territory_router
+from gisgrid.web import hardening
 from gisgrid.web.errors import install_handlers
 from gisgrid.web.health import router as health_router
 from gisgrid.web.pages import router as pages_router
@@ -78,9 +79,11 @@ def create_app(engine: Engine | None = None, layers_dir: Path | None = None, clo
         lifespan=lifespan,
     )
     app.state.sessionmaker = session_factory(engine)
+    hardening.limit_statements(app.state.sessionmaker)
     app.state.clock = clock or SystemClock()
     app.state.layers = layers
     install_handlers(app)
+    hardening.install(app)
     # The docs assets first: /static would otherwise swallow /static/docs.
     app.mount("/static/docs", StaticFiles(directory=str(files("fastapi_offline") / "static")), name="docs-assets")
     assets.check_installed()
