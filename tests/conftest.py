@@ -31,6 +31,28 @@ os.environ["GISGRID_CASE_SWEEP_SECONDS"] = "0"  # tests escalate by their own cl
 # pages under test draw on the app's own plain basemap: no request may leave 127.0.0.1
 os.environ["GISGRID_BASEMAP_URL"] = "/basemap/blank/{z}/{x}/{y}.png"
 ARTIFACTS = Path(__file__).resolve().parents[1] / "test-artifacts"
+# The tests' own city-wide administrator, by API key: every client and browser sends it unless a
+# test is about who may do what.
+TEST_KEY = "gg_tests-" + base64.urlsafe_b64encode(os.urandom(24)).decode().rstrip("=")
+AUTH = {"Authorization": f"Bearer {TEST_KEY}"}
+
+
+def grant_test_key(engine) -> None:
+    import hashlib
+
+    from sqlalchemy import text
+    from sqlalchemy.orm import Session
+
+    from gisgrid.auth.service import create_account
+    from gisgrid.core.enums import Role
+
+    with Session(engine) as db:
+        if db.execute(text("SELECT 1 FROM accounts WHERE username = 'tests'")).first() is None:
+            account = create_account(db, username="tests", display_name="测试管理员", role=Role.ADMIN,
+                                     password="Only-For-Checks-9" + TEST_KEY[-6:])
+            db.execute(text("INSERT INTO api_keys (account_id, name, prefix, key_hash) VALUES (:a, 'tests', :p, :h)"),
+                       {"a": account["id"], "p": TEST_KEY[:10], "h": hashlib.sha256(TEST_KEY.encode()).hexdigest()})
+        db.commit()
 
 pytest_plugins = ["no_skips", "pytester"]
 
@@ -74,6 +96,7 @@ def demo(engine):
 
     data = generate(DemoConfig())
     load(engine, data, progress=False)
+    grant_test_key(engine)
     return data
 
 
@@ -132,7 +155,7 @@ def server(engine, demo):
 def http(server):
     import httpx
 
-    with httpx.Client(base_url=server, timeout=30) as client:
+    with httpx.Client(base_url=server, timeout=30, headers=AUTH) as client:
         yield client
 
 
@@ -153,7 +176,9 @@ def scratch_engine(database_url):
     admin.dispose()
     url = make_url(database_url).set(database="gisgrid_scratch").render_as_string(hide_password=False)
     migrate.upgrade(url)
-    return engine_for(url)
+    scratch = engine_for(url)
+    grant_test_key(scratch)
+    return scratch
 
 
 @pytest.fixture(scope="session")
@@ -166,7 +191,7 @@ def scratch_server(scratch_engine):
 def scratch_http(scratch_server):
     import httpx
 
-    with httpx.Client(base_url=scratch_server, timeout=60) as client:
+    with httpx.Client(base_url=scratch_server, timeout=60, headers=AUTH) as client:
         yield client
 
 
@@ -213,7 +238,8 @@ class Watched:
 def watched(browser):
     # Playwright's wait_for_function evaluates strings, which the app's CSP forbids; the policy
     # itself is checked page by page in test_security_headers.py
-    context = browser.new_context(viewport={"width": 1400, "height": 900}, locale="zh-CN", bypass_csp=True)
+    context = browser.new_context(viewport={"width": 1400, "height": 900}, locale="zh-CN", bypass_csp=True,
+                                  extra_http_headers=AUTH)
     page = context.new_page()
     yield Watched(page)
     context.close()

@@ -14,7 +14,7 @@ from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
-from conftest import serve
+from conftest import AUTH, serve
 from shapely import Point
 from sqlalchemy import text
 
@@ -32,7 +32,7 @@ def clock():
 
 @pytest.fixture(scope="module")
 def api(scratch_engine, clock):
-    with serve(scratch_engine, clock=clock) as url, httpx.Client(base_url=url, timeout=60) as client:
+    with serve(scratch_engine, clock=clock) as url, httpx.Client(base_url=url, timeout=60, headers=AUTH) as client:
         yield client
 
 

@@ -13,6 +13,7 @@ from urllib.parse import quote
 
 import pytest
 import shapely
+from conftest import AUTH
 from shapely.geometry import mapping
 from sqlalchemy import text
 
@@ -62,7 +63,7 @@ def test_twenty_concurrent_edits_from_one_version_exactly_one_wins(scratch_serve
 
     def edit(i: int) -> None:
         body = {"geometry": town.geo(0, 0, 200 - i, 200), "reason": f"第{i}人的修改", "mode": "strict"}
-        with httpx.Client(base_url=scratch_server, timeout=60) as client:
+        with httpx.Client(base_url=scratch_server, timeout=60, headers=AUTH) as client:
             barrier.wait()
             statuses.append(client.post(f"/grids/{town.west}/reshape", json=body,
                                         headers={"If-Match": '"v1"'}).status_code)

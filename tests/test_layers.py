@@ -128,7 +128,7 @@ def test_a_broken_layer_file_stops_the_app_from_starting(tmp_path, engine):
 
 
 def test_a_new_layer_is_a_new_file(tmp_path, engine, demo, db):
-    from conftest import serve
+    from conftest import AUTH, serve
 
     folder = tmp_path / "layers"
     shutil.copytree(LAYERS, folder)
@@ -142,7 +142,7 @@ def test_a_new_layer_is_a_new_file(tmp_path, engine, demo, db):
         "popup: {zh: '{name} {floors} 层', en: '{name}, {floors} floors'}\n"
         "zoom: {min: 13, max: 22}\n", encoding="utf-8")
     expected = db.execute(text("SELECT count(*) FROM buildings WHERE floors >= 10")).scalar_one()
-    with serve(engine, layers_dir=folder) as url, httpx.Client(base_url=url) as client:
+    with serve(engine, layers_dir=folder) as url, httpx.Client(base_url=url, headers=AUTH) as client:
         assert "high_rise" in [layer["name"] for layer in client.get("/layers").json()["layers"]]
         items = client.get("/layers/high_rise/items", params={"limit": 5000}).json()
         assert items["numberMatched"] == expected > 0

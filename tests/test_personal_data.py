@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 
 import httpx
 import pytest
-from conftest import serve
+from conftest import AUTH, serve
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 
@@ -75,7 +75,8 @@ def test_only_an_administrator_reveals_and_every_attempt_is_audited(http, db, de
     resident, expected = db.execute(text("SELECT id, id_number_masked FROM residents WHERE id_number_enc IS NOT NULL "
                                          "ORDER BY id LIMIT 1")).one()
     body = {"field": "id_number", "reason": "核对低保申请材料"}
-    assert http.post(f"/residents/{resident}/reveal", json=body).status_code == 401
+    with httpx.Client(base_url=str(http.base_url)) as anonymous:
+        assert anonymous.post(f"/residents/{resident}/reveal", json=body).status_code == 401
     refused = http.post(f"/residents/{resident}/reveal", json=body, headers=_token(http, "viewer"))
     assert refused.status_code == 403
     shown = http.post(f"/residents/{resident}/reveal", json=body, headers=_token(http, "admin"))
@@ -111,7 +112,7 @@ def test_the_public_form_is_rate_limited_per_address(scratch_engine, monkeypatch
     report = {"category": "urban_management", "title": "路灯不亮", "location": {"lon": point.x, "lat": point.y}}
     monkeypatch.setattr(get_settings(), "public_report_rate", 3)
     clock = FixedClock(datetime(2030, 1, 7, 9, 0, tzinfo=UTC))
-    with serve(scratch_engine, clock=clock) as url, httpx.Client(base_url=url, timeout=30) as client:
+    with serve(scratch_engine, clock=clock) as url, httpx.Client(base_url=url, timeout=30, headers=AUTH) as client:
         statuses = [client.post("/public/cases", json=report).status_code for _ in range(4)]
         assert statuses == [201, 201, 201, 429]
         clock.advance(minutes=11)

@@ -4,6 +4,7 @@ Content Security Policy in a real browser, request bodies capped, statements tim
 from __future__ import annotations
 
 import pytest
+from conftest import AUTH
 from sqlalchemy import text
 
 PAGES = ["/", "/map/coverage", "/map/cases", "/map/edit", "/report", "/track", "/reports/weekly/page?week=2026-W43",
@@ -22,7 +23,7 @@ def test_every_answer_carries_the_security_headers(http):
 @pytest.fixture
 def strict_page(browser):
     """A page that enforces the CSP (no bypass) and records violations and errors."""
-    context = browser.new_context(viewport={"width": 1200, "height": 800})
+    context = browser.new_context(viewport={"width": 1200, "height": 800}, extra_http_headers=AUTH)
     page = context.new_page()
     errors: list[str] = []
     page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
@@ -49,12 +50,12 @@ def test_every_page_works_under_its_content_security_policy(server, strict_page,
 
 def test_a_body_over_the_cap_is_refused_before_it_is_read(scratch_engine, monkeypatch):
     import httpx
-    from conftest import serve
+    from conftest import AUTH, serve
 
     from gisgrid.core.settings import get_settings
 
     monkeypatch.setattr(get_settings(), "max_body_bytes", 1000)  # read when the app is made
-    with serve(scratch_engine) as url, httpx.Client(base_url=url, timeout=30) as client:
+    with serve(scratch_engine) as url, httpx.Client(base_url=url, timeout=30, headers=AUTH) as client:
         declared = client.post("/cases", content=b"x" * 5000, headers={"content-type": "application/json"})
         assert declared.status_code == 413 and declared.json()["where"] == "body"
 

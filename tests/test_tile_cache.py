@@ -8,6 +8,7 @@ import threading
 import time
 
 import mapbox_vector_tile
+from conftest import AUTH
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
@@ -70,7 +71,7 @@ def test_a_tile_rendered_during_a_change_waits_for_it_and_is_never_stale(scratch
     answer: dict = {}
 
     def fetch() -> None:
-        with httpx.Client(base_url=scratch_server, timeout=60) as client:
+        with httpx.Client(base_url=scratch_server, timeout=60, headers=AUTH) as client:
             answer["tile"] = client.get(f"/layers/grids_l2/tiles/{z}/{x}/{y}.mvt").content
 
     thread = threading.Thread(target=fetch)

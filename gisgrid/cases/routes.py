@@ -14,6 +14,7 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from gisgrid.audit.service import record
+from gisgrid.auth.access import needs
 from gisgrid.auth.service import TooManyAttempts
 from gisgrid.cases import service, workflow
 from gisgrid.cases.schemas import (
@@ -57,7 +58,7 @@ IDEMPOTENCY_KEY = Header(None, alias="Idempotency-Key", min_length=8, max_length
 CASE_NO = Path(..., max_length=30, description="the case number, e.g. 110101001-2026-000123")
 
 
-@router.get("/cases", summary="事件列表 / Cases")
+@router.get("/cases", dependencies=[Depends(needs("cases"))], summary="事件列表 / Cases")
 def list_cases(filters: CaseFilter = Depends(case_filter), page: Page = Depends(page_params),
                clock: Clock = Depends(get_clock), session: Session = Depends(get_session)) -> dict:
     """Newest first, with category, status, location, the L2 grid it was reported in, who has it
@@ -65,7 +66,7 @@ def list_cases(filters: CaseFilter = Depends(case_filter), page: Page = Depends(
     return service.list_cases(session, filters, page, clock.now())
 
 
-@router.get("/cases/density", summary="事件密度 / Case density for the heatmap")
+@router.get("/cases/density", dependencies=[Depends(needs("maps"))], summary="事件密度 / Case density for the heatmap")
 def density(filters: CaseFilter = Depends(case_filter),
             mode: Literal["heat", "hex"] = Query("heat", description="heat: weighted points; hex: hexagon counts"),
             size: float = Query(150, description="hexagon edge length in metres (hex mode)"),
@@ -83,7 +84,7 @@ def _reported(session: Session, report: CaseReport, actor: Actor, key: str | Non
     return JSONResponse(case, status_code=201 if created else 200, headers=headers)
 
 
-@router.post("/cases", status_code=201, summary="上报事件 / Report a case",
+@router.post("/cases", dependencies=[Depends(needs("cases"))], status_code=201, summary="上报事件 / Report a case",
              responses={200: {"description": "a retry: the case the first call with this Idempotency-Key made"}})
 def report_case(report: CaseReport, idempotency_key: str | None = IDEMPOTENCY_KEY,
                 actor: Actor = Depends(get_actor), clock: Clock = Depends(get_clock),
@@ -94,7 +95,7 @@ def report_case(report: CaseReport, idempotency_key: str | None = IDEMPOTENCY_KE
     return _reported(session, report, actor, idempotency_key, clock)
 
 
-@router.post("/cases/escalate-overdue", summary="超期上报 / Escalate every case past its handling deadline")
+@router.post("/cases/escalate-overdue", dependencies=[Depends(needs("admin"))], summary="超期上报 / Escalate every case past its handling deadline")
 def escalate_overdue(subdistrict: str | None = Query(None, pattern="^[0-9]{9}$", description="only this one"),
                      clock: Clock = Depends(get_clock), session: Session = Depends(get_session)) -> dict:
     """What the service's own sweep does every ``GISGRID_CASE_SWEEP_SECONDS``, run now."""
@@ -103,13 +104,13 @@ def escalate_overdue(subdistrict: str | None = Query(None, pattern="^[0-9]{9}$",
     return {"escalated": escalated}
 
 
-@router.get("/cases/{case_no}", summary="事件详情 / A case with its timeline")
+@router.get("/cases/{case_no}", dependencies=[Depends(needs("cases"))], summary="事件详情 / A case with its timeline")
 def case_detail(case_no: str = CASE_NO, clock: Clock = Depends(get_clock),
                 session: Session = Depends(get_session)) -> dict:
     return workflow.detail(session, case_no=case_no, now=clock.now())
 
 
-@router.post("/cases/{case_no}/transitions", summary="流转 / Move a case one step")
+@router.post("/cases/{case_no}/transitions", dependencies=[Depends(needs("cases"))], summary="流转 / Move a case one step")
 def move_case(change: Transition, case_no: str = CASE_NO, actor: Actor = Depends(get_actor),
               clock: Clock = Depends(get_clock), session: Session = Depends(get_session)) -> dict:
     """reported → registered | rejected | duplicate → dispatched → in_progress → handled → verified →
@@ -120,7 +121,7 @@ def move_case(change: Transition, case_no: str = CASE_NO, actor: Actor = Depends
     return case
 
 
-@router.post("/cases/{case_no}/escalate", summary="上报上级 / Escalate a case one level up")
+@router.post("/cases/{case_no}/escalate", dependencies=[Depends(needs("cases"))], summary="上报上级 / Escalate a case one level up")
 def escalate(body: Escalation, case_no: str = CASE_NO, actor: Actor = Depends(get_actor),
              clock: Clock = Depends(get_clock), session: Session = Depends(get_session)) -> dict:
     """L2 grid → community (L1 lead) → the sub-district's leading group."""
@@ -129,7 +130,7 @@ def escalate(body: Escalation, case_no: str = CASE_NO, actor: Actor = Depends(ge
     return case
 
 
-@router.post("/cases/{case_no}/reassign", summary="改派 / Send a dispatched case to someone else")
+@router.post("/cases/{case_no}/reassign", dependencies=[Depends(needs("cases"))], summary="改派 / Send a dispatched case to someone else")
 def reassign(body: Reassignment, case_no: str = CASE_NO, actor: Actor = Depends(get_actor),
              clock: Clock = Depends(get_clock), session: Session = Depends(get_session)) -> dict:
     case = workflow.reassign(session, case_no, body.assignee_staff_id, actor=actor, now=clock.now(), note=body.note)
@@ -137,7 +138,7 @@ def reassign(body: Reassignment, case_no: str = CASE_NO, actor: Actor = Depends(
     return case
 
 
-@router.post("/cases/{case_no}/attachments", status_code=201, summary="上传附件 / Attach a photo or document")
+@router.post("/cases/{case_no}/attachments", dependencies=[Depends(needs("cases"))], status_code=201, summary="上传附件 / Attach a photo or document")
 async def upload_attachment(case_no: str = CASE_NO, file: UploadFile = File(...), actor: Actor = Depends(get_actor),
                             session: Session = Depends(get_session)) -> dict:
     """JPEG, PNG, WebP or PDF up to ``GISGRID_MAX_ATTACHMENT_BYTES``; file it with a step by
@@ -149,7 +150,7 @@ async def upload_attachment(case_no: str = CASE_NO, file: UploadFile = File(...)
     return saved
 
 
-@router.get("/cases/{case_no}/attachments/{attachment_id}", response_class=Response,
+@router.get("/cases/{case_no}/attachments/{attachment_id}", dependencies=[Depends(needs("cases"))], response_class=Response,
             summary="下载附件 / An attachment")
 def download_attachment(attachment_id: int, case_no: str = CASE_NO, session: Session = Depends(get_session)):
     name, media_type, content = workflow.attachment(session, case_no, attachment_id)
@@ -173,7 +174,7 @@ class SubtypeBody(BaseModel):
         default_factory=dict, description="register, dispatch, handle, close: working hours (null inherits)")
 
 
-@router.put("/case-categories/{code}", summary="设置事件小类 / Add or change a sub-type and its time limits")
+@router.put("/case-categories/{code}", dependencies=[Depends(needs("admin"))], summary="设置事件小类 / Add or change a sub-type and its time limits")
 def put_subtype(body: SubtypeBody, code: str = Path(..., max_length=40),
                 session: Session = Depends(get_session)) -> dict:
     subtype = service.put_subtype(session, code, parent=body.parent, name_zh=body.name_zh, name_en=body.name_en,

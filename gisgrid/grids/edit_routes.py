@@ -19,6 +19,7 @@ from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy.orm import Session
 
+from gisgrid.auth.access import needs
 from gisgrid.core.dependencies import get_session
 from gisgrid.core.errors import InvalidInput
 from gisgrid.core.geojson import MEDIA_TYPE
@@ -131,21 +132,21 @@ def _run(session: Session, body: Change, code: str | None, if_match: str | None,
                         headers=headers)
 
 
-@router.get("/grids/{code}", response_class=Response, summary="单个网格 / One grid, with its version as ETag",
+@router.get("/grids/{code}", dependencies=[Depends(needs("maps"))], response_class=Response, summary="单个网格 / One grid, with its version as ETag",
             responses={200: {"content": {MEDIA_TYPE: {}}, "description": "GeoJSON Feature; ETag header"}})
 def get_grid(code: str, session: Session = Depends(get_session)) -> Response:
     feature, version = history.current(session, code)
     return Response(feature, media_type=MEDIA_TYPE, headers={"ETag": etag(version)})
 
 
-@router.get("/grids/{code}/history", response_class=Response, summary="网格沿革 / Every version of a grid",
+@router.get("/grids/{code}/history", dependencies=[Depends(needs("maps"))], response_class=Response, summary="网格沿革 / Every version of a grid",
             responses={200: {"content": {MEDIA_TYPE: {}}, "description": "GeoJSON FeatureCollection"}})
 def grid_history(code: str, page: Page = Depends(page_params), session: Session = Depends(get_session)) -> Response:
     """Newest first: who, when, why, which operation, and the shape of each version."""
     return history.history(session, code, page)
 
 
-@router.post("/grids", status_code=201, summary="新建网格 / Create a grid")
+@router.post("/grids", dependencies=[Depends(needs("edit"))], status_code=201, summary="新建网格 / Create a grid")
 def create_grid(body: CreateBody, dry_run: bool = DRY_RUN, actor: str | None = ACTOR,
                 session: Session = Depends(get_session)) -> JSONResponse:
     return _run(session, body, None, None, actor, dry_run, lambda r: operations.create(
@@ -153,14 +154,14 @@ def create_grid(body: CreateBody, dry_run: bool = DRY_RUN, actor: str | None = A
         name=body.name, serial=body.serial))
 
 
-@router.post("/grids/merge", summary="合并网格 / Merge adjacent grids")
+@router.post("/grids/merge", dependencies=[Depends(needs("edit"))], summary="合并网格 / Merge adjacent grids")
 def merge_grids(body: MergeBody, dry_run: bool = DRY_RUN, actor: str | None = ACTOR,
                 session: Session = Depends(get_session)) -> JSONResponse:
     return _run(session, body, None, None, actor, dry_run, lambda r: operations.merge(
         session, r, body.codes, into=body.into, name=body.name))
 
 
-@router.post("/grids/import", summary="导入网格图层 / Import a layer of grids as one change")
+@router.post("/grids/import", dependencies=[Depends(needs("edit"))], summary="导入网格图层 / Import a layer of grids as one change")
 def import_grids(
     file: UploadFile = File(..., description="GeoJSON, GeoPackage or zipped Shapefile"),
     reason: str = Form(..., min_length=1, max_length=500),
@@ -185,7 +186,7 @@ def import_grids(
     return JSONResponse(report, headers={"ETag": report["etag"]} if dry_run else {})
 
 
-@router.post("/grids/{code}/reshape", summary="修改网格形状 / Reshape a grid")
+@router.post("/grids/{code}/reshape", dependencies=[Depends(needs("edit"))], summary="修改网格形状 / Reshape a grid")
 def reshape_grid(code: str, body: ReshapeBody, dry_run: bool = DRY_RUN, actor: str | None = ACTOR,
                  if_match: str | None = Header(None, alias="If-Match"),
                  session: Session = Depends(get_session)) -> JSONResponse:
@@ -193,7 +194,7 @@ def reshape_grid(code: str, body: ReshapeBody, dry_run: bool = DRY_RUN, actor: s
         session, r, code, geometry=body.geometry, crs=body.crs, name=body.name))
 
 
-@router.post("/grids/{code}/transfer", summary="边界调整：划出一块给相邻网格 / Give part of a grid to a neighbour")
+@router.post("/grids/{code}/transfer", dependencies=[Depends(needs("edit"))], summary="边界调整：划出一块给相邻网格 / Give part of a grid to a neighbour")
 def transfer_area(code: str, body: TransferBody, dry_run: bool = DRY_RUN, actor: str | None = ACTOR,
                   if_match: str | None = Header(None, alias="If-Match"),
                   session: Session = Depends(get_session)) -> JSONResponse:
@@ -201,7 +202,7 @@ def transfer_area(code: str, body: TransferBody, dry_run: bool = DRY_RUN, actor:
         session, r, code, to=body.to, area=body.area, crs=body.crs))
 
 
-@router.post("/grids/{code}/split", summary="拆分网格 / Split a grid by a line or into parts")
+@router.post("/grids/{code}/split", dependencies=[Depends(needs("edit"))], summary="拆分网格 / Split a grid by a line or into parts")
 def split_grid(code: str, body: SplitBody, dry_run: bool = DRY_RUN, actor: str | None = ACTOR,
                if_match: str | None = Header(None, alias="If-Match"),
                session: Session = Depends(get_session)) -> JSONResponse:
@@ -210,7 +211,7 @@ def split_grid(code: str, body: SplitBody, dry_run: bool = DRY_RUN, actor: str |
         session, r, code, line=body.line, parts=parts, names=body.names, crs=body.crs))
 
 
-@router.post("/grids/{code}/retire", summary="撤销网格 / Retire a grid, its area going to neighbours")
+@router.post("/grids/{code}/retire", dependencies=[Depends(needs("edit"))], summary="撤销网格 / Retire a grid, its area going to neighbours")
 def retire_grid(code: str, body: RetireBody, dry_run: bool = DRY_RUN, actor: str | None = ACTOR,
                 if_match: str | None = Header(None, alias="If-Match"),
                 session: Session = Depends(get_session)) -> JSONResponse:
@@ -218,7 +219,7 @@ def retire_grid(code: str, body: RetireBody, dry_run: bool = DRY_RUN, actor: str
         session, r, code, into=body.into, leave_uncovered=body.leave_uncovered))
 
 
-@router.post("/grids/{code}/restore", summary="恢复旧版本 / Make an old version current again")
+@router.post("/grids/{code}/restore", dependencies=[Depends(needs("edit"))], summary="恢复旧版本 / Make an old version current again")
 def restore_grid(code: str, body: RestoreBody, dry_run: bool = DRY_RUN, actor: str | None = ACTOR,
                  if_match: str | None = Header(None, alias="If-Match"),
                  session: Session = Depends(get_session)) -> JSONResponse:

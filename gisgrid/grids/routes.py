@@ -7,6 +7,7 @@ from fastapi.responses import Response
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy.orm import Session
 
+from gisgrid.auth.access import Principal, grid_in_scope, needs
 from gisgrid.core.crs import to_wgs84
 from gisgrid.core.dependencies import get_session
 from gisgrid.core.geojson import MEDIA_TYPE, BBox, bbox_param
@@ -27,8 +28,7 @@ LOOKUP_EXAMPLE = {
 }
 
 
-@router.get(
-    "/grids",
+@router.get("/grids", dependencies=[Depends(needs("maps"))],
     response_class=Response,
     responses={200: {"content": {MEDIA_TYPE: {}}, "description": "GeoJSON FeatureCollection"}},
     summary="网格列表 / List grids",
@@ -73,7 +73,7 @@ class LookupAnswer(BaseModel):
     message: str
 
 
-@router.get("/lookup", summary="坐标查网格 / Which grids hold a point")
+@router.get("/lookup", dependencies=[Depends(needs("maps"))], summary="坐标查网格 / Which grids hold a point")
 async def lookup(
     request: Request,
     lon: float = Query(..., ge=-180, le=180, description="longitude", examples=[104.043]),
@@ -92,7 +92,8 @@ async def lookup(
 
 
 @router.get("/grids/{code}/ledger", summary="网格台帐 / Grid ledger")
-def ledger(code: str, session: Session = Depends(get_session)) -> dict:
+def ledger(code: str, me: Principal = Depends(needs("people")), session: Session = Depends(get_session)) -> dict:
     """Buildings, households, people, party members, key groups by tag, units, shops and the
     team of a grid, rolled up over its children — the figures of its notice board (公示牌)."""
+    grid_in_scope(session, me, code)
     return service.ledger(session, code)

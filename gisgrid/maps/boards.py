@@ -92,9 +92,9 @@ def board(session: Session, code: str) -> dict:
             "key_groups": [k for k in ledger["key_groups"] if k["people"]]}
 
 
-def diagram(session: Session, building_id: int) -> dict:
-    """The household diagram with the key-group names for its legend."""
-    data = registry.household_diagram(session, building_id)
+def diagram(session: Session, building_id: int, scope: tuple[str, dict] = ("true", {})) -> dict:
+    """The household diagram (of a building in ``scope``) with the key-group names for its legend."""
+    data = registry.household_diagram(session, building_id, scope=scope)
     data["key_groups"] = {r.code: r.name_zh for r in session.execute(
         text("SELECT code, name_zh FROM key_groups ORDER BY sort_order"))}
     # the badge in a flat's cell: two characters, or the number of "4050人员"

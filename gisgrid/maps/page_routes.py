@@ -13,6 +13,7 @@ from fastapi.responses import FileResponse, HTMLResponse, Response
 from fastapi.templating import Jinja2Templates
 from sqlalchemy.orm import Session
 
+from gisgrid.auth.access import Principal, needs
 from gisgrid.cases import pages as case_pages
 from gisgrid.core.dependencies import get_session
 from gisgrid.maps import boards, pages
@@ -22,7 +23,7 @@ templates = Jinja2Templates(directory=PathLib(__file__).parent / "templates")
 LANG = Query("zh", description="zh 中文 or en English")
 
 
-@router.get("/map/coverage", response_class=HTMLResponse, summary="网格覆盖图 / The coverage map")
+@router.get("/map/coverage", dependencies=[Depends(needs("maps"))], response_class=HTMLResponse, summary="网格覆盖图 / The coverage map")
 def coverage_map(request: Request, subdistrict: str | None = Query(None, description="sub-district code"),
                  lang: str = LANG, session: Session = Depends(get_session)) -> HTMLResponse:
     return HTMLResponse(pages.coverage_page(session, request.app.state.layers, subdistrict=subdistrict, lang=lang))
@@ -50,7 +51,7 @@ def _lang(lang: str) -> tuple[dict, str]:
     return BOARD_TEXT[lang], "en" if lang == "zh" else "zh"
 
 
-@router.get("/map/edit", response_class=HTMLResponse, summary="网格边界编辑 / The boundary editor")
+@router.get("/map/edit", dependencies=[Depends(needs("edit"))], response_class=HTMLResponse, summary="网格边界编辑 / The boundary editor")
 def edit_map(request: Request, subdistrict: str | None = Query(None, description="sub-district code"),
              level: int = Query(2, description="the level of grids to edit"), lang: str = LANG,
              session: Session = Depends(get_session)) -> HTMLResponse:
@@ -58,7 +59,7 @@ def edit_map(request: Request, subdistrict: str | None = Query(None, description
                                         lang=lang))
 
 
-@router.get("/map/cases", response_class=HTMLResponse, summary="事件热力图 / The case heatmap")
+@router.get("/map/cases", dependencies=[Depends(needs("maps"))], response_class=HTMLResponse, summary="事件热力图 / The case heatmap")
 def cases_map(request: Request, subdistrict: str | None = Query(None, description="sub-district code"),
               lang: str = LANG, session: Session = Depends(get_session)) -> HTMLResponse:
     return HTMLResponse(pages.cases_page(session, request.app.state.layers, subdistrict=subdistrict, lang=lang))
@@ -78,7 +79,7 @@ def track(lang: str = LANG) -> HTMLResponse:
     return HTMLResponse(case_pages.track_page(lang=lang))
 
 
-@router.get("/grids/{code}/board", response_class=HTMLResponse, summary="网格公示牌 / The grid notice board")
+@router.get("/grids/{code}/board", dependencies=[Depends(needs("maps"))], response_class=HTMLResponse, summary="网格公示牌 / The grid notice board")
 def notice_board(request: Request, code: str, lang: str = LANG, session: Session = Depends(get_session)):
     """The printable 公示牌 (one A4 page): map, code, name, lead and team with phones, figures,
     key-group counts (never names), service hours."""
@@ -91,11 +92,12 @@ def notice_board(request: Request, code: str, lang: str = LANG, session: Session
 
 @router.get("/buildings/{building_id}/diagram", response_class=HTMLResponse,
             summary="居民楼住户状况显示图 / Household diagram of a building")
-def building_diagram(request: Request, building_id: int, lang: str = LANG, session: Session = Depends(get_session)):
+def building_diagram(request: Request, building_id: int, lang: str = LANG, me: Principal = Depends(needs("people")),
+                     session: Session = Depends(get_session)):
     """Floors × flats per entrance, each household coloured by status with its key-group flags
     (staff only, once accounts exist)."""
     t, other = _lang(lang)
-    data = boards.diagram(session, building_id)
+    data = boards.diagram(session, building_id, scope=me.rows("b"))
     return templates.TemplateResponse(request, "diagram.html", {
         "t": t, "lang": lang, "other": other, "b": data["building"], "entrances": data["entrances"],
         "totals": data["totals"], "key_groups": data["key_groups"], "short": data["short"]})

@@ -6,6 +6,7 @@ from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.responses import Response
 from sqlalchemy.orm import Session
 
+from gisgrid.auth.access import needs
 from gisgrid.core.dependencies import get_session
 from gisgrid.core.geojson import MEDIA_TYPE, BBox, bbox_param
 from gisgrid.core.paging import Page, page_params
@@ -19,7 +20,7 @@ def layers_of(request: Request) -> dict[str, Layer]:
     return request.app.state.layers
 
 
-@router.get("/layers", summary="图层列表 / The map layers")
+@router.get("/layers", dependencies=[Depends(needs("maps"))], summary="图层列表 / The map layers")
 def list_layers(request: Request, lang: str = Query("zh", pattern="^(zh|en)$")) -> dict:
     """Every declared layer with its title, kind, zoom range, who may see it and its links."""
     base = str(request.base_url)
@@ -31,7 +32,7 @@ def list_layers(request: Request, lang: str = Query("zh", pattern="^(zh|en)$")) 
     } for layer in layers_of(request).values()]}
 
 
-@router.get("/layers/{name}/items", response_class=Response, summary="图层要素 / A layer as GeoJSON",
+@router.get("/layers/{name}/items", dependencies=[Depends(needs("maps"))], response_class=Response, summary="图层要素 / A layer as GeoJSON",
             responses={200: {"content": {MEDIA_TYPE: {}}, "description": "GeoJSON FeatureCollection"}})
 def layer_items(request: Request, name: str, bbox: BBox | None = Depends(bbox_param),
                 page: Page = Depends(page_params), session: Session = Depends(get_session)) -> Response:
@@ -40,7 +41,7 @@ def layer_items(request: Request, name: str, bbox: BBox | None = Depends(bbox_pa
     return service.features(session, layer, bbox=bbox, page=page)
 
 
-@router.get("/layers/{name}/tiles/{z}/{x}/{y}.mvt", response_class=Response, summary="矢量瓦片 / A vector tile",
+@router.get("/layers/{name}/tiles/{z}/{x}/{y}.mvt", dependencies=[Depends(needs("maps"))], response_class=Response, summary="矢量瓦片 / A vector tile",
             responses={200: {"content": {service.MVT_MEDIA_TYPE: {}}, "description": "Mapbox vector tile"}})
 def layer_tile(request: Request, name: str, z: int = Path(..., ge=0, le=24), x: int = Path(..., ge=0),
                y: int = Path(..., ge=0), session: Session = Depends(get_session)) -> Response:
@@ -50,7 +51,7 @@ def layer_tile(request: Request, name: str, z: int = Path(..., ge=0, le=24), x: 
     return Response(data, media_type=service.MVT_MEDIA_TYPE)
 
 
-@router.get("/layers/{name}/tilejson.json", summary="TileJSON")
+@router.get("/layers/{name}/tilejson.json", dependencies=[Depends(needs("maps"))], summary="TileJSON")
 def layer_tilejson(request: Request, name: str, lang: str = Query("zh", pattern="^(zh|en)$")) -> dict:
     layer = service.layer_or_404(layers_of(request), name)
     return service.tilejson(layer, str(request.base_url), lang)

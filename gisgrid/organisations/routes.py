@@ -4,6 +4,7 @@ from fastapi import APIRouter, Depends, Query
 from fastapi.responses import Response
 from sqlalchemy.orm import Session
 
+from gisgrid.auth.access import needs
 from gisgrid.core.dependencies import get_session
 from gisgrid.core.geojson import MEDIA_TYPE, BBox, bbox_param
 from gisgrid.core.paging import Page, page_params
@@ -15,7 +16,7 @@ GRID = Query(None, description="a grid code at any level; its children are inclu
              examples=["510107001001001"])
 
 
-@router.get("/units", response_class=Response, responses=GEOJSON, summary="驻区单位 / Stationed units")
+@router.get("/units", dependencies=[Depends(needs("maps"))], response_class=Response, responses=GEOJSON, summary="驻区单位 / Stationed units")
 def list_units(
     grid: str | None = GRID,
     kind: str | None = Query(None, description="e.g. 学校, 医院"),
@@ -27,7 +28,7 @@ def list_units(
     return service.list_organisations(session, "stationed_units", grid=grid, kind=kind, bbox=bbox, page=page)
 
 
-@router.get("/shops", response_class=Response, responses=GEOJSON, summary="商铺 / Shops")
+@router.get("/shops", dependencies=[Depends(needs("maps"))], response_class=Response, responses=GEOJSON, summary="商铺 / Shops")
 def list_shops(
     grid: str | None = GRID,
     kind: str | None = Query(None, description="e.g. 餐饮, 零售"),

@@ -8,9 +8,9 @@ from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy.orm import Session
 
 from gisgrid.audit.service import record, record_now
-from gisgrid.auth.routes import Forbidden, client_addr, current_account
+from gisgrid.auth.access import Forbidden, Principal, caller, needs
+from gisgrid.auth.routes import client_addr
 from gisgrid.core.dependencies import get_session
-from gisgrid.core.enums import Role
 from gisgrid.core.geojson import MEDIA_TYPE, BBox, bbox_param
 from gisgrid.core.paging import Page, page_params
 from gisgrid.registry import service
@@ -20,8 +20,7 @@ GRID = Query(None, description="a grid code at any level; its children are inclu
              examples=["510107001001001"])
 
 
-@router.get(
-    "/buildings",
+@router.get("/buildings",
     response_class=Response,
     responses={200: {"content": {MEDIA_TYPE: {}}, "description": "GeoJSON FeatureCollection"}},
     summary="楼栋列表 / List buildings",
@@ -30,18 +29,20 @@ def list_buildings(
     grid: str | None = GRID,
     bbox: BBox | None = Depends(bbox_param),
     page: Page = Depends(page_params),
+    me: Principal = Depends(needs("maps")),
     session: Session = Depends(get_session),
 ) -> Response:
     """Buildings as points in id order, with footprint, use, floors, households, people and grids."""
-    return service.list_buildings(session, grid=grid, bbox=bbox, page=page)
+    return service.list_buildings(session, grid=grid, bbox=bbox, page=page, scope=me.rows("b"))
 
 
 @router.get("/buildings/{building_id}/households", summary="楼栋住户图 / Household diagram")
 def household_diagram(
-    building_id: int = Path(..., ge=1), session: Session = Depends(get_session)
+    building_id: int = Path(..., ge=1), me: Principal = Depends(needs("people")),
+    session: Session = Depends(get_session),
 ) -> dict:
     """Floors × flats per entrance (单元): occupied, rented or vacant, members, key-group flags."""
-    return service.household_diagram(session, building_id)
+    return service.household_diagram(session, building_id, scope=me.rows("b"))
 
 
 @router.get("/households", summary="住户 / Households")
@@ -49,10 +50,11 @@ def list_households(
     grid: str | None = GRID,
     building: int | None = Query(None, ge=1),
     page: Page = Depends(page_params),
+    me: Principal = Depends(needs("people")),
     session: Session = Depends(get_session),
 ) -> dict:
     """Households with their building, entrance, floor, room, occupancy and member count."""
-    return service.list_households(session, grid=grid, building=building, page=page)
+    return service.list_households(session, grid=grid, building=building, page=page, scope=me.rows("b"))
 
 
 @router.get("/residents", summary="实有人口 / Residents (masked)")
@@ -61,10 +63,12 @@ def list_residents(
     household: int | None = Query(None, ge=1),
     tag: str | None = Query(None, description="a key group, e.g. empty_nest_elderly"),
     page: Page = Depends(page_params),
+    me: Principal = Depends(needs("people")),
     session: Session = Depends(get_session),
 ) -> dict:
-    """Residents with ID numbers and phones masked (`110101********123X`, `138****5678`)."""
-    return service.list_residents(session, grid=grid, household=household, tag=tag, page=page)
+    """Residents with ID numbers and phones masked (`110101********123X`, `138****5678`), of the
+    caller's grids only."""
+    return service.list_residents(session, grid=grid, household=household, tag=tag, page=page, scope=me.rows("b"))
 
 
 class RevealBody(BaseModel):
@@ -76,15 +80,16 @@ class RevealBody(BaseModel):
 
 @router.post("/residents/{resident_id}/reveal", summary="查看完整信息 / Reveal a full ID number or phone (audited)")
 def reveal(body: RevealBody, request: Request, resident_id: int = Path(..., ge=1, le=2_147_483_647),
-           account: dict = Depends(current_account), session: Session = Depends(get_session)) -> dict:
-    """Administrators only, with a reason; every reveal and every refusal is in the audit log."""
-    entry = {"actor": account["username"], "action": "reveal", "object_type": "resident",
+           me: Principal = Depends(caller), session: Session = Depends(get_session)) -> dict:
+    """Administrators only (of the resident's sub-district), with a reason; every reveal and
+    every refusal is in the audit log."""
+    entry = {"actor": me.username, "action": "reveal", "object_type": "resident",
              "object_id": str(resident_id), "client_addr": client_addr(request),
              "detail": {"field": body.field, "reason": body.reason}}
-    if account["role"] != Role.ADMIN:
+    if not me.can("admin"):
         record_now(session, outcome="refused", **entry)
         raise Forbidden("只有管理员可以查看完整信息 / only administrators reveal personal data", where="role")
-    value = service.reveal(session, resident_id, body.field)
+    value = service.reveal(session, resident_id, body.field, scope=me.rows("b"))
     record(session, outcome="ok", **entry)
     session.commit()
     return {"resident_id": resident_id, "field": body.field, "value": value}

@@ -13,8 +13,10 @@ from gisgrid.core.secrets import keyring
 from gisgrid.grids.service import membership_filter
 
 
-def list_buildings(session: Session, *, grid: str | None, bbox: BBox | None, page: Page) -> Response:
+def list_buildings(session: Session, *, grid: str | None, bbox: BBox | None, page: Page,
+                   scope: tuple[str, dict] = ("true", {})) -> Response:
     where = Where()
+    where.add(*scope)
     if grid is not None:
         where.add(*membership_filter(session, grid, "b"))
     if bbox is not None:
@@ -48,12 +50,14 @@ def list_buildings(session: Session, *, grid: str | None, bbox: BBox | None, pag
     return feature_collection(session, features_sql=features, count_sql=count, params=where.params, page=page)
 
 
-def list_households(session: Session, *, grid: str | None, building: int | None, page: Page) -> dict:
+def list_households(session: Session, *, grid: str | None, building: int | None, page: Page,
+                    scope: tuple[str, dict] = ("true", {})) -> dict:
     where = Where()
+    where.add(*scope)
     if grid is not None:
         where.add(*membership_filter(session, grid, "b"))
     if building is not None:
-        _building(session, building)
+        _building(session, building, scope)
         where.add("h.building_id = :building", building=building)
     condition = where.sql
     rows = f"""
@@ -67,10 +71,13 @@ def list_households(session: Session, *, grid: str | None, building: int | None,
 
 
 def list_residents(
-    session: Session, *, grid: str | None, household: int | None, tag: str | None, page: Page
+    session: Session, *, grid: str | None, household: int | None, tag: str | None, page: Page,
+    scope: tuple[str, dict] = ("true", {}),
 ) -> dict:
-    """Residents with ID number and phone masked; the ciphertexts never leave the database."""
+    """Residents with ID number and phone masked; the ciphertexts never leave the database.
+    ``scope`` is a condition on the residents' buildings (``b``): the caller's grids."""
     where = Where()
+    where.add(*scope)
     if grid is not None:
         where.add(*membership_filter(session, grid, "b"))
     if household is not None:
@@ -94,13 +101,14 @@ def list_residents(
                      params=where.params, page=page)
 
 
-def _building(session: Session, building_id: int):
-    row = session.execute(text("""
+def _building(session: Session, building_id: int, scope: tuple[str, dict] = ("true", {})):
+    """A building in the caller's scope; one outside it does not exist for them (404)."""
+    row = session.execute(text(f"""
         SELECT b.id, b.name, b.compound, b.address, b.floors, b.entrances, b.flats_per_floor, b.use,
                (SELECT json_agg(g.code ORDER BY g.level) FROM grids g
                 WHERE g.id IN (b.grid_l1_id, b.grid_l2_id, b.grid_l3_id)) AS grid_codes
-        FROM buildings b WHERE b.id = :id
-    """), {"id": building_id}).first()
+        FROM buildings b WHERE b.id = :id AND {scope[0]}
+    """), {"id": building_id, **scope[1]}).first()
     if row is None:
         raise NotFound(f"no building with id {building_id}", where="id")
     return row
@@ -115,13 +123,13 @@ ORDER BY h.entrance, h.floor DESC, h.room
 """
 
 
-def household_diagram(session: Session, building_id: int) -> dict:
+def household_diagram(session: Session, building_id: int, scope: tuple[str, dict] = ("true", {})) -> dict:
     """The 居民楼住户状况显示图 as data: per entrance (单元), floors top-down, flats left-right.
 
     Each flat slot is a household (owner-occupied or rented, with member count and key-group
     flags) or vacant; slots without a household row are vacant flats.
     """
-    building = _building(session, building_id)
+    building = _building(session, building_id, scope)
     by_floor: dict[tuple[int, int], list[dict]] = {}
     for row in session.execute(text(DIAGRAM), {"id": building_id}):
         by_floor.setdefault((row.entrance, row.floor), []).append({
@@ -155,11 +163,13 @@ def household_diagram(session: Session, building_id: int) -> dict:
     }
 
 
-def reveal(session: Session, resident_id: int, field: str) -> str:
+def reveal(session: Session, resident_id: int, field: str, scope: tuple[str, dict] = ("true", {})) -> str:
     """The full ID number or phone of one resident, opened from its ciphertext. The caller
     checks the role and writes the audit entry in the same transaction."""
     column = {"id_number": "id_number_enc", "phone": "phone_enc"}[field]
-    sealed = session.execute(text(f"SELECT {column} FROM residents WHERE id = :id"), {"id": resident_id}).first()
+    sealed = session.execute(text(f"""SELECT r.{column} FROM residents r JOIN households h ON h.id = r.household_id
+                                      JOIN buildings b ON b.id = h.building_id WHERE r.id = :id AND {scope[0]}"""),
+                             {"id": resident_id, **scope[1]}).first()
     if sealed is None:
         raise NotFound(f"没有居民 {resident_id} / no resident {resident_id}", where="resident")
     if sealed[0] is None:

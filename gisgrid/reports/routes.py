@@ -11,6 +11,7 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse, Response
 from sqlalchemy.orm import Session
 
+from gisgrid.auth.access import needs
 from gisgrid.core.clock import Clock, get_clock
 from gisgrid.core.dependencies import get_session
 from gisgrid.reports import exports
@@ -28,7 +29,7 @@ def _file(content: bytes, media_type: str, name: str) -> Response:
     return Response(content, media_type=media_type, headers={"Content-Disposition": f'attachment; filename="{name}"'})
 
 
-@router.get("/reports/weekly", summary="周报 / Weekly summary", responses={
+@router.get("/reports/weekly", dependencies=[Depends(needs("reports"))], summary="周报 / Weekly summary", responses={
     200: {"content": {"application/json": {}, exports.XLSX: {}, "application/pdf": {}}}})
 async def weekly_report(scope: str | None = SCOPE, week: str | None = WEEK,
                         format: Literal["json", "xlsx", "pdf"] = Query("json"),
@@ -45,13 +46,13 @@ async def weekly_report(scope: str | None = SCOPE, week: str | None = WEEK,
     return report
 
 
-@router.get("/reports/weekly/page", response_class=HTMLResponse, summary="周报（打印）/ Printable weekly summary")
+@router.get("/reports/weekly/page", dependencies=[Depends(needs("reports"))], response_class=HTMLResponse, summary="周报（打印）/ Printable weekly summary")
 def weekly_page(scope: str | None = SCOPE, week: str | None = WEEK, clock: Clock = Depends(get_clock),
                 session: Session = Depends(get_session)) -> str:
     return exports.weekly_html(weekly(session, scope, week, clock.now()))
 
 
-@router.get("/reports/assessment", summary="考核 / Assessment ranking", responses={
+@router.get("/reports/assessment", dependencies=[Depends(needs("reports"))], summary="考核 / Assessment ranking", responses={
     200: {"content": {"application/json": {}, "text/csv": {}, exports.XLSX: {}}}})
 def assessment_report(since: date = Query(..., alias="from", description="first day (YYYY-MM-DD)"),
                       until: date = Query(..., alias="to", description="last day (YYYY-MM-DD)"),

@@ -3,6 +3,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Depends, Query
 from sqlalchemy.orm import Session
 
+from gisgrid.auth.access import needs
 from gisgrid.core.dependencies import get_session
 from gisgrid.core.paging import Page, page_params
 from gisgrid.staff import service
@@ -10,7 +11,7 @@ from gisgrid.staff import service
 router = APIRouter(tags=["staff"])
 
 
-@router.get("/staff", summary="网格工作人员 / Staff on grids")
+@router.get("/staff", dependencies=[Depends(needs("people"))], summary="网格工作人员 / Staff on grids")
 def list_staff(
     grid: str | None = Query(None, description="a grid code; its children's teams are included"),
     role: str | None = Query(None, description="grid_lead, full_time_worker, … community_police …"),

@@ -4,6 +4,7 @@ from fastapi import APIRouter, Depends, Query
 from fastapi.responses import Response
 from sqlalchemy.orm import Session
 
+from gisgrid.auth.access import needs
 from gisgrid.core.dependencies import get_session
 from gisgrid.core.geojson import MEDIA_TYPE
 from gisgrid.core.paging import Page, page_params
@@ -12,8 +13,7 @@ from gisgrid.territory import service
 router = APIRouter(tags=["territory"])
 
 
-@router.get(
-    "/subdistrict",
+@router.get("/subdistrict", dependencies=[Depends(needs("maps"))],
     response_class=Response,
     responses={200: {"content": {MEDIA_TYPE: {}}, "description": "GeoJSON FeatureCollection"}},
     summary="街道边界 / Sub-district boundary",

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import logging
+from urllib.parse import quote
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, RedirectResponse, Response
 from sqlalchemy.exc import DBAPIError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -21,7 +22,11 @@ RETRYABLE = {"55P03", "40P01", "40001", "23505"}
 
 def install_handlers(app: FastAPI) -> None:
     @app.exception_handler(GisgridError)
-    async def _domain(_: Request, exc: GisgridError) -> JSONResponse:
+    async def _domain(request: Request, exc: GisgridError) -> Response:
+        if exc.status == 401 and request.method == "GET" and "text/html" in request.headers.get("accept", ""):
+            # a page asked for by a browser that is not signed in: to the sign-in page, and back
+            target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+            return RedirectResponse(f"/sign-in?next={quote(target, safe='')}", status_code=303)
         return JSONResponse(exc.to_dict(), status_code=exc.status)
 
     @app.exception_handler(RequestValidationError)

@@ -63,3 +63,26 @@ def landing(
         "index.html",
         {"t": TEXT[lang], "lang": lang, "figures": figures, "names": names},
     )
+
+
+SIGN_IN = {
+    "zh": {"title": "登录", "username": "用户名", "password": "密码", "code": "动态口令（已启用时填写）", "submit": "登录",
+           "switch": "English", "report": "居民上报事件（无需登录）"},
+    "en": {"title": "Sign in", "username": "Username", "password": "Password",
+           "code": "Authenticator code (if you set one up)", "submit": "Sign in", "switch": "中文",
+           "report": "Residents: report a problem (no account)"},
+}
+
+
+def safe_next(target: str | None) -> str:
+    """Only a path of this site: never an open redirect elsewhere."""
+    if not target or not target.startswith("/") or target.startswith("//") or "\\" in target:
+        return "/"
+    return target
+
+
+@router.get("/sign-in", response_class=HTMLResponse)
+def sign_in_page(request: Request, lang: str = Query("zh", pattern="^(zh|en)$"),
+                 next: str | None = Query(None, max_length=2000)) -> HTMLResponse:
+    return templates.TemplateResponse(request, "sign_in.html", {
+        "lang": lang, "other": "en" if lang == "zh" else "zh", "t": SIGN_IN[lang], "next": safe_next(next)})
