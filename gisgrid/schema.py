@@ -4,7 +4,7 @@ from gisgrid.audit.models import AuditEntry
 from gisgrid.cases.models import Case, CaseCategory, CaseEvent
 from gisgrid.core.database import Base
 from gisgrid.grids.models import Grid, GridVersion
-from gisgrid.maps.models import TileCache
+from gisgrid.maps.models import BuildingLoad, GridLoad, TileCache
 from gisgrid.organisations.models import Shop, StationedUnit
 from gisgrid.registry.models import Building, Household, KeyGroup, Resident, ResidentKeyGroup
 from gisgrid.staff.models import GridAssignment, Staff
@@ -13,7 +13,7 @@ from gisgrid.territory.models import SubDistrict
 metadata = Base.metadata
 
 __all__ = [
-    "AuditEntry", "Building", "Case", "CaseCategory", "CaseEvent", "Grid", "GridAssignment",
-    "GridVersion", "Household", "KeyGroup", "Resident", "ResidentKeyGroup", "Shop", "Staff",
-    "StationedUnit", "SubDistrict", "TileCache", "metadata",
+    "AuditEntry", "Building", "BuildingLoad", "Case", "CaseCategory", "CaseEvent", "Grid",
+    "GridAssignment", "GridLoad", "GridVersion", "Household", "KeyGroup", "Resident",
+    "ResidentKeyGroup", "Shop", "Staff", "StationedUnit", "SubDistrict", "TileCache", "metadata",
 ]

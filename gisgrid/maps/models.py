@@ -3,7 +3,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from geoalchemy2 import Geometry
-from sqlalchemy import DateTime, Index, Integer, LargeBinary, SmallInteger, Text, func
+from sqlalchemy import DateTime, ForeignKey, Index, Integer, LargeBinary, SmallInteger, Text, func
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -27,3 +27,28 @@ class TileCache(Base):
     bbox = mapped_column(Geometry("POLYGON", srid=4326, spatial_index=False), nullable=False)
     tile: Mapped[bytes] = mapped_column(LargeBinary)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
+class BuildingLoad(Base):
+    """Per building: occupied households, people and key-group residents, kept exact by triggers
+    (migration 0008), so the buildings layer reads counts instead of counting at tile time."""
+
+    __tablename__ = "building_loads"
+    __table_args__ = {"comment": "per building: occupied households, people, key-group residents (triggers)"}
+
+    building_id: Mapped[int] = mapped_column(ForeignKey("buildings.id", ondelete="CASCADE"), primary_key=True)
+    households: Mapped[int] = mapped_column(Integer)
+    people: Mapped[int] = mapped_column(Integer)
+    key_group_people: Mapped[int] = mapped_column(Integer)
+
+
+class GridLoad(Base):
+    """Per grid: occupied households and people of the buildings it holds at its level, kept
+    exact by triggers (migration 0008)."""
+
+    __tablename__ = "grid_loads"
+    __table_args__ = {"comment": "per grid: occupied households and people of its buildings (triggers)"}
+
+    grid_id: Mapped[int] = mapped_column(ForeignKey("grids.id"), primary_key=True)
+    households: Mapped[int] = mapped_column(Integer)
+    people: Mapped[int] = mapped_column(Integer)
