@@ -48,9 +48,12 @@ def create_app(engine: Engine | None = None, layers_dir: Path | None = None) -> 
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
-        """An async pool beside the engine, for the hot read paths (``/lookup``)."""
+        """An async pool beside the engine, for the hot read paths (``/lookup``, vector tiles).
+        Autocommit: a single read needs no BEGIN and COMMIT round trips; writers open a
+        transaction themselves."""
         conninfo = engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
-        async with AsyncConnectionPool(conninfo, min_size=2, max_size=16, open=False) as pool:
+        async with AsyncConnectionPool(conninfo, min_size=2, max_size=16, open=False,
+                                       kwargs={"autocommit": True}) as pool:
             app.state.pool = pool
             yield
 
