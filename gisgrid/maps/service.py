@@ -152,12 +152,9 @@ def _plan(layer: Layer, cache: bool) -> TilePlan:
             SELECT :key, :z, :x, :y, :tables, bounds.box, tile.tile FROM bounds, tile ON CONFLICT DO NOTHING
         )"""
     sql += " SELECT tile FROM tile"
-    params = {**source_params(), "name": layer.name, "tables": list(layer.depends_on)}
     key = cache_key(layer) if cached else None
-    if cached:
-        params["key"] = key
-    render = str(text(sql).compile(dialect=psycopg.dialect()))
-    return TilePlan(key=key, render=render, params=params)
+    params = {**source_params(), "name": layer.name, "key": key, "tables": list(layer.depends_on)}
+    return TilePlan(key=key, render=str(text(sql).compile(dialect=psycopg.dialect())), params=params)
 
 
 CACHED = "SELECT tile FROM tile_cache WHERE layer = %s AND z = %s AND x = %s AND y = %s"
@@ -179,20 +176,21 @@ async def tile(pool: AsyncConnectionPool, layer: Layer, z: int, x: int, y: int) 
     if not layer.zoom.min <= z <= layer.zoom.max:
         return b""
     plan = tile_plan(layer)
-    box = tile_bounds(z, x, y, BUFFER / EXTENT)
-    params = {**plan.params, "z": z, "x": x, "y": y, "w": box[0], "s": box[1], "e": box[2], "n": box[3],
-              "bbox": box_ewkt(box)}
     async with pool.connection() as conn:
+        if plan.key is not None:
+            cursor = await conn.execute(CACHED, (plan.key, z, x, y), prepare=True, binary=True)
+            hit = await cursor.fetchone()
+            if hit is not None:
+                return hit[0]
+        box = tile_bounds(z, x, y, BUFFER / EXTENT)
+        params = {**plan.params, "z": z, "x": x, "y": y, "w": box[0], "s": box[1], "e": box[2], "n": box[3],
+                  "bbox": box_ewkt(box)}
         if plan.key is None:
             cursor = await conn.execute(plan.render, params, binary=True)
-            return (await cursor.fetchone())[0]
-        cursor = await conn.execute(CACHED, (plan.key, z, x, y), prepare=True, binary=True)
-        hit = await cursor.fetchone()
-        if hit is not None:
-            return hit[0]
-        async with conn.pipeline(), conn.transaction():
-            await conn.execute(LOCK_SHARED)
-            cursor = await conn.execute(plan.render, params, binary=True)
+        else:
+            async with conn.pipeline(), conn.transaction():
+                await conn.execute(LOCK_SHARED)
+                cursor = await conn.execute(plan.render, params, binary=True)
         return (await cursor.fetchone())[0]
 
 
