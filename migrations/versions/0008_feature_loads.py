@@ -15,7 +15,9 @@ sees every change committed before it and none can commit during it: concurrent 
 lose an update. A recompute that changes nothing writes nothing.
 
 Both tables get the tile-cache sweep triggers of migration 0007: a changed load sweeps the tiles
-over its building or grid, so layers name these tables in ``depends_on``.
+over its building or grid, so layers name these tables in ``depends_on``. Cached tiles are
+compressed with lz4 where the server has it: pglz cost about 0.2 ms of database CPU to store a
+20 KB buildings tile, lz4 next to nothing.
 
 Revision ID: 0008
 Revises: 0007
@@ -136,6 +138,13 @@ BEGIN
 END $$;
 """
 
+LZ4 = """
+DO $$ BEGIN
+    ALTER TABLE tile_cache ALTER COLUMN tile SET COMPRESSION lz4;
+EXCEPTION WHEN feature_not_supported THEN NULL;  -- a server built without lz4 keeps pglz
+END $$;
+"""
+
 FILL = """
 SELECT gisgrid_refresh_building_loads(ARRAY(SELECT id FROM buildings));
 SELECT gisgrid_refresh_grid_loads(ARRAY(SELECT id FROM grids));
@@ -167,10 +176,12 @@ def upgrade() -> None:
         for event, transition in EVENTS:
             op.execute(f"CREATE TRIGGER tiles_{event.lower()} AFTER {event} ON {table} REFERENCING {transition} "
                        f"FOR EACH STATEMENT EXECUTE FUNCTION gisgrid_tiles_changed({_quote(extent)})")
+    op.execute(LZ4)
     op.execute(FILL)
 
 
 def downgrade() -> None:
+    op.execute("ALTER TABLE tile_cache ALTER COLUMN tile SET COMPRESSION default")
     for table in _triggers():
         for event, _ in EVENTS:
             op.execute(f"DROP TRIGGER loads_{event.lower()} ON {table}")
