@@ -94,8 +94,10 @@ def create_app(engine: Engine | None = None, layers_dir: Path | None = None) -> 
             with_google_fonts=False,
         )
 
-    for router in (pages_router, health_router, territory_router, grids_router, grid_editing_router,
-                   buildings_router, organisations_router, staff_router, coverage_router, layers_router,
+    # Routes are matched in order, router by router: the layers (vector tiles, the hottest path)
+    # first, so a tile request does not walk every other router's routes.
+    for router in (layers_router, pages_router, health_router, territory_router, grids_router,
+                   grid_editing_router, buildings_router, organisations_router, staff_router, coverage_router,
                    cases_router, map_pages_router):
         app.include_router(router)
     return app
