@@ -150,12 +150,13 @@ def test_a_new_layer_is_a_new_file(tmp_path, engine, demo, db):
         assert all(f["properties"]["floors"] >= 10 for f in items["features"])
 
 
-# The counts the layers show, counted from the rows themselves, as the layers did per feature
-# before building_loads and grid_loads (migration 0008) kept them.
+# The counts (and L2 grid code) the layers show, counted from the rows themselves, as the layers
+# did per feature before building_loads and grid_loads (migration 0008) kept them.
 COUNTED_BUILDINGS = """
 SELECT b.id, (SELECT count(*) FROM households h WHERE h.building_id = b.id AND h.occupancy <> 'vacant')::int,
        (SELECT count(DISTINCT rk.resident_id) FROM households h JOIN residents r ON r.household_id = h.id
-          JOIN resident_key_groups rk ON rk.resident_id = r.id WHERE h.building_id = b.id)::int
+          JOIN resident_key_groups rk ON rk.resident_id = r.id WHERE h.building_id = b.id)::int,
+       (SELECT g.code FROM grids g WHERE g.id = b.grid_l2_id)
 FROM buildings b"""
 COUNTED_GRIDS = """
 SELECT g.code, count(h.id) FILTER (WHERE h.occupancy <> 'vacant')::int, coalesce(sum(h.member_count), 0)::int
@@ -175,11 +176,11 @@ def shown(db, name: str, columns: str) -> dict:
 
 
 def shown_counts(db) -> tuple[dict, dict]:
-    """Buildings: id → (households, key-group people); grids of every level: code → (households, people)."""
+    """Buildings: id → (households, key-group people, L2 code); grids: code → (households, people)."""
     grids = {}
     for level in (1, 2, 3):
         grids.update(shown(db, f"grids_l{level}", "households, people"))
-    return shown(db, "buildings", "households, key_group_people"), grids
+    return shown(db, "buildings", "households, key_group_people, grid_code"), grids
 
 
 def assert_counts_exact(db) -> tuple[dict, dict]:
@@ -191,7 +192,8 @@ def assert_counts_exact(db) -> tuple[dict, dict]:
 
 def test_the_counts_shown_are_the_counts_of_the_rows(db, demo):
     buildings, grids = assert_counts_exact(db)
-    assert sum(h for h, _ in buildings.values()) > 1000 and sum(k for _, k in buildings.values()) > 100
+    assert sum(h for h, _, _ in buildings.values()) > 1000 and sum(k for _, k, _ in buildings.values()) > 100
+    assert sum(code is None for _, _, code in buildings.values()) < len(buildings) / 10
     assert sum(p for _, p in grids.values()) > 1000
 
 
@@ -205,8 +207,8 @@ def test_counts_stay_exact_as_households_residents_and_key_groups_change(db, dem
 
     def delta() -> tuple:
         buildings, grids = assert_counts_exact(db)
-        return (tuple(b - a for a, b in zip(start_buildings[here], buildings[here], strict=True)),
-                tuple(b - a for a, b in zip(start_buildings[there], buildings[there], strict=True)),
+        return (tuple(b - a for a, b in zip(start_buildings[here][:2], buildings[here][:2], strict=True)),
+                tuple(b - a for a, b in zip(start_buildings[there][:2], buildings[there][:2], strict=True)),
                 tuple(b - a for a, b in zip(start_grids[l2[here]], grids[l2[here]], strict=True)))
 
     household = db.execute(text(
@@ -251,7 +253,7 @@ def test_counts_follow_a_boundary_transfer(db):
     t.grid("001002", metres_box(200, 0, 400, 200))
     t.grid("001001001", metres_box(0, 0, 200, 200))
     t.grid("001002001", metres_box(200, 0, 400, 200))
-    t.building(170, 50, households=10, people_each=3)
+    moving = t.building(170, 50, households=10, people_each=3).id
     t.building(250, 50, households=20)
     membership.refresh(db, subdistrict=sd)
     west, east = sd + "001001", sd + "001002"
@@ -259,6 +261,24 @@ def test_counts_follow_a_boundary_transfer(db):
     assert (grids[west], grids[east], grids[west + "001"], grids[sd + "001"]) == ((10, 30), (20, 40), (10, 30), (30, 70))
     operations.transfer(db, EditRequest(actor="t", reason="划转", versions={west: 1, east: 1}), west, to=east,
                         area=mapping(lonlat(metres_box(150, -10, 210, 100))))
-    _, grids = assert_counts_exact(db)
+    buildings, grids = assert_counts_exact(db)
     assert (grids[west], grids[east], grids[west + "001"], grids[east + "001"]) == ((0, 0), (30, 70), (0, 0), (30, 70))
     assert grids[sd + "001"] == (30, 70)
+    assert buildings[moving][2] == east
+
+
+def test_a_renumbered_grid_shows_its_new_code_on_its_buildings(db):
+    from gisgrid.grids import membership
+
+    from builders import Territory, metres_box
+
+    sd = "110101903"
+    t = Territory(db, sd, metres_box(0, 0, 200, 200))
+    t.grid("001", metres_box(0, 0, 200, 200))
+    grid = t.grid("001001", metres_box(0, 0, 200, 200))
+    building = t.building(50, 50, households=3).id
+    membership.refresh(db, subdistrict=sd)
+    assert assert_counts_exact(db)[0][building] == (3, 0, sd + "001001")
+    db.execute(text("UPDATE grids SET code = :c, serial = 7, version = version + 1 WHERE id = :id"),
+               {"c": sd + "001007", "id": grid.id})
+    assert assert_counts_exact(db)[0][building] == (3, 0, sd + "001007")

@@ -1,14 +1,15 @@
 """Per-building and per-grid loads kept exact by triggers, so map layers read counts, not joins.
 
 ``building_loads`` holds, per building, its occupied households, the people of its households
-(sum of ``member_count``) and its residents in at least one key group; ``grid_loads`` holds,
-per grid, the households and people of the buildings it holds at its level. The buildings and
-grid layers read them instead of counting households, residents and key groups per feature at
-tile time.
+(sum of ``member_count``), its residents in at least one key group and the code of its L2 grid;
+``grid_loads`` holds, per grid, the households and people of the buildings it holds at its
+level. The buildings and grid layers read them instead of counting households, residents and key
+groups per feature at tile time (and the buildings layer joins one narrow table, not two).
 
 Statement triggers on households, residents and resident_key_groups recompute the loads of the
 buildings their changed rows touch (and of those buildings' grids); triggers on buildings
-recompute the grids a membership change moves buildings between. Recomputing (not adding
+recompute the grids a membership change moves buildings between, and the grid code of a building
+whose L2 grid changes or is renumbered (``codes_*`` on buildings and grids). Recomputing (not adding
 deltas) keeps distinct counts exact; it runs after taking the change lock of migration 0007
 exclusively, and each later statement of the function reads a fresh snapshot, so a recompute
 sees every change committed before it and none can commit during it: concurrent changes never
@@ -44,6 +45,11 @@ BUILDINGS_TOUCHED = {
                             "WHERE r.id IN (SELECT resident_id FROM {rows})"),
 }
 MEMBERSHIP = "id, grid_l1_id, grid_l2_id, grid_l3_id"
+# The buildings whose L2 grid code a changed row alters.
+CODES_TOUCHED = {
+    "buildings": ("id, grid_l2_id", "SELECT id FROM {rows}"),
+    "grids": ("id, code", "SELECT b.id FROM buildings b WHERE b.grid_l2_id IN (SELECT id FROM {rows})"),
+}
 
 # The tile-cache boxes of migration 0007 for the new tables.
 EXTENTS = {
@@ -56,9 +62,10 @@ CREATE TABLE building_loads (
     building_id integer PRIMARY KEY REFERENCES buildings (id) ON DELETE CASCADE,
     households integer NOT NULL,
     people integer NOT NULL,
-    key_group_people integer NOT NULL
+    key_group_people integer NOT NULL,
+    grid_code varchar(18)
 );
-COMMENT ON TABLE building_loads IS 'per building: occupied households, people, key-group residents (triggers)';
+COMMENT ON TABLE building_loads IS 'per building: occupied households, people, key-group residents, L2 grid code (triggers)';
 CREATE TABLE grid_loads (
     grid_id integer PRIMARY KEY REFERENCES grids (id),
     households integer NOT NULL,
@@ -90,9 +97,10 @@ END $$;
 CREATE FUNCTION gisgrid_refresh_building_loads(p_buildings integer[]) RETURNS void LANGUAGE plpgsql AS $$
 BEGIN
     PERFORM pg_advisory_xact_lock({LOCK});
-    INSERT INTO building_loads AS bl (building_id, households, people, key_group_people)
-    SELECT b.id, coalesce(h.households, 0), coalesce(h.people, 0), coalesce(k.people, 0)
+    INSERT INTO building_loads AS bl (building_id, households, people, key_group_people, grid_code)
+    SELECT b.id, coalesce(h.households, 0), coalesce(h.people, 0), coalesce(k.people, 0), g.code
     FROM buildings b
+    LEFT JOIN grids g ON g.id = b.grid_l2_id
     LEFT JOIN (
         SELECT building_id, count(*) FILTER (WHERE occupancy <> 'vacant') AS households,
                sum(member_count) AS people
@@ -106,9 +114,10 @@ BEGIN
     ) k ON k.building_id = b.id
     WHERE b.id = ANY(p_buildings)
     ON CONFLICT (building_id) DO UPDATE
-        SET households = excluded.households, people = excluded.people, key_group_people = excluded.key_group_people
-    WHERE (bl.households, bl.people, bl.key_group_people)
-          IS DISTINCT FROM (excluded.households, excluded.people, excluded.key_group_people);
+        SET households = excluded.households, people = excluded.people, key_group_people = excluded.key_group_people,
+            grid_code = excluded.grid_code
+    WHERE (bl.households, bl.people, bl.key_group_people, bl.grid_code)
+          IS DISTINCT FROM (excluded.households, excluded.people, excluded.key_group_people, excluded.grid_code);
     PERFORM gisgrid_refresh_grid_loads(ARRAY(
         SELECT DISTINCT unnest(ARRAY[grid_l1_id, grid_l2_id, grid_l3_id]) FROM buildings WHERE id = ANY(p_buildings)));
 END $$;
@@ -158,18 +167,20 @@ def _quote(sql: str) -> str:
     return "'" + " ".join(sql.split()).replace("'", "''") + "'"
 
 
-def _triggers() -> dict[str, tuple[str, str, str]]:
-    """Per table: the columns that matter, what they touch, and whether that is buildings or grids."""
-    out = {table: (columns, query, "buildings") for table, (columns, query) in BUILDINGS_TOUCHED.items()}
-    out["buildings"] = (MEMBERSHIP, "SELECT unnest(ARRAY[grid_l1_id, grid_l2_id, grid_l3_id]) FROM {rows}", "grids")
+def _triggers() -> list[tuple[str, str, str, str, str]]:
+    """(trigger name, table, the columns that matter, what they touch, buildings or grids)."""
+    out = [("loads", table, columns, query, "buildings") for table, (columns, query) in BUILDINGS_TOUCHED.items()]
+    out.append(("loads", "buildings", MEMBERSHIP, "SELECT unnest(ARRAY[grid_l1_id, grid_l2_id, grid_l3_id]) FROM {rows}",
+                "grids"))
+    out += [("codes", table, columns, query, "buildings") for table, (columns, query) in CODES_TOUCHED.items()]
     return out
 
 
 def upgrade() -> None:
     op.execute(SETUP)
-    for table, (columns, query, target) in _triggers().items():
+    for name, table, columns, query, target in _triggers():
         for event, transition in EVENTS:
-            op.execute(f"CREATE TRIGGER loads_{event.lower()} AFTER {event} ON {table} REFERENCING {transition} "
+            op.execute(f"CREATE TRIGGER {name}_{event.lower()} AFTER {event} ON {table} REFERENCING {transition} "
                        f"FOR EACH STATEMENT EXECUTE FUNCTION "
                        f"gisgrid_loads_changed({_quote(columns)}, {_quote(query)}, '{target}')")
     for table, extent in EXTENTS.items():
@@ -182,9 +193,9 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     op.execute("ALTER TABLE tile_cache ALTER COLUMN tile SET COMPRESSION default")
-    for table in _triggers():
+    for name, table, *_ in _triggers():
         for event, _ in EVENTS:
-            op.execute(f"DROP TRIGGER loads_{event.lower()} ON {table}")
+            op.execute(f"DROP TRIGGER {name}_{event.lower()} ON {table}")
     op.execute("DROP FUNCTION gisgrid_loads_changed()")
     op.execute("DROP FUNCTION gisgrid_refresh_building_loads(integer[])")
     op.execute("DROP FUNCTION gisgrid_refresh_grid_loads(integer[])")
