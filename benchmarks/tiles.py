@@ -51,7 +51,8 @@ untimed ("prime": database pages in memory for both, pools open), and the cache 
 Reported per server, layer and pass: tiles/s (tiles / wall time of the pass), median and p95 latency
 (linear interpolation), mean bytes per tile, 200s, empty 200s, errors, and CPU per tile of the
 server's processes and of the whole PostgreSQL cluster (from /proc; the machine also runs this
-client), then the ratios gisgrid/tipg and the bars from the issue: gisgrid with a cold cache at least
+client) and of everything else on the machine meanwhile ("other cpu": on a shared machine,
+someone else's work that skews the comparison, worst for the fast cached passes), then the ratios gisgrid/tipg and the bars from the issue: gisgrid with a cold cache at least
 as fast as tipg (tiles/s ratio >= 1.0), with its own tile cache at least 5x tipg. ``--verify`` tiles a
 layer are decoded (mapbox_vector_tile) from both servers and their feature counts shown: gisgrid
 picks rows in the tile grown by its buffer, tipg in the bare tile, so gisgrid may hold a few more
@@ -269,6 +270,12 @@ def tree_cpu(root: int | None) -> float:
     return total
 
 
+def machine_cpu() -> float:
+    """CPU seconds the whole machine has been busy (every CPU, not idle or waiting on I/O)."""
+    ticks = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    return (sum(ticks) - ticks[3] - ticks[4]) / CLK_TCK
+
+
 def postmaster_pid(conn) -> int | None:
     try:
         data_dir = conn.execute(text("SHOW data_directory")).scalar_one()
@@ -296,6 +303,7 @@ class Pass:
     app_cpu: float = 0.0
     db_cpu: float = 0.0
     client_cpu: float = 0.0
+    other_cpu: float = 0.0   # everything else on the machine: other people's work skews a pass
     cached: list[int] = field(default_factory=list)   # tile_cache rows of the layer after each cold pass
 
     @property
@@ -322,7 +330,8 @@ class Pass:
                 "KB/tile": f"{statistics.fmean(self.sizes) / 1024:.1f}" if self.sizes else "",
                 "server cpu": f"{self.app_cpu * 1000 / n:.1f}",
                 "db cpu": f"{self.db_cpu * 1000 / n:.1f}" if self.db_pid_known else "",
-                "client cpu": f"{self.client_cpu * 1000 / n:.1f}"}
+                "client cpu": f"{self.client_cpu * 1000 / n:.1f}",
+                "other cpu": f"{self.other_cpu * 1000 / n:.1f}" if self.db_pid_known else ""}
 
     db_pid_known: bool = True
 
@@ -330,14 +339,16 @@ class Pass:
 def run_pass(result: Pass, urls: list[str], concurrency: int, headers: dict, server_pid: int | None,
              db_pid: int | None) -> Pass:
     """Every URL once over ``concurrency`` keep-alive connections; adds to ``result``."""
-    app0, db0, me0 = tree_cpu(server_pid), tree_cpu(db_pid), _self_cpu()
+    app0, db0, me0, all0 = tree_cpu(server_pid), tree_cpu(db_pid), _self_cpu(), machine_cpu()
     start = time.perf_counter()
     run = uvloop.run if uvloop else asyncio.run
     run(_fetch_all(result, urls, concurrency, headers))
     result.seconds += time.perf_counter() - start
-    result.app_cpu += tree_cpu(server_pid) - app0
-    result.db_cpu += tree_cpu(db_pid) - db0
-    result.client_cpu += _self_cpu() - me0
+    app, db, me = tree_cpu(server_pid) - app0, tree_cpu(db_pid) - db0, _self_cpu() - me0
+    result.app_cpu += app
+    result.db_cpu += db
+    result.client_cpu += me
+    result.other_cpu += max(0.0, machine_cpu() - all0 - app - db - me)
     result.db_pid_known = db_pid is not None
     return result
 
@@ -572,10 +583,12 @@ def main() -> None:
     print()
     print(f"{args.rounds} rounds of {args.tiles} tiles a layer, pooled:")
     print(table([p.row() for p in passes], ["layer", "server", "pass", "tiles", "200", "empty", "errors", "tiles/s",
-                                            "p50 ms", "p95 ms", "KB/tile", "server cpu", "db cpu", "client cpu"]))
+                                            "p50 ms", "p95 ms", "KB/tile", "server cpu", "db cpu", "client cpu",
+                                            "other cpu"]))
     print("(tiles/s: requests / wall time of the passes; p50/p95 over every request; KB/tile: mean body bytes of "
           "the 200s; cpu: ms per tile of the server's processes, of the whole PostgreSQL cluster, and of this "
-          f"client, during the passes — {os.cpu_count()} CPUs shared by all three)")
+          f"client, during the passes — {os.cpu_count()} CPUs shared by all three; other cpu: the rest of the machine in "
+          "the same time, anything above a few tenths means someone else's work skewed the comparison)")
     for p in passes:
         for sample in p.error_samples:
             print(f"  error sample, {p.server} {p.layer} {p.kind}: {sample}")
