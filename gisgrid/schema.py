@@ -6,7 +6,7 @@ from gisgrid.cases.models import Case, CaseAttachment, CaseCategory, CaseEvent, 
 from gisgrid.core.database import Base
 from gisgrid.fieldwork.models import TrainingCourse, TrainingRecord, Visit
 from gisgrid.grids.models import Grid, GridVersion
-from gisgrid.maps.models import TileCache
+from gisgrid.maps.models import BuildingLoad, GridLoad, TileCache
 from gisgrid.organisations.models import Shop, StationedUnit
 from gisgrid.registry.models import Building, Household, KeyGroup, Resident, ResidentKeyGroup
 from gisgrid.staff.models import GridAssignment, LeadingGroupMember, Staff
@@ -15,8 +15,8 @@ from gisgrid.territory.models import SubDistrict
 metadata = Base.metadata
 
 __all__ = [
-    "Account", "ApiKey", "AuditEntry", "AuthSession", "Building", "Case", "CaseAttachment", "CaseCategory", "CaseEvent", "CaseNumber",
-    "Grid", "GridAssignment", "GridVersion", "Household", "KeyGroup", "LeadingGroupMember", "Resident",
-    "ResidentKeyGroup", "Shop", "Staff", "StationedUnit", "SubDistrict", "TileCache", "TrainingCourse",
-    "TrainingRecord", "Visit", "metadata",
+    "Account", "ApiKey", "AuditEntry", "AuthSession", "Building", "BuildingLoad", "Case", "CaseAttachment",
+    "CaseCategory", "CaseEvent", "CaseNumber", "Grid", "GridAssignment", "GridLoad", "GridVersion", "Household",
+    "KeyGroup", "LeadingGroupMember", "Resident", "ResidentKeyGroup", "Shop", "Staff", "StationedUnit",
+    "SubDistrict", "TileCache", "TrainingCourse", "TrainingRecord", "Visit", "metadata",
 ]

@@ -8,6 +8,7 @@ import shutil
 import httpx
 import mapbox_vector_tile
 import pytest
+from shapely.geometry import mapping
 from sqlalchemy import text
 
 from gisgrid.core.errors import SetupError
@@ -147,3 +148,137 @@ def test_a_new_layer_is_a_new_file(tmp_path, engine, demo, db):
         items = client.get("/layers/high_rise/items", params={"limit": 5000}).json()
         assert items["numberMatched"] == expected > 0
         assert all(f["properties"]["floors"] >= 10 for f in items["features"])
+
+
+# The counts (and L2 grid code) the layers show, counted from the rows themselves, as the layers
+# did per feature before building_loads and grid_loads (migration 0008) kept them.
+COUNTED_BUILDINGS = """
+SELECT b.id, (SELECT count(*) FROM households h WHERE h.building_id = b.id AND h.occupancy <> 'vacant')::int,
+       (SELECT count(DISTINCT rk.resident_id) FROM households h JOIN residents r ON r.household_id = h.id
+          JOIN resident_key_groups rk ON rk.resident_id = r.id WHERE h.building_id = b.id)::int,
+       (SELECT g.code FROM grids g WHERE g.id = b.grid_l2_id)
+FROM buildings b"""
+COUNTED_GRIDS = """
+SELECT g.code, count(h.id) FILTER (WHERE h.occupancy <> 'vacant')::int, coalesce(sum(h.member_count), 0)::int
+FROM grids g
+LEFT JOIN buildings b ON (g.level = 1 AND b.grid_l1_id = g.id) OR (g.level = 2 AND b.grid_l2_id = g.id)
+                      OR (g.level = 3 AND b.grid_l3_id = g.id)
+LEFT JOIN households h ON h.building_id = b.id
+WHERE g.retired_at IS NULL GROUP BY g.code"""
+
+
+def shown(db, name: str, columns: str) -> dict:
+    """What a layer shows per feature: its id → ``columns``."""
+    layer = read_layers(LAYERS)[name]
+    rows = db.execute(text(f"SELECT src.{layer.source.id}, {columns} FROM {layer.source.sql()} src"),
+                      source_params())
+    return {row[0]: tuple(row[1:]) for row in rows}
+
+
+def shown_counts(db) -> tuple[dict, dict]:
+    """Buildings: id → (households, key-group people, L2 code); grids: code → (households, people)."""
+    grids = {}
+    for level in (1, 2, 3):
+        grids.update(shown(db, f"grids_l{level}", "households, people"))
+    return shown(db, "buildings", "households, key_group_people, grid_code"), grids
+
+
+def assert_counts_exact(db) -> tuple[dict, dict]:
+    buildings, grids = shown_counts(db)
+    assert buildings == {row[0]: tuple(row[1:]) for row in db.execute(text(COUNTED_BUILDINGS))}
+    assert grids == {row[0]: tuple(row[1:]) for row in db.execute(text(COUNTED_GRIDS))}
+    return buildings, grids
+
+
+def test_the_counts_shown_are_the_counts_of_the_rows(db, demo):
+    buildings, grids = assert_counts_exact(db)
+    assert sum(h for h, _, _ in buildings.values()) > 1000 and sum(k for _, k, _ in buildings.values()) > 100
+    assert sum(code is None for _, _, code in buildings.values()) < len(buildings) / 10
+    assert sum(p for _, p in grids.values()) > 1000
+
+
+def test_counts_stay_exact_as_households_residents_and_key_groups_change(db, demo):
+    here, there = db.execute(text(
+        "SELECT b.id FROM buildings b WHERE b.grid_l2_id IS NOT NULL AND EXISTS "
+        "(SELECT 1 FROM households h WHERE h.building_id = b.id) ORDER BY b.id LIMIT 2")).scalars().all()
+    l2 = dict(db.execute(text("SELECT b.id, g.code FROM buildings b JOIN grids g ON g.id = b.grid_l2_id "
+                              "WHERE b.id IN (:a, :b)"), {"a": here, "b": there}).all())
+    start_buildings, start_grids = assert_counts_exact(db)
+
+    def delta() -> tuple:
+        buildings, grids = assert_counts_exact(db)
+        return (tuple(b - a for a, b in zip(start_buildings[here][:2], buildings[here][:2], strict=True)),
+                tuple(b - a for a, b in zip(start_buildings[there][:2], buildings[there][:2], strict=True)),
+                tuple(b - a for a, b in zip(start_grids[l2[here]], grids[l2[here]], strict=True)))
+
+    household = db.execute(text(
+        "INSERT INTO households (building_id, entrance, floor, room, occupancy, member_count) "
+        "VALUES (:b, 49, 1, 'T1', 'owner', 4) RETURNING id"), {"b": here}).scalar_one()
+    assert delta()[0] == (1, 0) and delta()[2] == (1, 4)
+    db.execute(text("UPDATE households SET occupancy = 'vacant' WHERE id = :h"), {"h": household})
+    assert delta()[0] == (0, 0) and delta()[2] == (0, 4)
+    resident = db.execute(text(
+        "INSERT INTO residents (household_id, name, sex, birth_year, relation, residence_type, party_member) "
+        "VALUES (:h, '测试', 'F', 1940, '户主', 'registered', false) RETURNING id"), {"h": household}).scalar_one()
+    groups = db.execute(text("SELECT code FROM key_groups ORDER BY sort_order LIMIT 2")).scalars().all()
+    db.execute(text("INSERT INTO resident_key_groups (resident_id, key_group) VALUES (:r, :g)"),
+               {"r": resident, "g": groups[0]})
+    assert delta()[0] == (0, 1)
+    db.execute(text("INSERT INTO resident_key_groups (resident_id, key_group) VALUES (:r, :g)"),
+               {"r": resident, "g": groups[1]})
+    assert delta()[0] == (0, 1)  # people, not memberships
+    db.execute(text("UPDATE households SET building_id = :b WHERE id = :h"), {"b": there, "h": household})
+    assert delta()[:2] == ((0, 0), (0, 1))
+    db.execute(text("UPDATE households SET occupancy = 'rented', member_count = 6 WHERE id = :h"), {"h": household})
+    assert delta()[1] == (1, 1)
+    db.execute(text("DELETE FROM resident_key_groups WHERE resident_id = :r AND key_group = :g"),
+               {"r": resident, "g": groups[0]})
+    assert delta()[1] == (1, 1)
+    db.execute(text("DELETE FROM residents WHERE id = :r"), {"r": resident})  # its key group goes with it
+    assert delta()[1] == (1, 0)
+    db.execute(text("DELETE FROM households WHERE id = :h"), {"h": household})
+    assert delta() == ((0, 0), (0, 0), (0, 0))
+
+
+def test_counts_follow_a_boundary_transfer(db):
+    from gisgrid.grids import membership, operations
+    from gisgrid.grids.editing import EditRequest
+
+    from builders import Territory, lonlat, metres_box
+
+    sd = "110101902"
+    t = Territory(db, sd, metres_box(0, 0, 400, 200))
+    t.grid("001", metres_box(0, 0, 400, 200))
+    t.grid("001001", metres_box(0, 0, 200, 200))
+    t.grid("001002", metres_box(200, 0, 400, 200))
+    t.grid("001001001", metres_box(0, 0, 200, 200))
+    t.grid("001002001", metres_box(200, 0, 400, 200))
+    moving = t.building(170, 50, households=10, people_each=3).id
+    t.building(250, 50, households=20)
+    membership.refresh(db, subdistrict=sd)
+    west, east = sd + "001001", sd + "001002"
+    _, grids = assert_counts_exact(db)
+    assert (grids[west], grids[east], grids[west + "001"], grids[sd + "001"]) == ((10, 30), (20, 40), (10, 30), (30, 70))
+    operations.transfer(db, EditRequest(actor="t", reason="划转", versions={west: 1, east: 1}), west, to=east,
+                        area=mapping(lonlat(metres_box(150, -10, 210, 100))))
+    buildings, grids = assert_counts_exact(db)
+    assert (grids[west], grids[east], grids[west + "001"], grids[east + "001"]) == ((0, 0), (30, 70), (0, 0), (30, 70))
+    assert grids[sd + "001"] == (30, 70)
+    assert buildings[moving][2] == east
+
+
+def test_a_renumbered_grid_shows_its_new_code_on_its_buildings(db):
+    from gisgrid.grids import membership
+
+    from builders import Territory, metres_box
+
+    sd = "110101903"
+    t = Territory(db, sd, metres_box(0, 0, 200, 200))
+    t.grid("001", metres_box(0, 0, 200, 200))
+    grid = t.grid("001001", metres_box(0, 0, 200, 200))
+    building = t.building(50, 50, households=3).id
+    membership.refresh(db, subdistrict=sd)
+    assert assert_counts_exact(db)[0][building] == (3, 0, sd + "001001")
+    db.execute(text("UPDATE grids SET code = :c, serial = 7, version = version + 1 WHERE id = :id"),
+               {"c": sd + "001007", "id": grid.id})
+    assert assert_counts_exact(db)[0][building] == (3, 0, sd + "001007")

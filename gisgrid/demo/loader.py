@@ -20,9 +20,9 @@ from gisgrid.demo.generator import TABLES, DemoData
 from gisgrid.grids import membership
 
 GEOMETRY_COLUMNS = {"boundary", "geom", "footprint"}
-# tables whose statement triggers sweep the tile cache (migration 0007)
+# tables whose statement triggers sweep the tile cache (migrations 0007, 0008)
 TILE_WATCHED = ("subdistricts", "grids", "buildings", "stationed_units", "shops", "cases", "households",
-                "residents", "resident_key_groups", "grid_assignments", "staff")
+                "residents", "resident_key_groups", "grid_assignments", "staff", "building_loads", "grid_loads")
 CHUNK = 200_000
 
 

@@ -3,7 +3,17 @@ from __future__ import annotations
 from datetime import datetime
 
 from geoalchemy2 import Geometry
-from sqlalchemy import DateTime, Index, Integer, LargeBinary, SmallInteger, Text, func
+from sqlalchemy import (
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    SmallInteger,
+    String,
+    Text,
+    func,
+)
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -27,3 +37,31 @@ class TileCache(Base):
     bbox = mapped_column(Geometry("POLYGON", srid=4326, spatial_index=False), nullable=False)
     tile: Mapped[bytes] = mapped_column(LargeBinary)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
+class BuildingLoad(Base):
+    """Per building: occupied households, people, key-group residents and the L2 grid's code, kept
+    exact by triggers (migration 0008), so the buildings layer reads one narrow row a feature
+    instead of counting (and joining grids) at tile time."""
+
+    __tablename__ = "building_loads"
+    __table_args__ = {"comment": "per building: occupied households, people, key-group residents, L2 grid code "
+                                 "(triggers)"}
+
+    building_id: Mapped[int] = mapped_column(ForeignKey("buildings.id", ondelete="CASCADE"), primary_key=True)
+    households: Mapped[int] = mapped_column(Integer)
+    people: Mapped[int] = mapped_column(Integer)
+    key_group_people: Mapped[int] = mapped_column(Integer)
+    grid_code: Mapped[str | None] = mapped_column(String(18), nullable=True)
+
+
+class GridLoad(Base):
+    """Per grid: occupied households and people of the buildings it holds at its level, kept
+    exact by triggers (migration 0008)."""
+
+    __tablename__ = "grid_loads"
+    __table_args__ = {"comment": "per grid: occupied households and people of its buildings (triggers)"}
+
+    grid_id: Mapped[int] = mapped_column(ForeignKey("grids.id"), primary_key=True)
+    households: Mapped[int] = mapped_column(Integer)
+    people: Mapped[int] = mapped_column(Integer)

@@ -10,9 +10,12 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+from dataclasses import dataclass
 
 from fastapi.responses import Response
+from psycopg_pool import AsyncConnectionPool
 from sqlalchemy import text
+from sqlalchemy.dialects.postgresql import psycopg
 from sqlalchemy.orm import Session
 
 from gisgrid.core.errors import InvalidInput, NotFound
@@ -25,12 +28,15 @@ EXTENT, BUFFER = 4096, 64
 MVT_MEDIA_TYPE = "application/vnd.mapbox-vector-tile"
 
 
+def box_ewkt(box: tuple[float, float, float, float]) -> str:
+    return "SRID=4326;POLYGON(({0} {1},{2} {1},{2} {3},{0} {3},{0} {1}))".format(*box)
+
+
 def source_params(box: tuple[float, float, float, float] | None = None) -> dict:
     """What a layer's SQL may use as bound parameters: each level's load band, and ``:bbox``,
     the box asked for (a tile's envelope, a page's bbox) as EWKT or NULL, for sources that
     can limit their own work to it (``gisgrid_area_defects``, hexagon counts)."""
-    params: dict = {"bbox": None if box is None else
-                    "SRID=4326;POLYGON(({0} {1},{2} {1},{2} {3},{0} {3},{0} {1}))".format(*box)}
+    params: dict = {"bbox": None if box is None else box_ewkt(box)}
     for level, bands in get_settings().load_bands.items():
         for what in ("households", "people"):
             band = getattr(bands, what)
@@ -95,6 +101,19 @@ def check_tile(layer: Layer, z: int, x: int, y: int) -> None:
                            f"x and y run 0 to {limit - 1} at zoom {z}", where="tile")
 
 
+@dataclass(frozen=True)
+class TilePlan:
+    """What serving a layer's tiles needs, worked out once per layer: the cache key,
+    the render statement in the driver's placeholders, and the constant parameters."""
+
+    key: str | None          # None: the layer is not cached
+    render: str
+    params: dict
+
+
+_PLANS: dict[int, tuple[Layer, TilePlan]] = {}
+
+
 def cache_key(layer: Layer) -> str:
     """The layer's name and a digest of its definition and parameters: a changed layer file or
     band setting never meets tiles rendered before the change."""
@@ -102,50 +121,78 @@ def cache_key(layer: Layer) -> str:
     return f"{layer.name}@{hashlib.sha256(fingerprint.encode()).hexdigest()[:12]}"
 
 
-def tile(session: Session, layer: Layer, z: int, x: int, y: int) -> bytes:
+def tile_plan(layer: Layer) -> TilePlan:
+    """The layer's :class:`TilePlan`, made on its first tile with the settings of that moment and
+    kept for the process (keyed by the layer object, which the memo keeps alive)."""
+    memo = _PLANS.get(id(layer))
+    if memo is None:
+        memo = _PLANS[id(layer)] = (layer, _plan(layer, get_settings().tile_cache))
+    return memo[1]
+
+
+def _plan(layer: Layer, cache: bool) -> TilePlan:
+    cached = cache and bool(layer.depends_on)
+    geom = layer.source.geometry
+    columns = "".join(f"src.{p}, " for p in layer.properties)
+    # MATERIALIZED: ST_AsMVTGeom runs once a row; inlined, the NULL test below would repeat it.
+    sql = f"""
+        WITH bounds AS (
+            SELECT ST_TileEnvelope(:z, :x, :y) AS merc, ST_MakeEnvelope(:w, :s, :e, :n, 4326) AS box
+        ), rows AS MATERIALIZED (
+            SELECT {columns}ST_AsMVTGeom(ST_Transform(src.{geom}, 3857), bounds.merc, {EXTENT}, {BUFFER}, true) AS mvt_geom
+            FROM {layer.source.sql()} AS src, bounds
+            WHERE src.{geom} && bounds.box AND ST_Intersects(src.{geom}, bounds.box)
+        ), tile AS (
+            SELECT coalesce(ST_AsMVT(rows.*, :name, {EXTENT}, 'mvt_geom'), ''::bytea) AS tile
+            FROM rows WHERE mvt_geom IS NOT NULL
+        )"""
+    if cached:
+        sql += """, stored AS (
+            INSERT INTO tile_cache (layer, z, x, y, tables, bbox, tile)
+            SELECT :key, :z, :x, :y, :tables, bounds.box, tile.tile FROM bounds, tile ON CONFLICT DO NOTHING
+        )"""
+    sql += " SELECT tile FROM tile"
+    key = cache_key(layer) if cached else None
+    params = {**source_params(), "name": layer.name, "key": key, "tables": list(layer.depends_on)}
+    return TilePlan(key=key, render=str(text(sql).compile(dialect=psycopg.dialect())), params=params)
+
+
+CACHED = "SELECT tile FROM tile_cache WHERE layer = %s AND z = %s AND x = %s AND y = %s"
+LOCK_SHARED = "SELECT pg_advisory_xact_lock_shared(hashtext('gisgrid.tiles'))"
+
+
+async def tile(pool: AsyncConnectionPool, layer: Layer, z: int, x: int, y: int) -> bytes:
     """One MVT tile of the layer (an empty tile outside its zoom range or data). Features carry
     the layer's properties; the id column is among them when the layer lists it.
 
     Cached in ``tile_cache`` when the setting allows and the layer names the tables it reads
-    (``depends_on``): triggers on those tables sweep the tiles a change touches. The render runs
-    under a shared advisory lock, so no change can commit between reading the data and storing
-    the tile (changes take the lock exclusively): a stored tile is never stale.
+    (``depends_on``): triggers on those tables sweep the tiles a change touches. A hit is one
+    prepared primary-key read. A miss renders and stores in one statement, after a separate
+    statement took a shared advisory lock (changes take it exclusively): the render's snapshot
+    starts under the lock, so no change can commit between reading the data and storing the
+    tile, and a stored tile is never stale. (Not pipelined: psycopg's async pipeline polls while
+    the render runs, costing more CPU than the round trips it saves.)
     """
     check_tile(layer, z, x, y)
     if not layer.zoom.min <= z <= layer.zoom.max:
         return b""
-    cached = get_settings().tile_cache and bool(layer.depends_on)
-    key = cache_key(layer) if cached else None
-    if cached:
-        hit = session.execute(text("SELECT tile FROM tile_cache WHERE layer = :k AND z = :z AND x = :x AND y = :y"),
-                              {"k": key, "z": z, "x": x, "y": y}).scalar()
-        if hit is not None:
-            return bytes(hit)
-        session.execute(text("SELECT pg_advisory_xact_lock_shared(hashtext('gisgrid.tiles'))"))
-    geom = layer.source.geometry
-    columns = "".join(f"src.{p}, " for p in layer.properties)
-    margin = BUFFER / EXTENT
-    sql = f"""
-        WITH bounds AS (
-            SELECT ST_TileEnvelope(:z, :x, :y) AS merc,
-                   ST_Transform(ST_TileEnvelope(:z, :x, :y, margin => {margin}), 4326) AS box
-        ), rows AS (
-            SELECT {columns}ST_AsMVTGeom(ST_Transform(src.{geom}, 3857), bounds.merc, {EXTENT}, {BUFFER}, true) AS mvt_geom
-            FROM {layer.source.sql()} AS src, bounds
-            WHERE src.{geom} && bounds.box AND ST_Intersects(src.{geom}, bounds.box)
-        )
-        SELECT ST_AsMVT(rows.*, :name, {EXTENT}, 'mvt_geom') FROM rows WHERE mvt_geom IS NOT NULL
-    """
-    box = tile_bounds(z, x, y, margin)
-    params = {**source_params(box), "z": z, "x": x, "y": y, "name": layer.name}
-    data = bytes(session.execute(text(sql), params).scalar_one() or b"")
-    if cached:
-        session.execute(text(
-            "INSERT INTO tile_cache (layer, z, x, y, tables, bbox, tile) "
-            "VALUES (:k, :z, :x, :y, :tables, ST_MakeEnvelope(:w, :s, :e, :n, 4326), :tile) ON CONFLICT DO NOTHING"),
-            {"k": key, "z": z, "x": x, "y": y, "tables": list(layer.depends_on), "w": box[0], "s": box[1],
-             "e": box[2], "n": box[3], "tile": data})
-    return data
+    plan = tile_plan(layer)
+    async with pool.connection() as conn:
+        if plan.key is not None:
+            cursor = await conn.execute(CACHED, (plan.key, z, x, y), prepare=True, binary=True)
+            hit = await cursor.fetchone()
+            if hit is not None:
+                return hit[0]
+        box = tile_bounds(z, x, y, BUFFER / EXTENT)
+        params = {**plan.params, "z": z, "x": x, "y": y, "w": box[0], "s": box[1], "e": box[2], "n": box[3],
+                  "bbox": box_ewkt(box)}
+        if plan.key is None:
+            cursor = await conn.execute(plan.render, params, binary=True)
+            return (await cursor.fetchone())[0]
+        async with conn.transaction():
+            await conn.execute(LOCK_SHARED)
+            cursor = await conn.execute(plan.render, params, binary=True)
+            return (await cursor.fetchone())[0]
 
 
 def tilejson(layer: Layer, base_url: str, lang: str = "zh") -> dict:

@@ -60,10 +60,12 @@ def create_app(engine: Engine | None = None, layers_dir: Path | None = None, clo
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
-        """An async pool beside the engine, for the hot read paths (``/lookup``), and the sweep
-        that escalates overdue cases."""
+        """An async pool beside the engine, for the hot read paths (``/lookup``, vector tiles), and
+        the sweep that escalates overdue cases. Autocommit: a single read needs no BEGIN and
+        COMMIT round trips; writers open a transaction themselves."""
         conninfo = engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
-        async with AsyncConnectionPool(conninfo, min_size=2, max_size=16, open=False) as pool:
+        async with AsyncConnectionPool(conninfo, min_size=2, max_size=16, open=False,
+                                       kwargs={"autocommit": True}) as pool:
             app.state.pool = pool
             sweep = asyncio.create_task(_sweep_overdue(app)) if get_settings().case_sweep_seconds > 0 else None
             yield
@@ -110,8 +112,10 @@ def create_app(engine: Engine | None = None, layers_dir: Path | None = None, clo
             with_google_fonts=False,
         )
 
-    for router in (pages_router, health_router, auth_router, territory_router, grids_router, grid_editing_router,
-                   buildings_router, organisations_router, staff_router, coverage_router, layers_router,
+    # Routes are matched in order, router by router: the layers (vector tiles, the hottest path)
+    # first, so a tile request does not walk every other router's routes.
+    for router in (layers_router, pages_router, health_router, auth_router, territory_router, grids_router,
+                   grid_editing_router, buildings_router, organisations_router, staff_router, coverage_router,
                    cases_router, fieldwork_router, reports_router, map_pages_router):
         app.include_router(router)
     return app
