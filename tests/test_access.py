@@ -85,8 +85,13 @@ def _routes(app):
     """(method, path, function) for every operation, the function read off its dependencies."""
     from fastapi.routing import APIRoute
 
+    def flat(routes):
+        for route in routes:
+            inner = getattr(route, "original_router", None)  # FastAPI keeps included routers whole
+            yield from flat(inner.routes) if inner is not None else [route]
+
     out = []
-    for route in app.routes:
+    for route in flat(app.routes):
         if not isinstance(route, APIRoute) or not route.include_in_schema:
             continue
         needs = {d.call.__name__.removeprefix("needs_") for d in route.dependant.dependencies
@@ -137,3 +142,18 @@ def test_the_function_matrix_over_every_route_and_role(http, tokens, places, eng
                     assert status == 403, (role, method, path, status)
                 checked += 1
     assert checked > 150
+
+
+@pytest.mark.parametrize("role", ["admin", "shequ", "wangge"])
+def test_cases_are_scoped_like_people(http, tokens, places, role, db):
+    items = http.get("/cases?limit=5000", headers=tokens[role]).json()["items"]
+    assert items
+    allowed = {"admin": lambda c: True, "shequ": lambda c: (c or "").startswith(places["community"]),
+               "wangge": lambda c: c == places["own"]}[role]
+    assert all(allowed(i["grid_code"]) for i in items)
+    stranger = db.execute(text("SELECT c.case_no FROM cases c JOIN grids g ON g.id = c.grid_l2_id WHERE g.code = :g "
+                               "ORDER BY c.id LIMIT 1"), {"g": places["stranger"]}).scalar_one()
+    expected = 200 if role == "admin" else 404
+    assert http.get(f"/cases/{stranger}", headers=tokens[role]).status_code == expected
+    moved = http.post(f"/cases/{stranger}/escalate", json={"note": "看看"}, headers=tokens[role]).status_code
+    assert moved == (409 if role == "admin" else 404)  # a closed case cannot be escalated; a foreign one is not there

@@ -124,7 +124,11 @@ def needs(function: str):
 
 
 def grid_in_scope(session: Session, principal: Principal, code: str) -> None:
-    """A grid outside the caller's scope does not exist for them: 404, as for an unknown code."""
+    """A grid outside the caller's scope does not exist for them: 404, as for an unknown code
+    (a malformed code is still 422, as for anyone)."""
+    from gisgrid.grids.service import grid_by_code
+
+    grid_by_code(session, code)
     condition, params = principal.grid_codes("g")
     if session.execute(text(f"SELECT 1 FROM grids g WHERE g.code = :code AND {condition}"),
                        {"code": code, **params}).first() is None:

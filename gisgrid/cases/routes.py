@@ -14,7 +14,7 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from gisgrid.audit.service import record
-from gisgrid.auth.access import needs
+from gisgrid.auth.access import Principal, caller, needs
 from gisgrid.auth.service import TooManyAttempts
 from gisgrid.cases import service, workflow
 from gisgrid.cases.schemas import (
@@ -28,6 +28,7 @@ from gisgrid.cases.schemas import (
 from gisgrid.cases.service import CaseFilter, parse_cell
 from gisgrid.core.clock import Clock, get_clock
 from gisgrid.core.dependencies import Actor, get_actor, get_session
+from gisgrid.core.errors import NotFound
 from gisgrid.core.geojson import BBox, bbox_param
 from gisgrid.core.paging import Page, page_params
 from gisgrid.core.settings import get_settings
@@ -47,15 +48,26 @@ def case_filter(
     assignee: int | None = Query(None, ge=1, description="with this staff member now"),
     overdue: bool = Query(False, description="only open cases past their stage's deadline, longest overdue first"),
     clock: Clock = Depends(get_clock),
+    me: Principal = Depends(caller),
 ) -> CaseFilter:
     return CaseFilter(subdistrict, category, status, since, until, bbox, parse_cell(cell), grid, assignee,
-                      clock.now() if overdue else None)
+                      clock.now() if overdue else None, me.rows("c"))
 
 
 IDEMPOTENCY_KEY = Header(None, alias="Idempotency-Key", min_length=8, max_length=200,
                          description="a fresh key per report (e.g. a UUID): a retry with the same key and body "
                          "returns the case the first call made instead of a second case")
 CASE_NO = Path(..., max_length=30, description="the case number, e.g. 110101001-2026-000123")
+
+
+def scoped_case(case_no: str = CASE_NO, me: Principal = Depends(caller),
+                session: Session = Depends(get_session)) -> str:
+    """The case number of a case in the caller's scope; any other does not exist for them (404)."""
+    condition, params = me.rows("c")
+    if session.execute(text(f"SELECT 1 FROM cases c WHERE c.case_no = :n AND {condition}"),
+                       {"n": case_no, **params}).first() is None:
+        raise NotFound(f"没有事件 {case_no} / no case {case_no}", where="case")
+    return case_no
 
 
 @router.get("/cases", dependencies=[Depends(needs("cases"))], summary="事件列表 / Cases")
@@ -105,13 +117,13 @@ def escalate_overdue(subdistrict: str | None = Query(None, pattern="^[0-9]{9}$",
 
 
 @router.get("/cases/{case_no}", dependencies=[Depends(needs("cases"))], summary="事件详情 / A case with its timeline")
-def case_detail(case_no: str = CASE_NO, clock: Clock = Depends(get_clock),
+def case_detail(case_no: str = Depends(scoped_case), clock: Clock = Depends(get_clock),
                 session: Session = Depends(get_session)) -> dict:
     return workflow.detail(session, case_no=case_no, now=clock.now())
 
 
 @router.post("/cases/{case_no}/transitions", dependencies=[Depends(needs("cases"))], summary="流转 / Move a case one step")
-def move_case(change: Transition, case_no: str = CASE_NO, actor: Actor = Depends(get_actor),
+def move_case(change: Transition, case_no: str = Depends(scoped_case), actor: Actor = Depends(get_actor),
               clock: Clock = Depends(get_clock), session: Session = Depends(get_session)) -> dict:
     """reported → registered | rejected | duplicate → dispatched → in_progress → handled → verified →
     closed, or verified → dispatched when the check fails. Anything else is 409 naming what is
@@ -122,7 +134,7 @@ def move_case(change: Transition, case_no: str = CASE_NO, actor: Actor = Depends
 
 
 @router.post("/cases/{case_no}/escalate", dependencies=[Depends(needs("cases"))], summary="上报上级 / Escalate a case one level up")
-def escalate(body: Escalation, case_no: str = CASE_NO, actor: Actor = Depends(get_actor),
+def escalate(body: Escalation, case_no: str = Depends(scoped_case), actor: Actor = Depends(get_actor),
              clock: Clock = Depends(get_clock), session: Session = Depends(get_session)) -> dict:
     """L2 grid → community (L1 lead) → the sub-district's leading group."""
     case = workflow.escalate(session, case_no, actor=actor, now=clock.now(), note=body.note)
@@ -131,7 +143,7 @@ def escalate(body: Escalation, case_no: str = CASE_NO, actor: Actor = Depends(ge
 
 
 @router.post("/cases/{case_no}/reassign", dependencies=[Depends(needs("cases"))], summary="改派 / Send a dispatched case to someone else")
-def reassign(body: Reassignment, case_no: str = CASE_NO, actor: Actor = Depends(get_actor),
+def reassign(body: Reassignment, case_no: str = Depends(scoped_case), actor: Actor = Depends(get_actor),
              clock: Clock = Depends(get_clock), session: Session = Depends(get_session)) -> dict:
     case = workflow.reassign(session, case_no, body.assignee_staff_id, actor=actor, now=clock.now(), note=body.note)
     session.commit()
@@ -139,7 +151,7 @@ def reassign(body: Reassignment, case_no: str = CASE_NO, actor: Actor = Depends(
 
 
 @router.post("/cases/{case_no}/attachments", dependencies=[Depends(needs("cases"))], status_code=201, summary="上传附件 / Attach a photo or document")
-async def upload_attachment(case_no: str = CASE_NO, file: UploadFile = File(...), actor: Actor = Depends(get_actor),
+async def upload_attachment(case_no: str = Depends(scoped_case), file: UploadFile = File(...), actor: Actor = Depends(get_actor),
                             session: Session = Depends(get_session)) -> dict:
     """JPEG, PNG, WebP or PDF up to ``GISGRID_MAX_ATTACHMENT_BYTES``; file it with a step by
     passing its id in that step's ``attachment_ids``."""
@@ -152,7 +164,7 @@ async def upload_attachment(case_no: str = CASE_NO, file: UploadFile = File(...)
 
 @router.get("/cases/{case_no}/attachments/{attachment_id}", dependencies=[Depends(needs("cases"))], response_class=Response,
             summary="下载附件 / An attachment")
-def download_attachment(attachment_id: int, case_no: str = CASE_NO, session: Session = Depends(get_session)):
+def download_attachment(attachment_id: int, case_no: str = Depends(scoped_case), session: Session = Depends(get_session)):
     name, media_type, content = workflow.attachment(session, case_no, attachment_id)
     return Response(content, media_type=media_type, headers={
         "Content-Disposition": f"inline; filename*=UTF-8''{quote(name)}", "X-Content-Type-Options": "nosniff"})

@@ -38,9 +38,11 @@ class CaseFilter:
     grid: str | None = None            # reported in this grid (any level)
     assignee: int | None = None        # with this staff member now
     overdue_at: datetime | None = None  # open and past its stage's deadline at this moment
+    scope: tuple[str, dict] = ("true", {})  # the caller's grids, as a condition on the cases
 
     def where(self, session: Session, alias: str = "c") -> Where:
         where = Where()
+        where.add(self.scope[0].replace("c.", f"{alias}."), self.scope[1])
         if self.subdistrict:
             where.add(f"{alias}.subdistrict_code = :sd", sd=self.subdistrict)
         if self.category:
