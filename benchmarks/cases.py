@@ -57,9 +57,11 @@ database holds no buildings): a city from the demo generator without residents a
    CPU and the database's CPU per run, and the three slowest statements. Then once each over HTTP
    (the server above; ``now`` is the server's clock, the in-process runs use the wall clock too).
 5. A report slower than ``--explain-over`` seconds gets EXPLAIN (ANALYZE, BUFFERS) of its slowest
-   statement printed. ``--try-index SQL`` (repeatable) creates an index in the benchmark database,
-   re-runs the reports (min(--repeat, 3) runs each), and drops it again: before / after side by
-   side. The schema is never changed otherwise. ``--refill`` empties the case tables first (a
+   statement printed. ``--try-index 'CREATE INDEX name ON ...'`` (repeatable) runs each report
+   without the index, creates it in the benchmark database, runs the report with it and drops it
+   again (min(--repeat, 3) runs each, back to back so both sides see the same load on a shared
+   machine); ``--try-index 'SET work_mem = 256MB'`` does the same with a setting given to the
+   report's connections (PGOPTIONS). The schema is never changed otherwise. ``--refill`` empties the case tables first (a
    benchmark database only) so that the fill is timed again; without it a re-run reuses the data.
 
 Every phase prints the load average (and other benchmarks/*.py found running): the figures are
@@ -696,9 +698,10 @@ def self_cpu() -> float:
 
 def neighbours() -> str:
     """What else runs on this machine right now (the figures are wall-clock on shared CPUs)."""
-    others = subprocess.run(["pgrep", "-f", "benchmarks/(tiles|lookup|editing|membership|coverage)\\.py"],
-                            capture_output=True, text=True).stdout.split()
-    return f"load average {os.getloadavg()[0]:.2f}" + (f", other benchmarks running: {len(others)}" if others else "")
+    found = subprocess.run(["pgrep", "-af", r"python[0-9.]* \S*benchmarks/(tiles|lookup|editing|membership|coverage|"
+                            r"pages|generate)\.py"], capture_output=True, text=True).stdout
+    names = sorted({line.split("benchmarks/")[1].split()[0] for line in found.splitlines() if "benchmarks/" in line})
+    return f"load average {os.getloadavg()[0]:.2f}" + (f", also running: {', '.join(names)}" if names else "")
 
 
 def quantile(values: list[float], q: float) -> float:
@@ -982,13 +985,13 @@ def child_main(args) -> None:
 
 
 def run_child(args, kind: str, week: str, since: date, until: date, scope: str, explain: bool,
-              repeat: int | None = None) -> dict:
+              repeat: int | None = None, env: dict | None = None) -> dict:
     argv = [sys.executable, __file__, "--child", kind, "--repeat", str(repeat or args.repeat), "--week", week,
             "--since", since.isoformat(), "--to", until.isoformat(), "--scope", scope,
             "--explain-over", str(args.explain_over if explain else 0)]
     if args.database_url:
         argv += ["--database-url", args.database_url]
-    done = subprocess.run(argv, capture_output=True, text=True)
+    done = subprocess.run(argv, capture_output=True, text=True, env={**os.environ, **(env or {})})
     if done.returncode != 0:
         raise SystemExit(f"report child {kind} failed:\n{done.stderr[-3000:]}")
     return json.loads(done.stdout.strip().splitlines()[-1])
@@ -1012,6 +1015,47 @@ def report_periods(until: datetime) -> tuple[str, date, date]:
     return label, last_day.replace(day=1), last_day
 
 
+def try_change(engine, args, statement: str, kinds: list[str], period: tuple) -> list[dict]:
+    """The reports without and with an index (``CREATE INDEX name ON ...``: created, analysed,
+    dropped again) or a setting (``SET name = value``: given to the report's connections via
+    PGOPTIONS), measured back to back (min(--repeat, 3) runs each) so both see the same load."""
+    runs = min(args.repeat, 3)
+    setting = statement.strip().upper().startswith("SET ")
+    label = statement.strip()[4:].replace(" ", "") if setting else statement.split("INDEX", 1)[1].split()[0]
+    if not setting and label.upper() in ("CONCURRENTLY", "IF", "ON"):
+        raise SystemExit("--try-index needs a named index: CREATE INDEX name ON ...")
+    print(f"\ntrying: {statement} ({neighbours()})", flush=True)
+    rows = []
+    for kind in kinds:
+        without = run_child(args, kind, *period, explain=False, repeat=runs)["times"]
+        note = ""
+        if setting:
+            env = {"PGOPTIONS": f"{os.environ.get('PGOPTIONS', '')} -c {label}".strip()}
+            res = run_child(args, kind, *period, explain=False, repeat=runs, env=env)
+        else:
+            with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+                began = time.perf_counter()
+                conn.execute(text(statement))
+                built = time.perf_counter() - began
+                size = conn.execute(text("SELECT pg_size_pretty(pg_relation_size(CAST(:n AS regclass)))"),
+                                    {"n": label}).scalar()
+                conn.execute(text(f"ANALYZE {statement.split(' ON ', 1)[1].split('(')[0].split()[0]}"))
+            note = f" ({size}, built in {built:.0f} s)"
+            try:
+                res = run_child(args, kind, *period, explain=False, repeat=runs)
+            finally:
+                with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+                    conn.execute(text(f"DROP INDEX IF EXISTS {label}"))
+        with_it = res["times"]
+        rows.append({"change": label + note, "report": kind,
+                     "without s (median/min)": f"{median(without):.2f} / {min(without):.2f}",
+                     "with s (median/min)": f"{median(with_it):.2f} / {min(with_it):.2f}",
+                     "speed-up": f"{median(without) / median(with_it):.1f}x",
+                     "slowest statement with it": f"{res['slowest'][0]['mean_s']:.2f} s `{res['slowest'][0]['sql'][:70]}`"})
+        print(f"  {kind}: without {median(without):.2f} s, with {median(with_it):.2f} s", flush=True)
+    return rows
+
+
 # --- main ---------------------------------------------------------------------------------------
 
 def main() -> None:
@@ -1030,7 +1074,8 @@ def main() -> None:
     parser.add_argument("--explain-over", type=float, default=3.0,
                         help="EXPLAIN (ANALYZE, BUFFERS) the slowest statement of a report slower than this (s)")
     parser.add_argument("--try-index", action="append", default=[],
-                        help="CREATE INDEX statement to try: reports re-run with it, then it is dropped")
+                        help="'CREATE INDEX name ON ...' (created, then dropped) or 'SET name = value' (the "
+                             "reports' connections): each report without and with it, back to back")
     parser.add_argument("--reports", default=",".join(REPORT_KINDS), help="report kinds to run")
     parser.add_argument("--fill-only", action="store_true")
     parser.add_argument("--refill", action="store_true",
@@ -1096,13 +1141,12 @@ def main() -> None:
         scope = conn.execute(text("SELECT subdistrict_code FROM cases WHERE reported_at >= :s GROUP BY 1 "
                                   "ORDER BY count(*) DESC, 1 LIMIT 1"), {"s": args.until - timedelta(days=60)}).scalar()
     kinds_to_run = [k for k in args.reports.split(",") if k]
-    report_rows, explains, slow_lines, before = [], [], [], {}
+    report_rows, explains, slow_lines = [], [], []
     if not args.skip_reports:
         print(f"\nreports: week {week}, assessment {since} .. {until}, sub-district {scope} (the busiest); "
               f"{args.repeat} runs each in a child process ({neighbours()}) ...", flush=True)
         for kind in kinds_to_run:
             res = run_child(args, kind, week, since, until, scope, explain=True)
-            before[kind] = res
             report_rows.append(report_row(res))
             slow_lines.append(f"  {kind}: " + "; ".join(f"{s['mean_s']:.2f} s x{s['calls']} `{s['sql'][:80]}`"
                                                       for s in res["slowest"]))
@@ -1133,30 +1177,7 @@ def main() -> None:
 
     index_rows = []
     for statement in args.try_index:
-        print(f"\ntrying: {statement} ({neighbours()})", flush=True)
-        name = statement.split("INDEX", 1)[1].split()[0]
-        if name.upper() in ("CONCURRENTLY", "IF", "ON"):
-            raise SystemExit("--try-index needs a named index: CREATE INDEX name ON ...")
-        with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
-            began = time.perf_counter()
-            conn.execute(text(statement))
-            built = time.perf_counter() - began
-            size = conn.execute(text("SELECT pg_size_pretty(pg_relation_size(CAST(:n AS regclass)))"),
-                                {"n": name}).scalar()
-            conn.execute(text(f"ANALYZE {statement.split(' ON ', 1)[1].split('(')[0].split()[0]}"))
-        try:
-            for kind in kinds_to_run:
-                res = run_child(args, kind, week, since, until, scope, explain=False, repeat=min(args.repeat, 3))
-                old = median(before[kind]["times"]) if kind in before else float("nan")
-                index_rows.append({"index": f"{name} ({size}, built in {built:.0f} s)", "report": kind,
-                                   "without s": f"{old:.2f}", "with s": f"{median(res['times']):.2f}",
-                                   "speed-up": f"{old / median(res['times']):.1f}x",
-                                   "slowest statement with it": f"{res['slowest'][0]['mean_s']:.2f} s "
-                                                                f"`{res['slowest'][0]['sql'][:70]}`"})
-                print(f"  with {name}: {kind} median {median(res['times']):.2f} s", flush=True)
-        finally:
-            with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
-                conn.execute(text(f"DROP INDEX IF EXISTS {name}"))
+        index_rows += try_change(engine, args, statement, kinds_to_run, (week, since, until, scope))
 
     if intake_rows:
         print(f"\nintake through the API (POST /cases, {args.workers} uvicorn workers, {args.clients} client threads; "
@@ -1179,8 +1200,9 @@ def main() -> None:
         for line in plan["plan"]:
             print("  " + line)
     if index_rows:
-        print("\nindexes tried (created, reports re-run, dropped again):")
-        print(table(index_rows, ["index", "report", "without s", "with s", "speed-up", "slowest statement with it"]))
+        print("\nchanges tried (each report without, then with it, back to back; an index is dropped again):")
+        print(table(index_rows, ["change", "report", "without s (median/min)", "with s (median/min)", "speed-up",
+                                 "slowest statement with it"]))
     print(f"\npeak RSS of this process: {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:,.0f} MB "
           f"(reports: their own child processes above; the database's memory is not included)")
 
