@@ -80,7 +80,6 @@ import os
 import random
 import resource
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -102,11 +101,19 @@ from gisgrid.cases.calendar import work_calendar  # noqa: E402
 from gisgrid.core.settings import get_settings  # noqa: E402
 from gisgrid.demo import names  # noqa: E402
 
-from common import database_arg, engine_from, median, table  # noqa: E402
+from common import (  # noqa: E402
+    CLK_TCK,
+    Server,
+    database_arg,
+    engine_from,
+    median,
+    postmaster_pid,
+    table,
+    tree_cpu,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 UNTIL = datetime(2026, 11, 1, tzinfo=ZoneInfo("Asia/Shanghai"))  # the demo generator's REFERENCE_TIME
-CLK_TCK = os.sysconf("SC_CLK_TCK")
 WEEKDAY = (1.3, 1.1, 1.05, 1.0, 0.95, 0.6, 0.5)  # Monday first, as the demo
 HOT_EVERY = 100      # every 100th building (1 %) is a hot spot ...
 HOT_SHARE = 0.25     # ... drawing 25 % of the cases
@@ -588,85 +595,6 @@ def data_profile(engine, until: datetime) -> dict:
 
 # --- the server and /proc -----------------------------------------------------------------------
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-class Server:
-    """``gisgrid serve`` in its own process group (stopped as a group: uvicorn and its workers)."""
-
-    def __init__(self, workers: int, env: dict, logdir: Path):
-        self.port = free_port()
-        self.log = logdir / "gisgrid-serve.log"
-        argv = [str(ROOT / ".venv/bin/gisgrid"), "serve", "--port", str(self.port), "--workers", str(workers),
-                "--no-access-log"]
-        self.proc = subprocess.Popen(argv, env=env, cwd=ROOT, stdin=subprocess.DEVNULL, stdout=self.log.open("wb"),
-                                     stderr=subprocess.STDOUT, start_new_session=True)
-        self.base = f"http://127.0.0.1:{self.port}"
-
-    def wait_ready(self, seconds: float) -> None:
-        deadline, last = time.time() + seconds, "no answer"
-        while time.time() < deadline:
-            if self.proc.poll() is not None:
-                break
-            try:
-                response = httpx.get(f"{self.base}/health", timeout=10)
-                if response.status_code == 200:
-                    return
-                last = f"{response.status_code} {response.text[:300]}"
-            except httpx.HTTPError as exc:
-                last = f"{type(exc).__name__}: {exc}"
-            time.sleep(0.5)
-        self.stop()
-        raise SystemExit(f"gisgrid serve did not start (last /health: {last}; log {self.log}):\n"
-                         f"{self.log.read_text()[-3000:]}")
-
-    def stop(self) -> None:
-        if self.proc.poll() is not None:
-            return
-        for sig, wait in ((signal.SIGTERM, 20), (signal.SIGKILL, 5)):
-            try:
-                os.killpg(self.proc.pid, sig)
-            except ProcessLookupError:
-                return
-            try:
-                self.proc.wait(wait)
-                for _ in range(50):  # the group may outlive its leader for a moment
-                    os.killpg(self.proc.pid, 0)
-                    time.sleep(0.1)
-            except ProcessLookupError:
-                return
-            except subprocess.TimeoutExpired:
-                continue
-
-
-def tree_cpu(root: int | None) -> float:
-    """CPU seconds (user + system) of ``root`` and every process below it, as of now."""
-    if root is None:
-        return 0.0
-    stats: dict[int, tuple[int, float]] = {}
-    for entry in os.scandir("/proc"):
-        if not entry.name.isdigit():
-            continue
-        try:
-            raw = Path(entry.path, "stat").read_text()
-        except OSError:
-            continue
-        fields = raw[raw.rindex(")") + 2:].split()
-        stats[int(entry.name)] = (int(fields[1]), (int(fields[11]) + int(fields[12])) / CLK_TCK)
-    children: dict[int, list[int]] = {}
-    for pid, (ppid, _) in stats.items():
-        children.setdefault(ppid, []).append(pid)
-    total, todo = 0.0, [root]
-    while todo:
-        pid = todo.pop()
-        total += stats.get(pid, (0, 0.0))[1]
-        todo += children.get(pid, [])
-    return total
-
-
 def cluster_cpu(postmaster: int | None) -> float:
     """CPU seconds of the PostgreSQL cluster: its live processes plus the backends that have
     exited (the postmaster's reaped children: cutime + cstime), so a closing connection does not
@@ -679,16 +607,6 @@ def cluster_cpu(postmaster: int | None) -> float:
         return 0.0
     fields = raw[raw.rindex(")") + 2:].split()
     return tree_cpu(postmaster) + (int(fields[13]) + int(fields[14])) / CLK_TCK
-
-
-def postmaster_pid(conn) -> int | None:
-    try:
-        data_dir = conn.execute(text("SHOW data_directory")).scalar_one()
-        pid = int(Path(data_dir, "postmaster.pid").read_text().split()[0])
-        os.kill(pid, 0)
-        return pid
-    except Exception:  # not superuser, not on this machine: no database CPU figure
-        return None
 
 
 def self_cpu() -> float:
@@ -1160,7 +1078,8 @@ def main() -> None:
         env = {**os.environ, "GISGRID_CASE_SWEEP_SECONDS": "0"}
         if args.database_url:
             env["GISGRID_DATABASE_URL"] = args.database_url
-        server = Server(args.workers, env, logdir)
+        server = Server("gisgrid-serve", [str(ROOT / ".venv/bin/gisgrid"), "serve", "--port", "{port}", "--workers",
+                                          str(args.workers), "--no-access-log"], env, "/health", logdir, cwd=ROOT)
         try:
             server.wait_ready(120)
             if not args.skip_intake:
