@@ -768,6 +768,31 @@ def intake(engine, server: Server, args, db_pid: int | None) -> tuple[list[dict]
     return rows, notes
 
 
+class StatementTimer:
+    """Wall time of every SQL statement run on ``engine``: statement -> [seconds, calls, slowest
+    call's seconds, that call's parameters] (for EXPLAIN ANALYZE of the costliest)."""
+
+    def __init__(self, engine):
+        self.engine, self.statements, self._timing = engine, {}, threading.local()
+        event.listen(engine, "before_cursor_execute", self._before)
+        event.listen(engine, "after_cursor_execute", self._after)
+
+    def _before(self, conn, cursor, statement, parameters, context, executemany):
+        self._timing.began = time.perf_counter()
+
+    def _after(self, conn, cursor, statement, parameters, context, executemany):
+        spent = time.perf_counter() - self._timing.began
+        entry = self.statements.setdefault(statement, [0.0, 0, 0.0, parameters])
+        entry[0] += spent
+        entry[1] += 1
+        if spent > entry[2]:
+            entry[2], entry[3] = spent, parameters
+
+    def stop(self) -> None:
+        event.remove(self.engine, "before_cursor_execute", self._before)
+        event.remove(self.engine, "after_cursor_execute", self._after)
+
+
 def intake_profile(args, runs: int) -> tuple[list[dict], dict | None]:
     """Where one intake spends its SQL: ``workflow.intake`` in this process on ``runs`` reports, each
     rolled back (nothing stays), statements timed; EXPLAIN (ANALYZE, BUFFERS) of the costliest one,
@@ -777,18 +802,8 @@ def intake_profile(args, runs: int) -> tuple[list[dict], dict | None]:
     from gisgrid.core.dependencies import Actor
 
     engine = engine_from(args)
-    spent: dict[str, list] = {}
-    timing = threading.local()
-
-    @event.listens_for(engine, "before_cursor_execute")
-    def _before(conn, cursor, statement, parameters, context, executemany):
-        timing.began = time.perf_counter()
-
-    @event.listens_for(engine, "after_cursor_execute")
-    def _after(conn, cursor, statement, parameters, context, executemany):
-        entry = spent.setdefault(statement, [0.0, 0, parameters])
-        entry[0] += time.perf_counter() - timing.began
-        entry[1] += 1
+    timer = StatementTimer(engine)
+    spent = timer.statements
 
     with engine.connect() as conn:
         bodies = report_bodies(conn, runs, args.seed + 1)
@@ -800,15 +815,14 @@ def intake_profile(args, runs: int) -> tuple[list[dict], dict | None]:
                             idempotency_key=f"profile-{os.getpid()}-{i}")
             walls.append(time.perf_counter() - began)
             session.rollback()
-    event.remove(engine, "before_cursor_execute", _before)
-    event.remove(engine, "after_cursor_execute", _after)
+    timer.stop()
     total = sum(v[0] for v in spent.values())
     rows = [{"statement": " ".join(sql.split())[:100], "calls/intake": f"{v[1] / runs:.1f}",
              "mean ms/intake": f"{v[0] * 1000 / runs:.2f}", "share": f"{100 * v[0] / total:.0f} %"}
             for sql, v in sorted(spent.items(), key=lambda kv: -kv[1][0])[:6]]
     rows.append({"statement": f"(all SQL; wall time of intake() median {median(walls) * 1000:.1f} ms)",
                  "mean ms/intake": f"{total * 1000 / runs:.2f}"})
-    sql, (_, _, parameters) = max(spent.items(), key=lambda kv: kv[1][0])
+    sql, (_, _, _, parameters) = max(spent.items(), key=lambda kv: kv[1][0])
     plan = None
     with engine.connect() as conn:
         cursor = conn.connection.dbapi_connection.cursor()
@@ -844,21 +858,7 @@ def child_main(args) -> None:
     from gisgrid.reports.weekly import weekly
 
     engine = engine_from(args)
-    statements: dict[str, list] = {}   # statement -> [seconds, calls, parameters of the slowest call]
-    timing = threading.local()
-
-    @event.listens_for(engine, "before_cursor_execute")
-    def _before(conn, cursor, statement, parameters, context, executemany):
-        timing.began = time.perf_counter()
-
-    @event.listens_for(engine, "after_cursor_execute")
-    def _after(conn, cursor, statement, parameters, context, executemany):
-        spent = time.perf_counter() - timing.began
-        entry = statements.setdefault(statement, [0.0, 0, 0.0, parameters])
-        entry[0] += spent
-        entry[1] += 1
-        if spent > entry[2]:
-            entry[2], entry[3] = spent, parameters
+    statements = StatementTimer(engine).statements
 
     week, since, until, scope = args.week, date.fromisoformat(args.since), date.fromisoformat(args.to), args.scope
     calls = {

@@ -10,11 +10,9 @@ from urllib.parse import quote
 from fastapi import APIRouter, Depends, File, Header, Path, Query, Request, UploadFile
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
-from sqlalchemy import text
 from sqlalchemy.orm import Session
 
-from gisgrid.audit.service import record
-from gisgrid.auth.service import TooManyAttempts
+from gisgrid.audit.service import recent, record
 from gisgrid.cases import service, workflow
 from gisgrid.cases.schemas import (
     CaseReport,
@@ -27,6 +25,7 @@ from gisgrid.cases.schemas import (
 from gisgrid.cases.service import CaseFilter, parse_cell
 from gisgrid.core.clock import Clock, get_clock
 from gisgrid.core.dependencies import Actor, get_actor, get_session
+from gisgrid.core.errors import TooManyAttempts
 from gisgrid.core.geojson import BBox, bbox_param
 from gisgrid.core.paging import Page, page_params
 from gisgrid.core.settings import get_settings
@@ -195,10 +194,8 @@ def public_report(report: PublicReport, request: Request, idempotency_key: str |
     """No account: the answer is the tracking code (and what the reporter may see), nothing internal.
     An address sends at most ``GISGRID_PUBLIC_REPORT_RATE`` new reports in 10 minutes (429 after)."""
     now, address = clock.now(), request.client.host if request.client else None
-    sent = session.execute(text("""SELECT count(*) FROM audit_log WHERE action = 'public_report' AND outcome = 'ok'
-                                   AND client_addr = CAST(:addr AS inet) AND at > :since"""),
-                           {"addr": address, "since": now - timedelta(minutes=10)}).scalar()
-    if address and sent >= get_settings().public_report_rate:
+    if address and recent(session, action="public_report", client_addr=address, since=now - timedelta(minutes=10),
+                          succeeded=True) >= get_settings().public_report_rate:
         raise TooManyAttempts("上报过于频繁，请稍后再试 / too many reports from this address: try again in 10 minutes",
                               where="client")
     case, created = workflow.intake(session, report.as_report(), actor=Actor("居民 / resident"), now=now,

@@ -10,6 +10,7 @@ still running at the week's end is judged when it ends.
 
 from __future__ import annotations
 
+import math
 import re
 from datetime import date, datetime, timedelta
 
@@ -121,8 +122,6 @@ def _hotspots(session: Session, scope: Scope, start: datetime, end: datetime, li
 
 def _mercator_cell(session: Session, scope: Scope) -> float:
     """250 ground metres in Web Mercator units at the latitude of the scope's area."""
-    import math
-
     if scope.kind == "city":
         lat = session.execute(text("SELECT ST_Y(ST_Centroid(ST_Extent(boundary))) FROM subdistricts")).scalar()
     elif scope.kind == "subdistrict":
