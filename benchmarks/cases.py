@@ -57,9 +57,11 @@ database holds no buildings): a city from the demo generator without residents a
    CPU and the database's CPU per run, and the three slowest statements. Then once each over HTTP
    (the server above; ``now`` is the server's clock, the in-process runs use the wall clock too).
 5. A report slower than ``--explain-over`` seconds gets EXPLAIN (ANALYZE, BUFFERS) of its slowest
-   statement printed. ``--try-index SQL`` (repeatable) creates an index in the benchmark database,
-   re-runs the reports (min(--repeat, 3) runs each), and drops it again: before / after side by
-   side. The schema is never changed otherwise. ``--refill`` empties the case tables first (a
+   statement printed. ``--try-index 'CREATE INDEX name ON ...'`` (repeatable) runs each report
+   without the index, creates it in the benchmark database, runs the report with it and drops it
+   again (min(--repeat, 3) runs each, back to back so both sides see the same load on a shared
+   machine); ``--try-index 'SET work_mem = 256MB'`` does the same with a setting given to the
+   report's connections (PGOPTIONS). The schema is never changed otherwise. ``--refill`` empties the case tables first (a
    benchmark database only) so that the fill is timed again; without it a re-run reuses the data.
 
 Every phase prints the load average (and other benchmarks/*.py found running): the figures are
@@ -78,7 +80,6 @@ import os
 import random
 import resource
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -100,11 +101,19 @@ from gisgrid.cases.calendar import work_calendar  # noqa: E402
 from gisgrid.core.settings import get_settings  # noqa: E402
 from gisgrid.demo import names  # noqa: E402
 
-from common import database_arg, engine_from, median, table  # noqa: E402
+from common import (  # noqa: E402
+    CLK_TCK,
+    Server,
+    database_arg,
+    engine_from,
+    median,
+    postmaster_pid,
+    table,
+    tree_cpu,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 UNTIL = datetime(2026, 11, 1, tzinfo=ZoneInfo("Asia/Shanghai"))  # the demo generator's REFERENCE_TIME
-CLK_TCK = os.sysconf("SC_CLK_TCK")
 WEEKDAY = (1.3, 1.1, 1.05, 1.0, 0.95, 0.6, 0.5)  # Monday first, as the demo
 HOT_EVERY = 100      # every 100th building (1 %) is a hot spot ...
 HOT_SHARE = 0.25     # ... drawing 25 % of the cases
@@ -586,85 +595,6 @@ def data_profile(engine, until: datetime) -> dict:
 
 # --- the server and /proc -----------------------------------------------------------------------
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-class Server:
-    """``gisgrid serve`` in its own process group (stopped as a group: uvicorn and its workers)."""
-
-    def __init__(self, workers: int, env: dict, logdir: Path):
-        self.port = free_port()
-        self.log = logdir / "gisgrid-serve.log"
-        argv = [str(ROOT / ".venv/bin/gisgrid"), "serve", "--port", str(self.port), "--workers", str(workers),
-                "--no-access-log"]
-        self.proc = subprocess.Popen(argv, env=env, cwd=ROOT, stdin=subprocess.DEVNULL, stdout=self.log.open("wb"),
-                                     stderr=subprocess.STDOUT, start_new_session=True)
-        self.base = f"http://127.0.0.1:{self.port}"
-
-    def wait_ready(self, seconds: float) -> None:
-        deadline, last = time.time() + seconds, "no answer"
-        while time.time() < deadline:
-            if self.proc.poll() is not None:
-                break
-            try:
-                response = httpx.get(f"{self.base}/health", timeout=10)
-                if response.status_code == 200:
-                    return
-                last = f"{response.status_code} {response.text[:300]}"
-            except httpx.HTTPError as exc:
-                last = f"{type(exc).__name__}: {exc}"
-            time.sleep(0.5)
-        self.stop()
-        raise SystemExit(f"gisgrid serve did not start (last /health: {last}; log {self.log}):\n"
-                         f"{self.log.read_text()[-3000:]}")
-
-    def stop(self) -> None:
-        if self.proc.poll() is not None:
-            return
-        for sig, wait in ((signal.SIGTERM, 20), (signal.SIGKILL, 5)):
-            try:
-                os.killpg(self.proc.pid, sig)
-            except ProcessLookupError:
-                return
-            try:
-                self.proc.wait(wait)
-                for _ in range(50):  # the group may outlive its leader for a moment
-                    os.killpg(self.proc.pid, 0)
-                    time.sleep(0.1)
-            except ProcessLookupError:
-                return
-            except subprocess.TimeoutExpired:
-                continue
-
-
-def tree_cpu(root: int | None) -> float:
-    """CPU seconds (user + system) of ``root`` and every process below it, as of now."""
-    if root is None:
-        return 0.0
-    stats: dict[int, tuple[int, float]] = {}
-    for entry in os.scandir("/proc"):
-        if not entry.name.isdigit():
-            continue
-        try:
-            raw = Path(entry.path, "stat").read_text()
-        except OSError:
-            continue
-        fields = raw[raw.rindex(")") + 2:].split()
-        stats[int(entry.name)] = (int(fields[1]), (int(fields[11]) + int(fields[12])) / CLK_TCK)
-    children: dict[int, list[int]] = {}
-    for pid, (ppid, _) in stats.items():
-        children.setdefault(ppid, []).append(pid)
-    total, todo = 0.0, [root]
-    while todo:
-        pid = todo.pop()
-        total += stats.get(pid, (0, 0.0))[1]
-        todo += children.get(pid, [])
-    return total
-
-
 def cluster_cpu(postmaster: int | None) -> float:
     """CPU seconds of the PostgreSQL cluster: its live processes plus the backends that have
     exited (the postmaster's reaped children: cutime + cstime), so a closing connection does not
@@ -679,16 +609,6 @@ def cluster_cpu(postmaster: int | None) -> float:
     return tree_cpu(postmaster) + (int(fields[13]) + int(fields[14])) / CLK_TCK
 
 
-def postmaster_pid(conn) -> int | None:
-    try:
-        data_dir = conn.execute(text("SHOW data_directory")).scalar_one()
-        pid = int(Path(data_dir, "postmaster.pid").read_text().split()[0])
-        os.kill(pid, 0)
-        return pid
-    except Exception:  # not superuser, not on this machine: no database CPU figure
-        return None
-
-
 def self_cpu() -> float:
     usage = resource.getrusage(resource.RUSAGE_SELF)
     return usage.ru_utime + usage.ru_stime
@@ -696,9 +616,10 @@ def self_cpu() -> float:
 
 def neighbours() -> str:
     """What else runs on this machine right now (the figures are wall-clock on shared CPUs)."""
-    others = subprocess.run(["pgrep", "-f", "benchmarks/(tiles|lookup|editing|membership|coverage)\\.py"],
-                            capture_output=True, text=True).stdout.split()
-    return f"load average {os.getloadavg()[0]:.2f}" + (f", other benchmarks running: {len(others)}" if others else "")
+    found = subprocess.run(["pgrep", "-af", r"python[0-9.]* \S*benchmarks/(tiles|lookup|editing|membership|coverage|"
+                            r"pages|generate)\.py"], capture_output=True, text=True).stdout
+    names = sorted({line.split("benchmarks/")[1].split()[0] for line in found.splitlines() if "benchmarks/" in line})
+    return f"load average {os.getloadavg()[0]:.2f}" + (f", also running: {', '.join(names)}" if names else "")
 
 
 def quantile(values: list[float], q: float) -> float:
@@ -847,6 +768,31 @@ def intake(engine, server: Server, args, db_pid: int | None) -> tuple[list[dict]
     return rows, notes
 
 
+class StatementTimer:
+    """Wall time of every SQL statement run on ``engine``: statement -> [seconds, calls, slowest
+    call's seconds, that call's parameters] (for EXPLAIN ANALYZE of the costliest)."""
+
+    def __init__(self, engine):
+        self.engine, self.statements, self._timing = engine, {}, threading.local()
+        event.listen(engine, "before_cursor_execute", self._before)
+        event.listen(engine, "after_cursor_execute", self._after)
+
+    def _before(self, conn, cursor, statement, parameters, context, executemany):
+        self._timing.began = time.perf_counter()
+
+    def _after(self, conn, cursor, statement, parameters, context, executemany):
+        spent = time.perf_counter() - self._timing.began
+        entry = self.statements.setdefault(statement, [0.0, 0, 0.0, parameters])
+        entry[0] += spent
+        entry[1] += 1
+        if spent > entry[2]:
+            entry[2], entry[3] = spent, parameters
+
+    def stop(self) -> None:
+        event.remove(self.engine, "before_cursor_execute", self._before)
+        event.remove(self.engine, "after_cursor_execute", self._after)
+
+
 def intake_profile(args, runs: int) -> tuple[list[dict], dict | None]:
     """Where one intake spends its SQL: ``workflow.intake`` in this process on ``runs`` reports, each
     rolled back (nothing stays), statements timed; EXPLAIN (ANALYZE, BUFFERS) of the costliest one,
@@ -856,18 +802,8 @@ def intake_profile(args, runs: int) -> tuple[list[dict], dict | None]:
     from gisgrid.core.dependencies import Actor
 
     engine = engine_from(args)
-    spent: dict[str, list] = {}
-    timing = threading.local()
-
-    @event.listens_for(engine, "before_cursor_execute")
-    def _before(conn, cursor, statement, parameters, context, executemany):
-        timing.began = time.perf_counter()
-
-    @event.listens_for(engine, "after_cursor_execute")
-    def _after(conn, cursor, statement, parameters, context, executemany):
-        entry = spent.setdefault(statement, [0.0, 0, parameters])
-        entry[0] += time.perf_counter() - timing.began
-        entry[1] += 1
+    timer = StatementTimer(engine)
+    spent = timer.statements
 
     with engine.connect() as conn:
         bodies = report_bodies(conn, runs, args.seed + 1)
@@ -879,15 +815,14 @@ def intake_profile(args, runs: int) -> tuple[list[dict], dict | None]:
                             idempotency_key=f"profile-{os.getpid()}-{i}")
             walls.append(time.perf_counter() - began)
             session.rollback()
-    event.remove(engine, "before_cursor_execute", _before)
-    event.remove(engine, "after_cursor_execute", _after)
+    timer.stop()
     total = sum(v[0] for v in spent.values())
     rows = [{"statement": " ".join(sql.split())[:100], "calls/intake": f"{v[1] / runs:.1f}",
              "mean ms/intake": f"{v[0] * 1000 / runs:.2f}", "share": f"{100 * v[0] / total:.0f} %"}
             for sql, v in sorted(spent.items(), key=lambda kv: -kv[1][0])[:6]]
     rows.append({"statement": f"(all SQL; wall time of intake() median {median(walls) * 1000:.1f} ms)",
                  "mean ms/intake": f"{total * 1000 / runs:.2f}"})
-    sql, (_, _, parameters) = max(spent.items(), key=lambda kv: kv[1][0])
+    sql, (_, _, _, parameters) = max(spent.items(), key=lambda kv: kv[1][0])
     plan = None
     with engine.connect() as conn:
         cursor = conn.connection.dbapi_connection.cursor()
@@ -923,21 +858,7 @@ def child_main(args) -> None:
     from gisgrid.reports.weekly import weekly
 
     engine = engine_from(args)
-    statements: dict[str, list] = {}   # statement -> [seconds, calls, parameters of the slowest call]
-    timing = threading.local()
-
-    @event.listens_for(engine, "before_cursor_execute")
-    def _before(conn, cursor, statement, parameters, context, executemany):
-        timing.began = time.perf_counter()
-
-    @event.listens_for(engine, "after_cursor_execute")
-    def _after(conn, cursor, statement, parameters, context, executemany):
-        spent = time.perf_counter() - timing.began
-        entry = statements.setdefault(statement, [0.0, 0, 0.0, parameters])
-        entry[0] += spent
-        entry[1] += 1
-        if spent > entry[2]:
-            entry[2], entry[3] = spent, parameters
+    statements = StatementTimer(engine).statements
 
     week, since, until, scope = args.week, date.fromisoformat(args.since), date.fromisoformat(args.to), args.scope
     calls = {
@@ -982,13 +903,13 @@ def child_main(args) -> None:
 
 
 def run_child(args, kind: str, week: str, since: date, until: date, scope: str, explain: bool,
-              repeat: int | None = None) -> dict:
+              repeat: int | None = None, env: dict | None = None) -> dict:
     argv = [sys.executable, __file__, "--child", kind, "--repeat", str(repeat or args.repeat), "--week", week,
             "--since", since.isoformat(), "--to", until.isoformat(), "--scope", scope,
             "--explain-over", str(args.explain_over if explain else 0)]
     if args.database_url:
         argv += ["--database-url", args.database_url]
-    done = subprocess.run(argv, capture_output=True, text=True)
+    done = subprocess.run(argv, capture_output=True, text=True, env={**os.environ, **(env or {})})
     if done.returncode != 0:
         raise SystemExit(f"report child {kind} failed:\n{done.stderr[-3000:]}")
     return json.loads(done.stdout.strip().splitlines()[-1])
@@ -1012,6 +933,47 @@ def report_periods(until: datetime) -> tuple[str, date, date]:
     return label, last_day.replace(day=1), last_day
 
 
+def try_change(engine, args, statement: str, kinds: list[str], period: tuple) -> list[dict]:
+    """The reports without and with an index (``CREATE INDEX name ON ...``: created, analysed,
+    dropped again) or a setting (``SET name = value``: given to the report's connections via
+    PGOPTIONS), measured back to back (min(--repeat, 3) runs each) so both see the same load."""
+    runs = min(args.repeat, 3)
+    setting = statement.strip().upper().startswith("SET ")
+    label = statement.strip()[4:].replace(" ", "") if setting else statement.split("INDEX", 1)[1].split()[0]
+    if not setting and label.upper() in ("CONCURRENTLY", "IF", "ON"):
+        raise SystemExit("--try-index needs a named index: CREATE INDEX name ON ...")
+    print(f"\ntrying: {statement} ({neighbours()})", flush=True)
+    rows = []
+    for kind in kinds:
+        without = run_child(args, kind, *period, explain=False, repeat=runs)["times"]
+        note = ""
+        if setting:
+            env = {"PGOPTIONS": f"{os.environ.get('PGOPTIONS', '')} -c {label}".strip()}
+            res = run_child(args, kind, *period, explain=False, repeat=runs, env=env)
+        else:
+            with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+                began = time.perf_counter()
+                conn.execute(text(statement))
+                built = time.perf_counter() - began
+                size = conn.execute(text("SELECT pg_size_pretty(pg_relation_size(CAST(:n AS regclass)))"),
+                                    {"n": label}).scalar()
+                conn.execute(text(f"ANALYZE {statement.split(' ON ', 1)[1].split('(')[0].split()[0]}"))
+            note = f" ({size}, built in {built:.0f} s)"
+            try:
+                res = run_child(args, kind, *period, explain=False, repeat=runs)
+            finally:
+                with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+                    conn.execute(text(f"DROP INDEX IF EXISTS {label}"))
+        with_it = res["times"]
+        rows.append({"change": label + note, "report": kind,
+                     "without s (median/min)": f"{median(without):.2f} / {min(without):.2f}",
+                     "with s (median/min)": f"{median(with_it):.2f} / {min(with_it):.2f}",
+                     "speed-up": f"{median(without) / median(with_it):.1f}x",
+                     "slowest statement with it": f"{res['slowest'][0]['mean_s']:.2f} s `{res['slowest'][0]['sql'][:70]}`"})
+        print(f"  {kind}: without {median(without):.2f} s, with {median(with_it):.2f} s", flush=True)
+    return rows
+
+
 # --- main ---------------------------------------------------------------------------------------
 
 def main() -> None:
@@ -1030,7 +992,8 @@ def main() -> None:
     parser.add_argument("--explain-over", type=float, default=3.0,
                         help="EXPLAIN (ANALYZE, BUFFERS) the slowest statement of a report slower than this (s)")
     parser.add_argument("--try-index", action="append", default=[],
-                        help="CREATE INDEX statement to try: reports re-run with it, then it is dropped")
+                        help="'CREATE INDEX name ON ...' (created, then dropped) or 'SET name = value' (the "
+                             "reports' connections): each report without and with it, back to back")
     parser.add_argument("--reports", default=",".join(REPORT_KINDS), help="report kinds to run")
     parser.add_argument("--fill-only", action="store_true")
     parser.add_argument("--refill", action="store_true",
@@ -1096,13 +1059,12 @@ def main() -> None:
         scope = conn.execute(text("SELECT subdistrict_code FROM cases WHERE reported_at >= :s GROUP BY 1 "
                                   "ORDER BY count(*) DESC, 1 LIMIT 1"), {"s": args.until - timedelta(days=60)}).scalar()
     kinds_to_run = [k for k in args.reports.split(",") if k]
-    report_rows, explains, slow_lines, before = [], [], [], {}
+    report_rows, explains, slow_lines = [], [], []
     if not args.skip_reports:
         print(f"\nreports: week {week}, assessment {since} .. {until}, sub-district {scope} (the busiest); "
               f"{args.repeat} runs each in a child process ({neighbours()}) ...", flush=True)
         for kind in kinds_to_run:
             res = run_child(args, kind, week, since, until, scope, explain=True)
-            before[kind] = res
             report_rows.append(report_row(res))
             slow_lines.append(f"  {kind}: " + "; ".join(f"{s['mean_s']:.2f} s x{s['calls']} `{s['sql'][:80]}`"
                                                       for s in res["slowest"]))
@@ -1116,7 +1078,8 @@ def main() -> None:
         env = {**os.environ, "GISGRID_CASE_SWEEP_SECONDS": "0"}
         if args.database_url:
             env["GISGRID_DATABASE_URL"] = args.database_url
-        server = Server(args.workers, env, logdir)
+        server = Server("gisgrid-serve", [str(ROOT / ".venv/bin/gisgrid"), "serve", "--port", "{port}", "--workers",
+                                          str(args.workers), "--no-access-log"], env, "/health", logdir, cwd=ROOT)
         try:
             server.wait_ready(120)
             if not args.skip_intake:
@@ -1133,30 +1096,7 @@ def main() -> None:
 
     index_rows = []
     for statement in args.try_index:
-        print(f"\ntrying: {statement} ({neighbours()})", flush=True)
-        name = statement.split("INDEX", 1)[1].split()[0]
-        if name.upper() in ("CONCURRENTLY", "IF", "ON"):
-            raise SystemExit("--try-index needs a named index: CREATE INDEX name ON ...")
-        with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
-            began = time.perf_counter()
-            conn.execute(text(statement))
-            built = time.perf_counter() - began
-            size = conn.execute(text("SELECT pg_size_pretty(pg_relation_size(CAST(:n AS regclass)))"),
-                                {"n": name}).scalar()
-            conn.execute(text(f"ANALYZE {statement.split(' ON ', 1)[1].split('(')[0].split()[0]}"))
-        try:
-            for kind in kinds_to_run:
-                res = run_child(args, kind, week, since, until, scope, explain=False, repeat=min(args.repeat, 3))
-                old = median(before[kind]["times"]) if kind in before else float("nan")
-                index_rows.append({"index": f"{name} ({size}, built in {built:.0f} s)", "report": kind,
-                                   "without s": f"{old:.2f}", "with s": f"{median(res['times']):.2f}",
-                                   "speed-up": f"{old / median(res['times']):.1f}x",
-                                   "slowest statement with it": f"{res['slowest'][0]['mean_s']:.2f} s "
-                                                                f"`{res['slowest'][0]['sql'][:70]}`"})
-                print(f"  with {name}: {kind} median {median(res['times']):.2f} s", flush=True)
-        finally:
-            with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
-                conn.execute(text(f"DROP INDEX IF EXISTS {name}"))
+        index_rows += try_change(engine, args, statement, kinds_to_run, (week, since, until, scope))
 
     if intake_rows:
         print(f"\nintake through the API (POST /cases, {args.workers} uvicorn workers, {args.clients} client threads; "
@@ -1179,8 +1119,9 @@ def main() -> None:
         for line in plan["plan"]:
             print("  " + line)
     if index_rows:
-        print("\nindexes tried (created, reports re-run, dropped again):")
-        print(table(index_rows, ["index", "report", "without s", "with s", "speed-up", "slowest statement with it"]))
+        print("\nchanges tried (each report without, then with it, back to back; an index is dropped again):")
+        print(table(index_rows, ["change", "report", "without s (median/min)", "with s (median/min)", "speed-up",
+                                 "slowest statement with it"]))
     print(f"\npeak RSS of this process: {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:,.0f} MB "
           f"(reports: their own child processes above; the database's memory is not included)")
 

@@ -66,7 +66,6 @@ import asyncio
 import os
 import resource
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -89,12 +88,20 @@ from sqlalchemy import text  # noqa: E402
 
 from gisgrid.maps.service import BUFFER, EXTENT, MVT_MEDIA_TYPE  # noqa: E402
 
-from common import database_arg, engine_from, median, table  # noqa: E402
+from common import (  # noqa: E402
+    CLK_TCK,
+    Server,
+    database_arg,
+    engine_from,
+    median,
+    postmaster_pid,
+    table,
+    tree_cpu,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 TIPG_VENV = Path(__file__).resolve().parent / ".tipg-venv"
 COLD_BAR, WARM_BAR = 1.0, 5.0
-CLK_TCK = os.sysconf("SC_CLK_TCK")
 
 
 @dataclass(frozen=True)
@@ -168,62 +175,6 @@ def pick_tiles(conn, case: LayerCase, count: int, seed: int) -> list[tuple[int, 
     return tiles
 
 
-# --- servers ----------------------------------------------------------------------------------
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-class Server:
-    """A server started in its own process group (stopped as a group: uvicorn and its workers)."""
-
-    def __init__(self, name: str, argv: list[str], env: dict, health: str, logdir: Path, cwd: Path | None = None):
-        self.name, self.port = name, free_port()
-        self.log = logdir / f"{name}.log"
-        argv = [a.replace("{port}", str(self.port)) for a in argv]
-        self.proc = subprocess.Popen(argv, env=env, cwd=cwd, stdin=subprocess.DEVNULL,
-                                     stdout=self.log.open("wb"), stderr=subprocess.STDOUT, start_new_session=True)
-        self.health = f"http://127.0.0.1:{self.port}{health}"
-
-    @property
-    def base(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def wait_ready(self, seconds: float) -> None:
-        deadline = time.time() + seconds
-        while time.time() < deadline:
-            if self.proc.poll() is not None:
-                break
-            try:
-                if httpx.get(self.health, timeout=2).status_code == 200:
-                    return
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.3)
-        raise SystemExit(f"{self.name} did not start (log {self.log}):\n{self.log.read_text()[-3000:]}")
-
-    def stop(self) -> None:
-        if self.proc.poll() is not None:
-            return
-        for sig, wait in ((signal.SIGTERM, 20), (signal.SIGKILL, 5)):
-            try:
-                os.killpg(self.proc.pid, sig)
-            except ProcessLookupError:
-                return
-            try:
-                self.proc.wait(wait)
-                # the group may outlive its leader for a moment (workers shutting down)
-                for _ in range(50):
-                    os.killpg(self.proc.pid, 0)
-                    time.sleep(0.1)
-            except ProcessLookupError:
-                return
-            except subprocess.TimeoutExpired:
-                continue
-
-
 def ensure_tipg(venv: Path) -> Path:
     python = venv / "bin/python"
     if python.exists() and subprocess.run([str(python), "-c", "import tipg, uvicorn, uvloop, httptools"],
@@ -245,45 +196,10 @@ def tipg_version(python: Path) -> str:
 
 # --- CPU from /proc ---------------------------------------------------------------------------
 
-def tree_cpu(root: int | None) -> float:
-    """CPU seconds (user + system) of ``root`` and every process below it, as of now."""
-    if root is None:
-        return 0.0
-    stats: dict[int, tuple[int, float]] = {}
-    for entry in os.scandir("/proc"):
-        if not entry.name.isdigit():
-            continue
-        try:
-            raw = Path(entry.path, "stat").read_text()
-        except OSError:
-            continue
-        fields = raw[raw.rindex(")") + 2:].split()
-        stats[int(entry.name)] = (int(fields[1]), (int(fields[11]) + int(fields[12])) / CLK_TCK)
-    children: dict[int, list[int]] = {}
-    for pid, (ppid, _) in stats.items():
-        children.setdefault(ppid, []).append(pid)
-    total, todo = 0.0, [root]
-    while todo:
-        pid = todo.pop()
-        total += stats.get(pid, (0, 0.0))[1]
-        todo += children.get(pid, [])
-    return total
-
-
 def machine_cpu() -> float:
     """CPU seconds the whole machine has been busy (every CPU, not idle or waiting on I/O)."""
     ticks = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
     return (sum(ticks) - ticks[3] - ticks[4]) / CLK_TCK
-
-
-def postmaster_pid(conn) -> int | None:
-    try:
-        data_dir = conn.execute(text("SHOW data_directory")).scalar_one()
-        pid = int(Path(data_dir, "postmaster.pid").read_text().split()[0])
-        os.kill(pid, 0)
-        return pid
-    except Exception:  # not superuser, not on this machine: no database CPU column
-        return None
 
 
 # --- load -------------------------------------------------------------------------------------

@@ -15,9 +15,9 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from gisgrid.auth import service
-from gisgrid.auth.service import TooManyAttempts, Unauthorised
 from gisgrid.core.clock import FixedClock
 from gisgrid.core.enums import Role
+from gisgrid.core.errors import TooManyAttempts, Unauthorised
 
 from builders import Town
 

@@ -29,3 +29,12 @@ def record_now(session: Session, **entry) -> None:
     with session.get_bind().engine.connect() as conn:
         record(conn, **entry)
         conn.commit()
+
+
+def recent(session: Session, *, action: str, client_addr: str, since: datetime, succeeded: bool) -> int:
+    """How many ``action`` entries from one address since ``since`` succeeded (or did not): the
+    per-address limits read the log every worker writes, so they hold across workers."""
+    return session.execute(text(f"""
+        SELECT count(*) FROM audit_log WHERE client_addr = CAST(:addr AS inet) AND action = :action
+        AND outcome {'=' if succeeded else '<>'} 'ok' AND at > :since"""),
+        {"addr": client_addr, "action": action, "since": since}).scalar_one()

@@ -21,11 +21,10 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from gisgrid.auth import service
-from gisgrid.auth.service import Unauthorised
 from gisgrid.core.clock import Clock, get_clock
 from gisgrid.core.dependencies import get_session
 from gisgrid.core.enums import Role
-from gisgrid.core.errors import GisgridError, NotFound
+from gisgrid.core.errors import Forbidden, NotFound, Unauthorised
 
 FUNCTIONS = ("maps", "people", "cases", "fieldwork", "reports", "edit", "admin", "audit")
 CAN: dict[Role, frozenset[str]] = {
@@ -35,11 +34,6 @@ CAN: dict[Role, frozenset[str]] = {
     Role.VIEWER: frozenset({"maps", "reports"}),
     Role.AUDITOR: frozenset({"audit"}),
 }
-
-
-class Forbidden(GisgridError):
-    status = 403
-    code = "forbidden"
 
 
 @dataclass(frozen=True)

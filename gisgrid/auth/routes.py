@@ -12,11 +12,10 @@ from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy.orm import Session
 
 from gisgrid.auth import service
-from gisgrid.auth.access import Forbidden
-from gisgrid.auth.service import Unauthorised
 from gisgrid.core.clock import Clock, get_clock
 from gisgrid.core.dependencies import get_session
 from gisgrid.core.enums import Role
+from gisgrid.core.errors import Forbidden, Unauthorised
 
 router = APIRouter(tags=["accounts"])
 COOKIE = "gisgrid_session"

@@ -21,25 +21,15 @@ from argon2.exceptions import InvalidHashError, VerifyMismatchError
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
-from gisgrid.audit.service import record, record_now
+from gisgrid.audit.service import recent, record, record_now
 from gisgrid.core.enums import Role
-from gisgrid.core.errors import Conflict, GisgridError, InvalidInput, NotFound
+from gisgrid.core.errors import Conflict, InvalidInput, NotFound, TooManyAttempts, Unauthorised
 from gisgrid.core.secrets import keyring
 from gisgrid.core.settings import get_settings
 
 HASHER = PasswordHasher()
 DUMMY_HASH = HASHER.hash("a password nobody has")  # verified against when the username is unknown
 API_KEY_PREFIX = "gg_"
-
-
-class Unauthorised(GisgridError):
-    status = 401
-    code = "unauthorised"
-
-
-class TooManyAttempts(GisgridError):
-    status = 429
-    code = "too_many_requests"
 
 
 @dataclass(frozen=True)
@@ -107,10 +97,8 @@ def sign_in(session: Session, *, username: str, password: str, code: str | None,
     """Check the password (and the second factor when the account has one) and open a session.
     Refusals are recorded and committed even though the caller's transaction is not."""
     settings = get_settings()
-    recent = session.execute(text("""
-        SELECT count(*) FROM audit_log WHERE client_addr = CAST(:addr AS inet) AND action = 'sign_in'
-        AND outcome <> 'ok' AND at > :since"""), {"addr": client_addr, "since": now - timedelta(minutes=5)}).scalar()
-    if client_addr and recent >= settings.sign_in_rate:
+    if client_addr and recent(session, action="sign_in", client_addr=client_addr, since=now - timedelta(minutes=5),
+                              succeeded=False) >= settings.sign_in_rate:
         record_now(session, actor=username[:100], action="sign_in", outcome="rate_limited", client_addr=client_addr,
                    at=now)
         raise TooManyAttempts("登录失败次数过多，请 5 分钟后再试 / too many failed sign-ins from this address: try again "

@@ -63,6 +63,7 @@ class Case(Base):
         Index("ix_cases_reported_at", "reported_at"),
         Index("ix_cases_grid_l2", "grid_l2_id"),
         Index("ix_cases_assignee", "assignee_staff_id"),
+        Index("ix_cases_subdistrict_reported", "subdistrict_code", "reported_at"),
         Index("ix_cases_due", "due_at", postgresql_where=text("due_at IS NOT NULL")),
         Index("uq_cases_idempotency_key", "idempotency_key", unique=True,
               postgresql_where=text("idempotency_key IS NOT NULL")),

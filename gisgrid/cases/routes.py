@@ -10,12 +10,10 @@ from urllib.parse import quote
 from fastapi import APIRouter, Depends, File, Header, Path, Query, Request, UploadFile
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
-from sqlalchemy import text
 from sqlalchemy.orm import Session
 
-from gisgrid.audit.service import record
+from gisgrid.audit.service import recent, record
 from gisgrid.auth.access import Principal, caller, needs
-from gisgrid.auth.service import TooManyAttempts
 from gisgrid.cases import service, workflow
 from gisgrid.cases.schemas import (
     CaseReport,
@@ -28,7 +26,7 @@ from gisgrid.cases.schemas import (
 from gisgrid.cases.service import CaseFilter, parse_cell
 from gisgrid.core.clock import Clock, get_clock
 from gisgrid.core.dependencies import Actor, get_actor, get_session
-from gisgrid.core.errors import NotFound
+from gisgrid.core.errors import TooManyAttempts
 from gisgrid.core.geojson import BBox, bbox_param
 from gisgrid.core.paging import Page, page_params
 from gisgrid.core.settings import get_settings
@@ -63,10 +61,7 @@ CASE_NO = Path(..., max_length=30, description="the case number, e.g. 110101001-
 def scoped_case(case_no: str = CASE_NO, me: Principal = Depends(caller),
                 session: Session = Depends(get_session)) -> str:
     """The case number of a case in the caller's scope; any other does not exist for them (404)."""
-    condition, params = me.rows("c")
-    if session.execute(text(f"SELECT 1 FROM cases c WHERE c.case_no = :n AND {condition}"),
-                       {"n": case_no, **params}).first() is None:
-        raise NotFound(f"没有事件 {case_no} / no case {case_no}", where="case")
+    service.case_in_scope(session, case_no, me.rows("c"))
     return case_no
 
 
@@ -208,10 +203,8 @@ def public_report(report: PublicReport, request: Request, idempotency_key: str |
     """No account: the answer is the tracking code (and what the reporter may see), nothing internal.
     An address sends at most ``GISGRID_PUBLIC_REPORT_RATE`` new reports in 10 minutes (429 after)."""
     now, address = clock.now(), request.client.host if request.client else None
-    sent = session.execute(text("""SELECT count(*) FROM audit_log WHERE action = 'public_report' AND outcome = 'ok'
-                                   AND client_addr = CAST(:addr AS inet) AND at > :since"""),
-                           {"addr": address, "since": now - timedelta(minutes=10)}).scalar()
-    if address and sent >= get_settings().public_report_rate:
+    if address and recent(session, action="public_report", client_addr=address, since=now - timedelta(minutes=10),
+                          succeeded=True) >= get_settings().public_report_rate:
         raise TooManyAttempts("上报过于频繁，请稍后再试 / too many reports from this address: try again in 10 minutes",
                               where="client")
     case, created = workflow.intake(session, report.as_report(), actor=Actor("居民 / resident"), now=now,

@@ -18,7 +18,7 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from gisgrid.core.enums import CaseStatus
-from gisgrid.core.errors import InvalidInput
+from gisgrid.core.errors import InvalidInput, NotFound
 from gisgrid.core.geojson import BBox
 from gisgrid.core.paging import Page, Where, json_page
 from gisgrid.core.settings import get_settings
@@ -166,6 +166,14 @@ def list_cases(session: Session, filters: CaseFilter, page: Page, now: datetime)
 
 
 STAGES = ("register", "dispatch", "handle", "close")
+
+
+def case_in_scope(session: Session, case_no: str, scope: tuple[str, dict]) -> None:
+    """A case outside the caller's scope does not exist for them: 404, as for an unknown number."""
+    condition, params = scope
+    if session.execute(text(f"SELECT 1 FROM cases c WHERE c.case_no = :n AND {condition}"),
+                       {"n": case_no, **params}).first() is None:
+        raise NotFound(f"没有事件 {case_no} / no case {case_no}", where="case")
 
 
 def categories(session: Session) -> list[dict]:

@@ -29,6 +29,25 @@ class NotFound(GisgridError):
     code = "not_found"
 
 
+class Unauthorised(GisgridError):
+    """No caller, or credentials that do not open a session."""
+
+    status = 401
+    code = "unauthorised"
+
+
+class Forbidden(GisgridError):
+    """A caller whose role may not use the function."""
+
+    status = 403
+    code = "forbidden"
+
+
+class TooManyAttempts(GisgridError):
+    status = 429
+    code = "too_many_requests"
+
+
 class InvalidInput(GisgridError):
     status = 422
     code = "invalid_input"

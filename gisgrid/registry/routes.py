@@ -8,9 +8,10 @@ from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy.orm import Session
 
 from gisgrid.audit.service import record, record_now
-from gisgrid.auth.access import Forbidden, Principal, caller, needs
+from gisgrid.auth.access import Principal, caller, needs
 from gisgrid.auth.routes import client_addr
 from gisgrid.core.dependencies import get_session
+from gisgrid.core.errors import Forbidden
 from gisgrid.core.geojson import MEDIA_TYPE, BBox, bbox_param
 from gisgrid.core.paging import Page, page_params
 from gisgrid.registry import service

@@ -10,6 +10,7 @@ still running at the week's end is judged when it ends.
 
 from __future__ import annotations
 
+import math
 import re
 from datetime import date, datetime, timedelta
 
@@ -120,12 +121,15 @@ def _hotspots(session: Session, scope: Scope, start: datetime, end: datetime, li
 
 
 def _mercator_cell(session: Session, scope: Scope) -> float:
-    """250 ground metres in Web Mercator units at the scope's latitude."""
-    import math
-
-    lat = session.execute(text(f"SELECT ST_Y(ST_Centroid(ST_Extent(c.geom))) FROM cases c WHERE {scope.cases}"),
-                          scope.params).scalar() if scope.kind != "city" else \
-        session.execute(text("SELECT ST_Y(ST_Centroid(ST_Extent(boundary))) FROM subdistricts")).scalar()
+    """250 ground metres in Web Mercator units at the latitude of the scope's area."""
+    if scope.kind == "city":
+        lat = session.execute(text("SELECT ST_Y(ST_Centroid(ST_Extent(boundary))) FROM subdistricts")).scalar()
+    elif scope.kind == "subdistrict":
+        lat = session.execute(text("SELECT ST_Y(ST_Centroid(boundary)) FROM subdistricts WHERE code = :c"),
+                              {"c": scope.code}).scalar()
+    else:
+        lat = session.execute(text("SELECT ST_Y(ST_Centroid(geom)) FROM grids WHERE code = :c"),
+                              {"c": scope.code}).scalar()
     return HOTSPOT_CELL_M / math.cos(math.radians(lat or 0.0))
 
 
