@@ -94,9 +94,9 @@ def _routes(app):
     for route in flat(app.routes):
         if not isinstance(route, APIRoute) or not route.include_in_schema:
             continue
-        needs = {d.call.__name__.removeprefix("needs_") for d in route.dependant.dependencies
+        needs = {d.call.__name__.removeprefix("needs_").removesuffix("_async") for d in route.dependant.dependencies
                  if getattr(d.call, "__name__", "").startswith("needs_")}
-        needs |= {d.call.__name__.removeprefix("needs_") for dep in route.dependant.dependencies
+        needs |= {d.call.__name__.removeprefix("needs_").removesuffix("_async") for dep in route.dependant.dependencies
                   for d in dep.dependencies if getattr(d.call, "__name__", "").startswith("needs_")}
         for method in route.methods - {"HEAD"}:
             out.append((method, route.path, next(iter(needs), None)))

@@ -96,17 +96,21 @@ def test_no_layer_puts_a_person_on_the_map():
 
 BROKEN = {
     "bad yaml": ("title: {zh: x\n", "not valid YAML"),
-    "no title": ("kind: point\nsource: {table: shops}\n", "field title"),
-    "bad colour": ("title: {zh: x, en: x}\nkind: point\nsource: {table: shops}\nstyle: {color: red}\n",
+    "no title": ("kind: point\nsource: {table: shops}\nscope: {by: rows}\n", "field title"),
+    "no scope": ("title: {zh: x, en: x}\nkind: point\nsource: {table: shops}\n", "field scope"),
+    "query scope without the query applying it": (
+        "title: {zh: x, en: x}\nkind: point\nsource: {query: 'SELECT id, geom FROM shops'}\nscope: {by: query}\n",
+        ":scope_sd"),
+    "bad colour": ("title: {zh: x, en: x}\nkind: point\nsource: {table: shops}\nscope: {by: rows}\nstyle: {color: red}\n",
                    "field style.color"),
     "rule on a missing property": (
-        "title: {zh: x, en: x}\nkind: point\nsource: {table: shops}\nproperties: [name]\n"
+        "title: {zh: x, en: x}\nkind: point\nsource: {table: shops}\nscope: {by: rows}\nproperties: [name]\n"
         "style: {rules: [{when: {property: kind, equals: 零售}, color: '#ff0000'}]}\n", "style.rules[0]"),
-    "unknown field": ("title: {zh: x, en: x}\nkind: point\nsource: {table: shops}\ncolour: blue\n", "field colour"),
+    "unknown field": ("title: {zh: x, en: x}\nkind: point\nsource: {table: shops}\nscope: {by: rows}\ncolour: blue\n", "field colour"),
     "table and query": ("title: {zh: x, en: x}\nkind: point\nsource: {table: shops, query: 'select 1'}\n",
                         "field source"),
     "popup with an unknown property": ("title: {zh: x, en: x}\nkind: point\nsource: {table: shops}\n"
-                                       "properties: [name]\npopup: {zh: '{owner}', en: '{owner}'}\n", "{owner}"),
+                                       "scope: {by: rows}\nproperties: [name]\npopup: {zh: '{owner}', en: '{owner}'}\n", "{owner}"),
 }
 
 
@@ -138,6 +142,7 @@ def test_a_new_layer_is_a_new_file(tmp_path, engine, demo, db):
         "title: {zh: 高层楼栋, en: High-rise buildings}\n"
         "kind: point\n"
         "source: {table: buildings, filter: 'floors >= 10'}\n"
+        "scope: {by: rows}\n"
         "properties: [id, name, floors]\n"
         "style: {color: '#7a0177', radius: 6}\n"
         "popup: {zh: '{name} {floors} 层', en: '{name}, {floors} floors'}\n"

@@ -13,7 +13,8 @@ one of their L3 grids), and for viewers and auditors their sub-district.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from datetime import datetime
 from functools import cache
 
 from fastapi import Depends, Request
@@ -38,67 +39,135 @@ CAN: dict[Role, frozenset[str]] = {
 
 @dataclass(frozen=True)
 class Principal:
+    """The caller, as ``gisgrid_principal`` (migration 0012) resolves them; ``scope_key`` names
+    the scope (``all``, ``sd:<code>``, ``l1:<id>``, ``w:<grid ids>``) and keys cached tiles."""
+
     account_id: int
     username: str
     role: Role
-    subdistrict: str | None          # None with an administrator: every sub-district
+    subdistrict: str | None          # None with a city-wide account: every sub-district
     community: tuple[int, str] | None = None  # (id, code) of a manager's L1 zone
-    grids: tuple[int, ...] = field(default=())  # a worker's L2 grid ids
+    grids: tuple[int, ...] | None = None      # a worker's L2 grid ids
+    grid_codes_: tuple[str, ...] | None = None  # and their codes
+    scope_key: str = "all"
+
+    @classmethod
+    def from_row(cls, row) -> Principal:
+        account_id, username, role, subdistrict, l1_id, l1_code, grid_ids, grid_codes, scope_key = row
+        return cls(account_id, username, Role(role), subdistrict, (l1_id, l1_code) if l1_id is not None else None,
+                   None if grid_ids is None else tuple(grid_ids), None if grid_codes is None else tuple(grid_codes),
+                   scope_key)
 
     def can(self, function: str) -> bool:
         return function in CAN[self.role]
 
+    def scope_params(self) -> dict:
+        """The scope as the bound parameters of ``gisgrid_rows_in_scope``/``gisgrid_code_in_scope``
+        (NULL: no limit at that level)."""
+        return {"scope_sd": self.subdistrict, "scope_l1": self.community[0] if self.community else None,
+                "scope_l1_code": self.community[1] if self.community else None,
+                "scope_grids": None if self.grids is None else list(self.grids),
+                "scope_codes": None if self.grid_codes_ is None else list(self.grid_codes_)}
+
+    def sees_code(self, code: str) -> bool:
+        """``gisgrid_code_in_scope`` in Python, for results already in hand."""
+        if self.subdistrict is not None and not code.startswith(self.subdistrict):
+            return False
+        if self.community is not None and not (code.startswith(self.community[1]) or self.community[1].startswith(code)):
+            return False
+        return self.grid_codes_ is None or any(code.startswith(m) or m.startswith(code) for m in self.grid_codes_)
+
+    def narrow(self, subdistrict: str | None, community: str | None) -> tuple[str | None, str | None]:
+        """A requested sub-district and community narrowed to the caller's scope: the caller's own
+        by default, 404 for one outside it. A grid worker's community is the one of their grids."""
+        for code, what in ((subdistrict, "sub-district"), (community, "community")):
+            if code is not None and not self.sees_code(code):
+                raise NotFound(f"没有 {code} / no {what} {code}", where=what.replace("-", ""))
+        if self.community is not None:
+            community = self.community[1]
+        elif self.grid_codes_ is not None:
+            mine = sorted({c[:12] for c in self.grid_codes_})
+            if not mine:
+                raise NotFound("没有分配网格 / no grid is assigned to this account", where="scope")
+            community = community if community in mine else mine[0]
+        return subdistrict or self.subdistrict, community
+
+    @classmethod
+    def of_subdistrict(cls, code: str) -> Principal:
+        """What anyone, signed in or not, may see of a sub-district: its outline (the public form)."""
+        return cls(0, "public", Role.VIEWER, code, scope_key=f"sd:{code}")
+
     def rows(self, alias: str) -> tuple[str, dict]:
-        """A condition on a table carrying ``subdistrict_code`` and ``grid_l1_id``/``grid_l2_id``
+        """A condition on a table carrying ``subdistrict_code``, ``grid_l1_id`` and ``grid_l2_id``
         (buildings, units, shops, cases, visits)."""
-        if self.role is Role.GRID_WORKER:
-            return f"{alias}.grid_l2_id = ANY(:scope_grids)", {"scope_grids": list(self.grids)}
-        if self.community is not None:
-            return f"{alias}.grid_l1_id = :scope_l1", {"scope_l1": self.community[0]}
-        if self.subdistrict is None:
-            return "true", {}
-        return f"{alias}.subdistrict_code = :scope_sd", {"scope_sd": self.subdistrict}
+        return rows_condition(alias), self.scope_params()
 
-    def grid_codes(self, alias: str) -> tuple[str, dict]:
-        """A condition on grids: a worker sees their grids and the grids above and below them."""
-        if self.role is Role.GRID_WORKER:
-            return (f"EXISTS (SELECT 1 FROM grids mine WHERE mine.id = ANY(:scope_grids) AND "
-                    f"(starts_with({alias}.code, mine.code) OR starts_with(mine.code, {alias}.code)))",
-                    {"scope_grids": list(self.grids)})
-        if self.community is not None:
-            return (f"(starts_with({alias}.code, :scope_l1_code) OR starts_with(:scope_l1_code, {alias}.code))",
-                    {"scope_l1_code": self.community[1]})
-        if self.subdistrict is None:
-            return "true", {}
-        return f"{alias}.subdistrict_code = :scope_sd", {"scope_sd": self.subdistrict}
+    def grid_codes(self, alias: str, column: str = "code") -> tuple[str, dict]:
+        """A condition on a grid code: a grid above or below one of the caller's is in scope."""
+        return code_condition(f"{alias}.{column}"), self.scope_params()
 
 
-def principal_of(session: Session, account: dict) -> Principal:
-    role = Role(account["role"])
-    community = grids = None
-    if role is Role.COMMUNITY_MANAGER:
-        community = tuple(session.execute(text("SELECT id, code FROM grids WHERE code = :c"),
-                                          {"c": account["scope_grid"]}).one())
-    if role is Role.GRID_WORKER:
-        grids = tuple(session.execute(text("""
-            SELECT DISTINCT CASE WHEN g.level = 2 THEN g.id ELSE p.id END
-            FROM grid_assignments a JOIN grids g ON g.id = a.grid_id
-            LEFT JOIN grids p ON p.code = g.parent_code
-            WHERE a.staff_id = :s AND g.level IN (2, 3) AND g.retired_at IS NULL"""),
-            {"s": account["staff_id"]}).scalars())
-    return Principal(account["id"], account["username"], role, account["subdistrict"], community, grids or ())
+def rows_condition(alias: str) -> str:
+    return (f"gisgrid_rows_in_scope({alias}.subdistrict_code, {alias}.grid_l1_id, {alias}.grid_l2_id, "
+            "CAST(:scope_sd AS text), CAST(:scope_l1 AS integer), CAST(:scope_grids AS integer[]))")
+
+
+def code_condition(column: str) -> str:
+    return (f"gisgrid_code_in_scope({column}, CAST(:scope_sd AS text), CAST(:scope_l1_code AS text), "
+            "CAST(:scope_codes AS text[]))")
+
+
+COOKIE = "gisgrid_session"
+PRINCIPAL_SQL = "SELECT * FROM gisgrid_principal(%s, %s, %s)"
+SIGN_IN_FIRST = "请先登录 / sign in first"
+
+
+def principal_for_token(session: Session, token: str, now: datetime) -> Principal | None:
+    """The caller a session token or API key stands for, or None (expired, revoked, unknown)."""
+    row = session.execute(text("SELECT * FROM gisgrid_principal(:h, :k, :now)"),
+                          {"h": service.digest(token), "k": token.startswith(service.API_KEY_PREFIX),
+                           "now": now}).first()
+    return None if row is None else Principal.from_row(row)
 
 
 def caller(request: Request, clock: Clock = Depends(get_clock), session: Session = Depends(get_session)) -> Principal:
     """The signed-in caller (a session token or an API key, as a bearer header or the cookie)."""
-    from gisgrid.auth.routes import token_of
-
     token = token_of(request)
-    account = service.account_for_token(session, token, clock.now()) if token else None
-    if account is None:
-        raise Unauthorised("请先登录 / sign in first", where="authorization")
-    session.commit()  # last seen
-    return principal_of(session, account)
+    principal = principal_for_token(session, token, clock.now()) if token else None
+    session.commit()  # last seen, at most once a minute
+    if principal is None:
+        raise Unauthorised(SIGN_IN_FIRST, where="authorization")
+    request.state.principal = principal
+    return principal
+
+
+async def caller_async(request: Request, clock: Clock = Depends(get_clock)) -> Principal:
+    """:func:`caller` for the async hot paths (tiles, point lookups): one prepared statement on
+    the app's async pool, no worker-thread hop."""
+    token = token_of(request)
+    row = None
+    if token:
+        async with request.app.state.pool.connection() as conn:
+            cursor = await conn.execute(PRINCIPAL_SQL, (service.digest(token), token.startswith(service.API_KEY_PREFIX),
+                                                        clock.now()), prepare=True)
+            row = await cursor.fetchone()
+    if row is None:
+        raise Unauthorised(SIGN_IN_FIRST, where="authorization")
+    principal = request.state.principal = Principal.from_row(row)
+    return principal
+
+
+def token_of(request: Request) -> str | None:
+    header = request.headers.get("authorization", "")
+    if header.lower().startswith("bearer "):
+        return header[7:].strip() or None
+    return request.cookies.get(COOKIE)
+
+
+def _refuse(principal: Principal, function: str) -> None:
+    if not principal.can(function):
+        raise Forbidden(f"“{principal.role.label_zh}”角色无此权限 / the {principal.role.value} role may not "
+                        f"use this ({function})", where="role")
 
 
 @cache
@@ -108,12 +177,23 @@ def needs(function: str):
     assert function in FUNCTIONS, function
 
     def check(principal: Principal = Depends(caller)) -> Principal:
-        if not principal.can(function):
-            raise Forbidden(f"“{principal.role.label_zh}”角色无此权限 / the {principal.role.value} role may not "
-                            f"use this ({function})", where="role")
+        _refuse(principal, function)
         return principal
 
     check.__name__ = f"needs_{function}"
+    return check
+
+
+@cache
+def needs_async(function: str):
+    """:func:`needs` for async routes, resolving the caller with :func:`caller_async`."""
+    assert function in FUNCTIONS, function
+
+    async def check(principal: Principal = Depends(caller_async)) -> Principal:
+        _refuse(principal, function)
+        return principal
+
+    check.__name__ = f"needs_{function}_async"
     return check
 
 
@@ -123,7 +203,5 @@ def grid_in_scope(session: Session, principal: Principal, code: str) -> None:
     from gisgrid.grids.service import grid_by_code
 
     grid_by_code(session, code)
-    condition, params = principal.grid_codes("g")
-    if session.execute(text(f"SELECT 1 FROM grids g WHERE g.code = :code AND {condition}"),
-                       {"code": code, **params}).first() is None:
+    if not session.execute(text(f"SELECT {code_condition(':code')}"), {"code": code, **principal.scope_params()}).scalar():
         raise NotFound(f"没有网格 {code} / no grid {code}", where="code")

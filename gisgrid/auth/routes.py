@@ -12,13 +12,13 @@ from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy.orm import Session
 
 from gisgrid.auth import service
+from gisgrid.auth.access import COOKIE, Principal, caller, token_of
 from gisgrid.core.clock import Clock, get_clock
 from gisgrid.core.dependencies import get_session
 from gisgrid.core.enums import Role
-from gisgrid.core.errors import Forbidden, Unauthorised
+from gisgrid.core.errors import Forbidden
 
 router = APIRouter(tags=["accounts"])
-COOKIE = "gisgrid_session"
 Strict = ConfigDict(extra="forbid")
 
 
@@ -51,22 +51,9 @@ class ApiKeyBody(BaseModel):
     expires_at: datetime | None = None
 
 
-def token_of(request: Request) -> str | None:
-    header = request.headers.get("authorization", "")
-    if header.lower().startswith("bearer "):
-        return header[7:].strip() or None
-    return request.cookies.get(COOKIE)
-
-
-def current_account(request: Request, clock: Clock = Depends(get_clock),
-                    session: Session = Depends(get_session)) -> dict:
+def current_account(principal: Principal = Depends(caller), session: Session = Depends(get_session)) -> dict:
     """The signed-in account, or 401."""
-    token = token_of(request)
-    found = service.account_for_token(session, token, clock.now()) if token else None
-    if found is None:
-        raise Unauthorised("请先登录 / sign in first", where="authorization")
-    session.commit()  # last seen
-    return found
+    return service.account(session, principal.account_id)
 
 
 def client_addr(request: Request) -> str | None:

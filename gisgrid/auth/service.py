@@ -88,7 +88,7 @@ def account(session: Session, account_id: int) -> dict:
     return {**row, "locked_until": row["locked_until"].isoformat() if row["locked_until"] else None}
 
 
-def _digest(token: str) -> str:
+def digest(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
@@ -144,7 +144,7 @@ def sign_in(session: Session, *, username: str, password: str, code: str | None,
     session.execute(text("""INSERT INTO auth_sessions (token_hash, account_id, created_at, expires_at, last_seen_at,
                                                        client_addr)
                             VALUES (:h, :a, :now, :exp, :now, CAST(:addr AS inet))"""),
-                    {"h": _digest(token), "a": row.id, "now": now, "exp": expires, "addr": client_addr})
+                    {"h": digest(token), "a": row.id, "now": now, "exp": expires, "addr": client_addr})
     record(session, actor=username[:100], action="sign_in", outcome="ok", client_addr=client_addr,
            object_type="account", object_id=str(row.id), at=now)
     return SignedIn(token, expires, account(session, row.id))
@@ -159,22 +159,7 @@ def _verify(password_hash: str, password: str) -> bool:
 
 def sign_out(session: Session, token: str, now: datetime) -> None:
     session.execute(text("UPDATE auth_sessions SET revoked_at = :now WHERE token_hash = :h AND revoked_at IS NULL"),
-                    {"now": now, "h": _digest(token)})
-
-
-def account_for_token(session: Session, token: str, now: datetime) -> dict | None:
-    """The account a session token or API key stands for, or None (expired, revoked, unknown)."""
-    if token.startswith(API_KEY_PREFIX):
-        row = session.execute(text("""
-            UPDATE api_keys k SET last_used_at = :now FROM accounts a
-            WHERE k.key_hash = :h AND k.revoked_at IS NULL AND (k.expires_at IS NULL OR k.expires_at > :now)
-              AND a.id = k.account_id AND a.active RETURNING a.id"""), {"h": _digest(token), "now": now}).first()
-    else:
-        row = session.execute(text("""
-            UPDATE auth_sessions s SET last_seen_at = :now FROM accounts a
-            WHERE s.token_hash = :h AND s.revoked_at IS NULL AND s.expires_at > :now AND a.id = s.account_id
-              AND a.active RETURNING a.id"""), {"h": _digest(token), "now": now}).first()
-    return None if row is None else account(session, row.id)
+                    {"now": now, "h": digest(token)})
 
 
 def create_api_key(session: Session, account_id: int, name: str, expires_at: datetime | None) -> dict:
@@ -183,7 +168,7 @@ def create_api_key(session: Session, account_id: int, name: str, expires_at: dat
     key = API_KEY_PREFIX + secrets.token_urlsafe(32)
     key_id = session.execute(text("""INSERT INTO api_keys (account_id, name, prefix, key_hash, expires_at)
                                      VALUES (:a, :n, :p, :h, :e) RETURNING id"""),
-                             {"a": account_id, "n": name, "p": key[:10], "h": _digest(key),
+                             {"a": account_id, "n": name, "p": key[:10], "h": digest(key),
                               "e": expires_at}).scalar_one()
     return {"id": key_id, "name": name, "key": key, "prefix": key[:10],
             "expires_at": expires_at.isoformat() if expires_at else None}

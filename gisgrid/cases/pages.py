@@ -10,6 +10,7 @@ from html import escape
 import folium
 from sqlalchemy.orm import Session
 
+from gisgrid.auth.access import Principal
 from gisgrid.core.enums import CaseStatus
 from gisgrid.core.geojson import BBox
 from gisgrid.core.settings import get_settings
@@ -69,7 +70,8 @@ def report_page(session: Session, layers: dict[str, Layer], *, subdistrict: str 
     m = new_map((x0, y0, x1, y1), lang)  # framed in the basemap's system, where the boundary is drawn
     # drawn but not clickable: a click anywhere, on the boundary too, places the pin
     if boundary := layers.get("subdistrict"):
-        data = to_basemap(collection(session, boundary, bbox=BBox(sd.w, sd.s, sd.e, sd.n)))
+        data = to_basemap(collection(session, boundary, Principal.of_subdistrict(sd.code),
+                                    bbox=BBox(sd.w, sd.s, sd.e, sd.n)))
         folium.GeoJson(data, style_function=lambda f: boundary.style.for_feature(f["properties"]),
                        name=getattr(boundary.title, lang), control=False, interactive=False).add_to(m)
     other = "en" if lang == "zh" else "zh"

@@ -16,7 +16,8 @@ are outside the band, or when it has no lead.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
 
 import shapely
 from sqlalchemy import text
@@ -269,6 +270,13 @@ def _summary(session: Session, params: dict, report: CoverageReport, gap_area: d
         "joined_nearest_units": len(report.joined_nearest),
         "sliver_tolerance_m2": report.tolerance_m2,
     }
+
+
+def touching(report: CoverageReport, sees: Callable[[str], bool]) -> CoverageReport:
+    """The report with only the defects involving a grid the caller sees (a grid worker's own)."""
+    return replace(report, defects=[d for d in report.defects if any(sees(code) for code in d.grids)],
+                   loads=[row for row in report.loads if sees(row["code"])],
+                   joined_nearest=[row for row in report.joined_nearest if sees(row["grid_code"])])
 
 
 def defect_features(report: CoverageReport) -> dict:

@@ -19,9 +19,9 @@ from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy.orm import Session
 
-from gisgrid.auth.access import needs
+from gisgrid.auth.access import Principal, grid_in_scope, needs
 from gisgrid.core.dependencies import get_session
-from gisgrid.core.errors import InvalidInput
+from gisgrid.core.errors import InvalidInput, NotFound
 from gisgrid.core.geojson import MEDIA_TYPE
 from gisgrid.core.paging import Page, page_params
 from gisgrid.grids import history, operations
@@ -132,17 +132,22 @@ def _run(session: Session, body: Change, code: str | None, if_match: str | None,
                         headers=headers)
 
 
-@router.get("/grids/{code}", dependencies=[Depends(needs("maps"))], response_class=Response, summary="单个网格 / One grid, with its version as ETag",
+@router.get("/grids/{code}", response_class=Response, summary="单个网格 / One grid, with its version as ETag",
             responses={200: {"content": {MEDIA_TYPE: {}}, "description": "GeoJSON Feature; ETag header"}})
-def get_grid(code: str, session: Session = Depends(get_session)) -> Response:
+def get_grid(code: str, me: Principal = Depends(needs("maps")), session: Session = Depends(get_session)) -> Response:
+    grid_in_scope(session, me, code)
     feature, version = history.current(session, code)
     return Response(feature, media_type=MEDIA_TYPE, headers={"ETag": etag(version)})
 
 
-@router.get("/grids/{code}/history", dependencies=[Depends(needs("maps"))], response_class=Response, summary="网格沿革 / Every version of a grid",
+@router.get("/grids/{code}/history", response_class=Response, summary="网格沿革 / Every version of a grid",
             responses={200: {"content": {MEDIA_TYPE: {}}, "description": "GeoJSON FeatureCollection"}})
-def grid_history(code: str, page: Page = Depends(page_params), session: Session = Depends(get_session)) -> Response:
-    """Newest first: who, when, why, which operation, and the shape of each version."""
+def grid_history(code: str, page: Page = Depends(page_params), me: Principal = Depends(needs("maps")),
+                 session: Session = Depends(get_session)) -> Response:
+    """Newest first: who, when, why, which operation, and the shape of each version (by any code
+    the grid had: one outside the caller's scope does not exist for them)."""
+    if not me.sees_code(code):
+        raise NotFound(f"没有网格 {code} / no grid {code}", where="code")
     return history.history(session, code, page)
 
 

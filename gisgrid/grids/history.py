@@ -50,12 +50,14 @@ def history(session: Session, code: str, page: Page) -> Response:
 
 
 def layer_as_of(session: Session, at: datetime, *, level: int | None, parent: str | None,
-                bbox: BBox | None, page: Page) -> Response:
-    """The grids as they stood at ``at``: codes, names and shapes of that moment."""
+                bbox: BBox | None, page: Page, scope: tuple[str, dict] = ("true", {})) -> Response:
+    """The grids as they stood at ``at``: codes, names and shapes of that moment (``scope``: a
+    condition on the version ``v``)."""
     if at.tzinfo is None:
         raise InvalidInput("as_of 须带时区，如 2026-05-01T00:00:00+08:00 / as_of needs a time zone, "
                            "e.g. 2026-05-01T00:00:00+08:00", where="as_of")
     where = Where()
+    where.add(*scope)
     where.add("v.valid_from <= :at AND (v.valid_to IS NULL OR v.valid_to > :at) AND NOT v.retired", at=at)
     if level is not None:
         where.add("v.level = :level", level=level)

@@ -7,7 +7,7 @@ from fastapi.responses import Response
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy.orm import Session
 
-from gisgrid.auth.access import Principal, grid_in_scope, needs
+from gisgrid.auth.access import Principal, grid_in_scope, needs, needs_async
 from gisgrid.core.crs import to_wgs84
 from gisgrid.core.dependencies import get_session
 from gisgrid.core.geojson import MEDIA_TYPE, BBox, bbox_param
@@ -28,7 +28,7 @@ LOOKUP_EXAMPLE = {
 }
 
 
-@router.get("/grids", dependencies=[Depends(needs("maps"))],
+@router.get("/grids",
     response_class=Response,
     responses={200: {"content": {MEDIA_TYPE: {}}, "description": "GeoJSON FeatureCollection"}},
     summary="网格列表 / List grids",
@@ -40,13 +40,15 @@ def list_grids(
     as_of: datetime | None = Query(None, description="the layer as it stood at this moment (with time zone)",
                                    examples=["2026-05-01T00:00:00+08:00"]),
     page: Page = Depends(page_params),
+    me: Principal = Depends(needs("maps")),
     session: Session = Depends(get_session),
 ) -> Response:
     """Grids as GeoJSON in code order, each with its households and people, and `numberMatched`;
     with `as_of`, the grids (codes, names, shapes) of that moment, from their history."""
     if as_of is not None:
-        return history.layer_as_of(session, as_of, level=level, parent=parent, bbox=bbox, page=page)
-    return service.list_grids(session, level=level, parent=parent, bbox=bbox, page=page)
+        return history.layer_as_of(session, as_of, level=level, parent=parent, bbox=bbox, page=page,
+                                   scope=me.grid_codes("v"))
+    return service.list_grids(session, level=level, parent=parent, bbox=bbox, page=page, scope=me.grid_codes("g"))
 
 
 class SubDistrictRef(BaseModel):
@@ -73,22 +75,24 @@ class LookupAnswer(BaseModel):
     message: str
 
 
-@router.get("/lookup", dependencies=[Depends(needs("maps"))], summary="坐标查网格 / Which grids hold a point")
+@router.get("/lookup", summary="坐标查网格 / Which grids hold a point")
 async def lookup(
     request: Request,
     lon: float = Query(..., ge=-180, le=180, description="longitude", examples=[104.043]),
     lat: float = Query(..., ge=-90, le=90, description="latitude", examples=[30.642]),
     crs: str = Query("WGS84", description="WGS84, CGCS2000, GCJ-02, BD-09 or EPSG:xxxx"),
+    me: Principal = Depends(needs_async("maps")),
 ) -> LookupAnswer:
     """The grid at every level with its code, name, lead and the lead's phone.
 
     A point outside every sub-district is answered (`inside: false`), not refused. The hot path:
-    one prepared statement on the async pool, serialised by pydantic-core.
+    one prepared statement on the async pool, serialised by pydantic-core. Grids outside the
+    caller's scope are left out, as if the point were in none.
     """
     if crs.upper() not in ("WGS84", "EPSG:4326"):
         x, y = to_wgs84(lon, lat, crs)
         lon, lat = float(x), float(y)
-    return await service.lookup_async(request.app.state.pool, lon, lat)
+    return await service.lookup_async(request.app.state.pool, lon, lat, me.sees_code)
 
 
 @router.get("/grids/{code}/ledger", summary="网格台帐 / Grid ledger")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from fastapi.responses import Response
 from sqlalchemy import text
 from sqlalchemy.orm import Session
@@ -32,8 +34,11 @@ def list_grids(
     parent: str | None,
     bbox: BBox | None,
     page: Page,
+    scope: tuple[str, dict] = ("true", {}),
 ) -> Response:
+    """``scope`` is a condition on the grid (``g``): the caller's grids."""
     where = Where()
+    where.add(*scope)
     where.add("g.retired_at IS NULL")
     if level is not None:
         where.add("g.level = :level", level=level)
@@ -91,8 +96,11 @@ ORDER BY 1
 LOOKUP_COLUMNS = ("level", "code", "name", "lead", "lead_phone")
 
 
-def lookup_answer(lon: float, lat: float, rows: list[tuple]) -> dict:
-    """Shape the rows of ``LOOKUP`` (level 0 is the sub-district) as the answer users read."""
+def lookup_answer(lon: float, lat: float, rows: list[tuple], sees: Callable[[str], bool] = lambda code: True) -> dict:
+    """Shape the rows of ``LOOKUP`` (level 0 is the sub-district) as the answer users read,
+    keeping the sub-district and grids the caller ``sees``: outside their scope, a point is in
+    nothing they know of."""
+    rows = [r for r in rows if sees(r[1])]
     subdistrict = next(({"code": r[1], "name": r[2]} for r in rows if r[0] == 0), None)
     grids = [dict(zip(LOOKUP_COLUMNS, r, strict=True)) for r in rows if r[0] > 0]
     if subdistrict is None and not grids:
@@ -112,11 +120,11 @@ def lookup(session: Session, lon: float, lat: float) -> dict:
     return lookup_answer(lon, lat, [tuple(r) for r in rows])
 
 
-async def lookup_async(pool, lon: float, lat: float) -> dict:
+async def lookup_async(pool, lon: float, lat: float, sees: Callable[[str], bool]) -> dict:
     """The same lookup on the app's async connection pool: the hot path of ``GET /lookup``."""
     async with pool.connection() as conn:
         cursor = await conn.execute(LOOKUP, {"lon": lon, "lat": lat}, prepare=True)
-        return lookup_answer(lon, lat, await cursor.fetchall())
+        return lookup_answer(lon, lat, await cursor.fetchall(), sees)
 
 
 def grid_by_code(session: Session, code: str):

@@ -67,6 +67,26 @@ class Source(Strict):
         return f"(SELECT * FROM {self.table}{where})"
 
 
+class Scope(Strict):
+    """How the caller's scope (``gisgrid.auth.access``) limits the layer's rows, so a grid worker's
+    tiles and pages hold their own grids only: ``rows`` — the source has ``subdistrict_code``,
+    ``grid_l1_id`` and ``grid_l2_id``; ``grid`` — a grid (or sub-district) code in ``column``, in
+    scope when above or below one of the caller's grids; ``query`` — an aggregating query that
+    applies ``gisgrid_rows_in_scope(…, :scope_sd, :scope_l1, :scope_grids)`` itself."""
+
+    by: Literal["rows", "grid", "query"]
+    column: str = "code"
+
+    def sql(self, alias: str = "src") -> str:
+        from gisgrid.auth.access import code_condition, rows_condition
+
+        if self.by == "rows":
+            return rows_condition(alias)
+        if self.by == "grid":
+            return code_condition(f"{alias}.{self.column}")
+        return "true"
+
+
 class When(Strict):
     property: str
     equals: str | int | float | bool | None = None
@@ -151,6 +171,7 @@ class Layer(Strict):
     title: Title
     kind: Literal["polygon", "line", "point"]
     source: Source
+    scope: Scope
     properties: list[str] = Field(default_factory=list)
     style: Style = Field(default_factory=Style)
     popup: Title | None = None
@@ -175,6 +196,14 @@ class Layer(Strict):
         if len(set(value)) != len(value):
             raise ValueError("a property is listed twice")
         return value
+
+    @model_validator(mode="after")
+    def _scope_applied(self) -> Layer:
+        if self.scope.by == "query" and ":scope_" not in (self.source.query or ""):
+            raise ValueError("scope.by 'query' needs a query that applies :scope_sd, :scope_l1 and :scope_grids")
+        if not IDENTIFIER.match(self.scope.column):
+            raise ValueError(f"scope.column must be a plain SQL name, got {self.scope.column!r}")
+        return self
 
     @model_validator(mode="after")
     def _rules_use_properties(self) -> Layer:

@@ -13,7 +13,7 @@ from fastapi.responses import FileResponse, HTMLResponse, Response
 from fastapi.templating import Jinja2Templates
 from sqlalchemy.orm import Session
 
-from gisgrid.auth.access import Principal, needs
+from gisgrid.auth.access import Principal, grid_in_scope, needs
 from gisgrid.cases import pages as case_pages
 from gisgrid.core.dependencies import get_session
 from gisgrid.maps import boards, pages
@@ -23,10 +23,11 @@ templates = Jinja2Templates(directory=PathLib(__file__).parent / "templates")
 LANG = Query("zh", description="zh 中文 or en English")
 
 
-@router.get("/map/coverage", dependencies=[Depends(needs("maps"))], response_class=HTMLResponse, summary="网格覆盖图 / The coverage map")
+@router.get("/map/coverage", response_class=HTMLResponse, summary="网格覆盖图 / The coverage map")
 def coverage_map(request: Request, subdistrict: str | None = Query(None, description="sub-district code"),
-                 lang: str = LANG, session: Session = Depends(get_session)) -> HTMLResponse:
-    return HTMLResponse(pages.coverage_page(session, request.app.state.layers, subdistrict=subdistrict, lang=lang))
+                 lang: str = LANG, me: Principal = Depends(needs("maps")),
+                 session: Session = Depends(get_session)) -> HTMLResponse:
+    return HTMLResponse(pages.coverage_page(session, request.app.state.layers, me, subdistrict=subdistrict, lang=lang))
 
 
 BOARD_TEXT = {
@@ -51,18 +52,19 @@ def _lang(lang: str) -> tuple[dict, str]:
     return BOARD_TEXT[lang], "en" if lang == "zh" else "zh"
 
 
-@router.get("/map/edit", dependencies=[Depends(needs("edit"))], response_class=HTMLResponse, summary="网格边界编辑 / The boundary editor")
+@router.get("/map/edit", response_class=HTMLResponse, summary="网格边界编辑 / The boundary editor")
 def edit_map(request: Request, subdistrict: str | None = Query(None, description="sub-district code"),
              level: int = Query(2, description="the level of grids to edit"), lang: str = LANG,
-             session: Session = Depends(get_session)) -> HTMLResponse:
-    return HTMLResponse(pages.edit_page(session, request.app.state.layers, subdistrict=subdistrict, level=level,
+             me: Principal = Depends(needs("edit")), session: Session = Depends(get_session)) -> HTMLResponse:
+    return HTMLResponse(pages.edit_page(session, request.app.state.layers, me, subdistrict=subdistrict, level=level,
                                         lang=lang))
 
 
-@router.get("/map/cases", dependencies=[Depends(needs("maps"))], response_class=HTMLResponse, summary="事件热力图 / The case heatmap")
+@router.get("/map/cases", response_class=HTMLResponse, summary="事件热力图 / The case heatmap")
 def cases_map(request: Request, subdistrict: str | None = Query(None, description="sub-district code"),
-              lang: str = LANG, session: Session = Depends(get_session)) -> HTMLResponse:
-    return HTMLResponse(pages.cases_page(session, request.app.state.layers, subdistrict=subdistrict, lang=lang))
+              lang: str = LANG, me: Principal = Depends(needs("maps")),
+              session: Session = Depends(get_session)) -> HTMLResponse:
+    return HTMLResponse(pages.cases_page(session, request.app.state.layers, me, subdistrict=subdistrict, lang=lang))
 
 
 @router.get("/report", response_class=HTMLResponse, summary="居民上报 / The residents' report form")
@@ -79,11 +81,13 @@ def track(lang: str = LANG) -> HTMLResponse:
     return HTMLResponse(case_pages.track_page(lang=lang))
 
 
-@router.get("/grids/{code}/board", dependencies=[Depends(needs("maps"))], response_class=HTMLResponse, summary="网格公示牌 / The grid notice board")
-def notice_board(request: Request, code: str, lang: str = LANG, session: Session = Depends(get_session)):
+@router.get("/grids/{code}/board", response_class=HTMLResponse, summary="网格公示牌 / The grid notice board")
+def notice_board(request: Request, code: str, lang: str = LANG, me: Principal = Depends(needs("maps")),
+                 session: Session = Depends(get_session)):
     """The printable 公示牌 (one A4 page): map, code, name, lead and team with phones, figures,
     key-group counts (never names), service hours."""
     t, other = _lang(lang)
+    grid_in_scope(session, me, code)
     data = boards.board(session, code)
     return templates.TemplateResponse(request, "board.html", {
         "t": t, "lang": lang, "other": other, "l": data["ledger"], "svg": data["svg"],

@@ -19,6 +19,7 @@ from folium.elements import JSCSSMixin
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
+from gisgrid.auth.access import Principal
 from gisgrid.core import crs as crs_mod
 from gisgrid.core.errors import InvalidInput, NotFound
 from gisgrid.core.geojson import BBox
@@ -95,9 +96,11 @@ def new_map(bounds: tuple[float, float, float, float], lang: str) -> folium.Map:
     return m
 
 
-def add_layer(m: folium.Map, session: Session, layer: Layer, bbox: BBox, lang: str, *, show: bool = True) -> int:
-    """One declared layer as a GeoJSON overlay styled by its rules, with its popup."""
-    data = collection(session, layer, bbox=bbox)
+def add_layer(m: folium.Map, session: Session, layer: Layer, principal: Principal, bbox: BBox, lang: str, *,
+              show: bool = True) -> int:
+    """One declared layer (what of it the caller may see) as a GeoJSON overlay styled by its
+    rules, with its popup."""
+    data = collection(session, layer, principal, bbox=bbox)
     for feature in data["features"]:
         feature["properties"]["_popup"] = layer.popup_html(feature["properties"], lang) or ""
         feature["properties"]["_style"] = layer.style.for_feature(feature["properties"])
@@ -118,7 +121,11 @@ def add_layer(m: folium.Map, session: Session, layer: Layer, bbox: BBox, lang: s
     return len(data["features"])
 
 
-def _subdistrict(session: Session, code: str | None):
+def _subdistrict(session: Session, code: str | None, principal: Principal | None = None):
+    """The sub-district a page shows: the one asked for, else the caller's, else the first; one
+    outside the caller's scope does not exist for them."""
+    if principal is not None:
+        code = principal.narrow(code, None)[0]
     sql = "SELECT code, name, ST_XMin(boundary) w, ST_YMin(boundary) s, ST_XMax(boundary) e, ST_YMax(boundary) n " \
           "FROM subdistricts WHERE (CAST(:c AS text) IS NULL OR code = :c) ORDER BY code LIMIT 1"
     row = session.execute(text(sql), {"c": code}).first()
@@ -161,17 +168,20 @@ PAGE_CSS = """
 """
 
 
-def coverage_page(session: Session, layers: dict[str, Layer], *, subdistrict: str | None, lang: str) -> str:
+def coverage_page(session: Session, layers: dict[str, Layer], principal: Principal, *, subdistrict: str | None,
+                  lang: str) -> str:
     """The coverage map: grids by level with load colours, defects highlighted, a legend, a
     layer switcher and the coverage summary, whose defects zoom the map when clicked."""
     t = text_for(lang)
-    sd = _subdistrict(session, subdistrict)
+    sd = _subdistrict(session, subdistrict, principal)
     bbox = BBox(sd.w, sd.s, sd.e, sd.n)
     m = new_map((sd.w, sd.s, sd.e, sd.n), lang)
     shown = [layers[name] for name in ("subdistrict", "grids_l1", "grids_l2", "grids_l3") if name in layers]
     for layer in shown:
-        add_layer(m, session, layer, bbox, lang, show=layer.name != "grids_l3")
-    report = coverage.analyse(session, coverage.Scope(subdistrict=sd.code))
+        add_layer(m, session, layer, principal, bbox, lang, show=layer.name != "grids_l3")
+    report = coverage.analyse(session, coverage.Scope(*principal.narrow(sd.code, None)))
+    if principal.grids is not None:
+        report = coverage.touching(report, principal.sees_code)
     defects = coverage.defect_features(report)
     for index, feature in enumerate(defects["features"]):
         feature["properties"]["index"] = index
@@ -274,7 +284,8 @@ CASES_CSS = """
 """
 
 
-def cases_page(session: Session, layers: dict[str, Layer], *, subdistrict: str | None, lang: str) -> str:
+def cases_page(session: Session, layers: dict[str, Layer], principal: Principal, *, subdistrict: str | None,
+               lang: str) -> str:
     """Case density (heatmap, or hexagon counts from the database) filtered by category,
     status and dates, under the grid boundaries; a hexagon lists its cases when clicked."""
     from gisgrid.cases.service import categories
@@ -282,12 +293,12 @@ def cases_page(session: Session, layers: dict[str, Layer], *, subdistrict: str |
 
     text_for(lang)
     t = CASES_TEXT[lang]
-    sd = _subdistrict(session, subdistrict)
+    sd = _subdistrict(session, subdistrict, principal)
     bbox = BBox(sd.w, sd.s, sd.e, sd.n)
     m = new_map((sd.w, sd.s, sd.e, sd.n), lang)
     for name in ("subdistrict", "grids_l2"):
         if name in layers:
-            add_layer(m, session, layers[name], bbox, lang)
+            add_layer(m, session, layers[name], principal, bbox, lang)
     folium.LayerControl(collapsed=True).add_to(m)
     options = "".join(f'<option value="{c["code"]}">{escape(c["name_zh"] if lang == "zh" else c["name_en"])}</option>'
                       for c in categories(session))
@@ -375,17 +386,18 @@ EDIT_CSS = """
 """
 
 
-def edit_page(session: Session, layers: dict[str, Layer], *, subdistrict: str | None, level: int, lang: str) -> str:
+def edit_page(session: Session, layers: dict[str, Layer], principal: Principal, *, subdistrict: str | None,
+              level: int, lang: str) -> str:
     """The boundary editor: a grid layer to pick from, Leaflet.draw to draw, and a panel that
     previews the impact and saves with the grid's version, through the editing API."""
     text_for(lang)
     if level not in (1, 2, 3):
         raise InvalidInput(f"level 应为 1、2 或 3 / level must be 1, 2 or 3, got {level}", where="level")
     t = EDIT_TEXT[lang]
-    sd = _subdistrict(session, subdistrict)
+    sd = _subdistrict(session, subdistrict, principal)
     m = new_map((sd.w, sd.s, sd.e, sd.n), lang)
     if "subdistrict" in layers:
-        add_layer(m, session, layers["subdistrict"], BBox(sd.w, sd.s, sd.e, sd.n), lang)
+        add_layer(m, session, layers["subdistrict"], principal, BBox(sd.w, sd.s, sd.e, sd.n), lang)
     Needs(js=["leaflet_draw_js"], css=["leaflet_draw_css"]).add_to(m)
     operations = "".join(f'<option value="{op}">{t[op]}</option>' for op in ("transfer", "split", "reshape", "merge"))
     other = "en" if lang == "zh" else "zh"

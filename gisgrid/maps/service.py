@@ -18,7 +18,8 @@ from sqlalchemy import text
 from sqlalchemy.dialects.postgresql import psycopg
 from sqlalchemy.orm import Session
 
-from gisgrid.core.errors import InvalidInput, NotFound
+from gisgrid.auth.access import Principal
+from gisgrid.core.errors import Forbidden, InvalidInput, NotFound
 from gisgrid.core.geojson import BBox, feature_collection, geometry_json
 from gisgrid.core.paging import Page
 from gisgrid.core.settings import get_settings
@@ -32,11 +33,15 @@ def box_ewkt(box: tuple[float, float, float, float]) -> str:
     return "SRID=4326;POLYGON(({0} {1},{2} {1},{2} {3},{0} {3},{0} {1}))".format(*box)
 
 
+UNLIMITED = dict.fromkeys(("scope_sd", "scope_l1", "scope_l1_code", "scope_grids", "scope_codes"))
+
+
 def source_params(box: tuple[float, float, float, float] | None = None) -> dict:
     """What a layer's SQL may use as bound parameters: each level's load band, and ``:bbox``,
     the box asked for (a tile's envelope, a page's bbox) as EWKT or NULL, for sources that
-    can limit their own work to it (``gisgrid_area_defects``, hexagon counts)."""
-    params: dict = {"bbox": None if box is None else box_ewkt(box)}
+    can limit their own work to it (``gisgrid_area_defects``, hexagon counts); and the caller's
+    scope (``:scope_sd`` …), here unlimited: requests put the caller's own over these."""
+    params: dict = {"bbox": None if box is None else box_ewkt(box), **UNLIMITED}
     for level, bands in get_settings().load_bands.items():
         for what in ("households", "people"):
             band = getattr(bands, what)
@@ -44,10 +49,19 @@ def source_params(box: tuple[float, float, float, float] | None = None) -> dict:
     return params
 
 
-def layer_or_404(layers: dict[str, Layer], name: str) -> Layer:
+def visible_layers(layers: dict[str, Layer], principal: Principal) -> list[Layer]:
+    return [layer for layer in layers.values() if principal.role.value in layer.visible_to]
+
+
+def layer_or_404(layers: dict[str, Layer], name: str, principal: Principal) -> Layer:
+    """The named layer, if the caller's role may see it (``visible_to``; otherwise 403)."""
     if name not in layers:
         raise NotFound(f"没有名为 {name} 的图层 / no layer named {name}", where="layer")
-    return layers[name]
+    layer = layers[name]
+    if principal.role.value not in layer.visible_to:
+        raise Forbidden(f"“{principal.role.label_zh}”角色看不到图层 {name} / the {principal.role.value} role may "
+                        f"not see the layer {name}", where="layer")
+    return layer
 
 
 def _properties_sql(layer: Layer, alias: str = "src") -> str:
@@ -55,13 +69,15 @@ def _properties_sql(layer: Layer, alias: str = "src") -> str:
     return f"json_build_object({pairs})" if pairs else "'{}'::json"
 
 
-def features(session: Session, layer: Layer, *, bbox: BBox | None, page: Page) -> Response:
-    """A page of the layer as RFC 7946 GeoJSON, in id order, with ``numberMatched``."""
+def features(session: Session, layer: Layer, principal: Principal, *, bbox: BBox | None, page: Page) -> Response:
+    """A page of the layer's features in the caller's scope as RFC 7946 GeoJSON, in id order,
+    with ``numberMatched``."""
     source, geom, ident = layer.source.sql(), layer.source.geometry, layer.source.id
-    where, params = "true", source_params(None if bbox is None else
-                                          (bbox.west, bbox.south, bbox.east, bbox.north))
+    where = layer.scope.sql("src")
+    params = {**source_params(None if bbox is None else (bbox.west, bbox.south, bbox.east, bbox.north)),
+              **principal.scope_params()}
     if bbox is not None:
-        where = BBox.sql(f"src.{geom}")
+        where += " AND " + BBox.sql(f"src.{geom}")
         params.update(bbox.params())
     features_sql = f"""
         SELECT json_build_object('type', 'Feature', 'id', src.{ident},
@@ -73,9 +89,10 @@ def features(session: Session, layer: Layer, *, bbox: BBox | None, page: Page) -
     return feature_collection(session, features_sql=features_sql, count_sql=count_sql, params=params, page=page)
 
 
-def collection(session: Session, layer: Layer, *, bbox: BBox) -> dict:
-    """All of the layer inside ``bbox`` as a GeoJSON dict, for pages that embed it."""
-    body = features(session, layer, bbox=bbox, page=Page(limit=get_settings().max_page_size, offset=0)).body
+def collection(session: Session, layer: Layer, principal: Principal, *, bbox: BBox) -> dict:
+    """All of the layer inside ``bbox`` (and the caller's scope) as a GeoJSON dict, for pages
+    that embed it."""
+    body = features(session, layer, principal, bbox=bbox, page=Page(limit=get_settings().max_page_size, offset=0)).body
     return json.loads(body)
 
 
@@ -141,7 +158,7 @@ def _plan(layer: Layer, cache: bool) -> TilePlan:
         ), rows AS MATERIALIZED (
             SELECT {columns}ST_AsMVTGeom(ST_Transform(src.{geom}, 3857), bounds.merc, {EXTENT}, {BUFFER}, true) AS mvt_geom
             FROM {layer.source.sql()} AS src, bounds
-            WHERE src.{geom} && bounds.box AND ST_Intersects(src.{geom}, bounds.box)
+            WHERE src.{geom} && bounds.box AND ST_Intersects(src.{geom}, bounds.box) AND {layer.scope.sql("src")}
         ), tile AS (
             SELECT coalesce(ST_AsMVT(rows.*, :name, {EXTENT}, 'mvt_geom'), ''::bytea) AS tile
             FROM rows WHERE mvt_geom IS NOT NULL
@@ -153,7 +170,7 @@ def _plan(layer: Layer, cache: bool) -> TilePlan:
         )"""
     sql += " SELECT tile FROM tile"
     key = cache_key(layer) if cached else None
-    params = {**source_params(), "name": layer.name, "key": key, "tables": list(layer.depends_on)}
+    params = {**source_params(), "name": layer.name, "tables": list(layer.depends_on)}
     return TilePlan(key=key, render=str(text(sql).compile(dialect=psycopg.dialect())), params=params)
 
 
@@ -161,9 +178,13 @@ CACHED = "SELECT tile FROM tile_cache WHERE layer = %s AND z = %s AND x = %s AND
 LOCK_SHARED = "SELECT pg_advisory_xact_lock_shared(hashtext('gisgrid.tiles'))"
 
 
-async def tile(pool: AsyncConnectionPool, layer: Layer, z: int, x: int, y: int) -> bytes:
-    """One MVT tile of the layer (an empty tile outside its zoom range or data). Features carry
-    the layer's properties; the id column is among them when the layer lists it.
+async def tile(pool: AsyncConnectionPool, layer: Layer, principal: Principal, z: int, x: int, y: int) -> bytes:
+    """One MVT tile of the layer in the caller's scope (an empty tile outside its zoom range or
+    data). Features carry the layer's properties; the id column is among them when the layer
+    lists it.
+
+    Cached tiles are kept per scope (the layer key and the caller's ``scope_key``): everyone
+    with the same scope shares them, and no caller ever meets a tile drawn for a wider one.
 
     Cached in ``tile_cache`` when the setting allows and the layer names the tables it reads
     (``depends_on``): triggers on those tables sweep the tiles a change touches. A hit is one
@@ -177,16 +198,17 @@ async def tile(pool: AsyncConnectionPool, layer: Layer, z: int, x: int, y: int) 
     if not layer.zoom.min <= z <= layer.zoom.max:
         return b""
     plan = tile_plan(layer)
+    key = None if plan.key is None else f"{plan.key}|{principal.scope_key}"
     async with pool.connection() as conn:
-        if plan.key is not None:
-            cursor = await conn.execute(CACHED, (plan.key, z, x, y), prepare=True, binary=True)
+        if key is not None:
+            cursor = await conn.execute(CACHED, (key, z, x, y), prepare=True, binary=True)
             hit = await cursor.fetchone()
             if hit is not None:
                 return hit[0]
         box = tile_bounds(z, x, y, BUFFER / EXTENT)
-        params = {**plan.params, "z": z, "x": x, "y": y, "w": box[0], "s": box[1], "e": box[2], "n": box[3],
-                  "bbox": box_ewkt(box)}
-        if plan.key is None:
+        params = {**plan.params, **principal.scope_params(), "key": key, "z": z, "x": x, "y": y,
+                  "w": box[0], "s": box[1], "e": box[2], "n": box[3], "bbox": box_ewkt(box)}
+        if key is None:
             cursor = await conn.execute(plan.render, params, binary=True)
             return (await cursor.fetchone())[0]
         async with conn.transaction():

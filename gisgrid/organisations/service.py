@@ -16,9 +16,12 @@ EXTRA = {
 
 
 def list_organisations(
-    session: Session, table: str, *, grid: str | None, kind: str | None, bbox: BBox | None, page: Page
+    session: Session, table: str, *, grid: str | None, kind: str | None, bbox: BBox | None, page: Page,
+    scope: tuple[str, dict] = ("true", {}),
 ) -> Response:
+    """``scope`` is a condition on the unit or shop (``o``): the caller's grids."""
     where = Where()
+    where.add(*scope)
     if grid is not None:
         where.add(*membership_filter(session, grid, "o"))
     if kind is not None:

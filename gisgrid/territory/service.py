@@ -9,8 +9,9 @@ from gisgrid.core.geojson import feature_collection, geometry_json
 from gisgrid.core.paging import Page
 
 
-def subdistricts(session: Session, *, code: str | None, page: Page) -> Response:
-    where = "s.code = :code" if code else "true"
+def subdistricts(session: Session, *, code: str | None, page: Page, scope: tuple[str, dict] = ("true", {})) -> Response:
+    """``scope`` is a condition on the sub-district (``s``): the caller's."""
+    where = ("s.code = :code AND " if code else "") + scope[0]
     features = f"""
         SELECT json_build_object(
             'type', 'Feature',
@@ -33,5 +34,5 @@ def subdistricts(session: Session, *, code: str | None, page: Page) -> Response:
     """
     count = f"SELECT count(*) FROM subdistricts s WHERE {where}"
     return feature_collection(
-        session, features_sql=features, count_sql=count, params={"code": code}, page=page
+        session, features_sql=features, count_sql=count, params={"code": code, **scope[1]}, page=page
     )
