@@ -157,3 +157,136 @@ def test_cases_are_scoped_like_people(http, tokens, places, role, db):
     assert http.get(f"/cases/{stranger}", headers=tokens[role]).status_code == expected
     moved = http.post(f"/cases/{stranger}/escalate", json={"note": "看看"}, headers=tokens[role]).status_code
     assert moved == (409 if role == "admin" else 404)  # a closed case cannot be escalated; a foreign one is not there
+
+
+# Where each role sees objects: an administrator or viewer their whole sub-district, a community
+# manager their community, a grid worker their own grid.
+SEES_PLACE = {"admin": {"own", "sibling", "stranger"}, "viewer": {"own", "sibling", "stranger"},
+              "shequ": {"own", "sibling"}, "wangge": {"own"}, "auditor": set()}
+OBJECT_PARAMS = {"code", "building_id", "case_no"}
+
+
+@pytest.fixture(scope="module")
+def objects(engine, places):
+    """For each place, the objects a path can name: its L2 grid code, a building, a case."""
+    out = {}
+    with engine.connect() as conn:
+        for place in ("own", "sibling", "stranger"):
+            case_no = conn.execute(text("SELECT c.case_no FROM cases c JOIN grids g ON g.id = c.grid_l2_id "
+                                        "WHERE g.code = :g ORDER BY c.id LIMIT 1"), {"g": places[place]}).scalar_one()
+            out[place] = {"code": places[place], "building_id": str(places["building"][place]), "case_no": case_no}
+    return out
+
+
+def test_the_scope_matrix_over_every_object_route(http, tokens, objects, engine):
+    """Every GET route naming an object (a grid, a building, a case) × every role × {own grid,
+    another grid of the same community, a grid of another community}: exactly 200 where the role
+    sees the place, 404 where it does not (as if it did not exist), 403 without the function."""
+    from gisgrid.web.app import create_app
+
+    checked = set()
+    for method, path, need in _routes(create_app(engine)):
+        names = set(re.findall(r"\{(\w+)\}", path))
+        if method != "GET" or need is None or not names or not names <= OBJECT_PARAMS:
+            continue
+        for place, fill in objects.items():
+            url = re.sub(r"\{(\w+)\}", lambda m, fill=fill: fill[m.group(1)], path)
+            for role, headers in tokens.items():
+                status = http.get(url, headers=headers).status_code
+                expected = 403 if need not in CAN[ROLES[role]] else 200 if place in SEES_PLACE[role] else 404
+                assert status == expected, (role, place, url, status)
+        checked.add(path)
+    assert {"/grids/{code}", "/grids/{code}/ledger", "/grids/{code}/board", "/grids/{code}/history",
+            "/buildings/{building_id}/households", "/buildings/{building_id}/diagram", "/cases/{case_no}"} <= checked
+
+
+def _foreign(places: dict, role: str) -> list[str]:
+    """Grid codes whose rows the role must never be shown."""
+    return {"shequ": [places["stranger"]], "wangge": [places["sibling"], places["stranger"]]}[role]
+
+
+LIST_PARAMS = {"/reports/weekly": {"week": "2026-W43"}, "/reports/weekly/page": {"week": "2026-W43"},
+               "/reports/assessment": {"from": "2026-10-01", "to": "2026-10-31"},
+               "/lookup": {"lon": "0", "lat": "0"}}
+
+
+@pytest.mark.parametrize("role", ["shequ", "wangge"])
+def test_no_list_page_or_export_shows_a_foreign_row(http, tokens, places, engine, role):
+    """Every GET route without an object in its path (lists, searches, bbox queries, map pages,
+    exports), read by a community manager and by a grid worker: no grid code outside their scope
+    appears anywhere in the answer. The administrator's answers hold them (the check can fail)."""
+    from gisgrid.web.app import create_app
+
+    read = 0
+    for method, path, need in _routes(create_app(engine)):
+        if method != "GET" or need is None or "{" in path or need not in CAN[ROLES[role]]:
+            continue
+        params = {**LIST_PARAMS.get(path, {}), "limit": "5000"}
+        answer = http.get(path, params=params, headers=tokens[role])
+        if answer.status_code == 422 and "limit" in answer.text:
+            answer = http.get(path, params=LIST_PARAMS.get(path, {}), headers=tokens[role])
+        assert answer.status_code == 200, (role, path, answer.text[:200])
+        for code in _foreign(places, role):
+            assert code not in answer.text, (role, path, code)
+        read += 1
+    assert read >= 8
+    for path in ("/grids", "/buildings", "/cases", "/map/coverage"):
+        assert places["stranger"] in http.get(path, params={"limit": "5000"}, headers=tokens["admin"]).text, path
+
+
+def _tile(engine, building_id: int, z: int = 16) -> tuple[int, int, int]:
+    import math
+
+    with engine.connect() as conn:
+        lon, lat = conn.execute(text("SELECT ST_X(geom), ST_Y(geom) FROM buildings WHERE id = :b"),
+                                {"b": building_id}).one()
+    n = 2 ** z
+    return z, int((lon + 180) / 360 * n), int((1 - math.asinh(math.tan(math.radians(lat))) / math.pi) / 2 * n)
+
+
+@pytest.mark.parametrize("role", ["admin", "shequ", "wangge"])
+@pytest.mark.parametrize("place", ["own", "sibling", "stranger"])
+def test_tiles_and_items_hold_only_the_callers_rows(http, tokens, places, engine, role, place):
+    """The buildings and grids of a tile over each place, and the GeoJSON items of its box: the
+    place's building and grid are there exactly when the role sees the place; a second read (a
+    cache hit, cached per scope) says the same."""
+    import mapbox_vector_tile
+
+    building = places["building"][place]
+    z, x, y = _tile(engine, building)
+    sees = place in SEES_PLACE[role]
+    for _ in range(2):
+        content = http.get(f"/layers/buildings/tiles/{z}/{x}/{y}.mvt", headers=tokens[role]).content
+        ids = {f["properties"]["id"] for f in mapbox_vector_tile.decode(content).get("buildings", {"features": []})["features"]}
+        assert (building in ids) == sees, (role, place)
+        content = http.get(f"/layers/grids_l2/tiles/{z}/{x}/{y}.mvt", headers=tokens[role]).content
+        codes = {f["properties"]["code"] for f in mapbox_vector_tile.decode(content).get("grids_l2", {"features": []})["features"]}
+        assert (places[place] in codes) == sees, (role, place, codes)
+    with engine.connect() as conn:
+        box = conn.execute(text("SELECT ST_XMin(g.geom), ST_YMin(g.geom), ST_XMax(g.geom), ST_YMax(g.geom) FROM grids g "
+                                "WHERE g.code = :c"), {"c": places[place]}).one()
+    items = http.get("/layers/buildings/items", params={"bbox": ",".join(map(str, box)), "limit": "1000"},
+                     headers=tokens[role]).json()["features"]
+    assert (building in {f["id"] for f in items}) == sees
+    point = http.get("/lookup", params={"lon": box[0] / 2 + box[2] / 2, "lat": box[1] / 2 + box[3] / 2},
+                     headers=tokens[role]).json()
+    assert (places[place] in {g["code"] for g in point["grids"]}) == sees
+
+
+def test_a_layer_hidden_from_a_role_is_refused(http, tokens):
+    listed = {layer["name"] for layer in http.get("/layers", headers=tokens["viewer"]).json()["layers"]}
+    assert "buildings" in listed
+    assert http.get("/layers/buildings/tilejson.json", headers=tokens["auditor"]).status_code == 403
+
+
+def test_edits_reach_no_grid_outside_the_editors_area(http, tokens, places):
+    """A community manager may edit their community's grids, not another's: a grid elsewhere is 404."""
+    stranger = http.post(f"/grids/{places['stranger']}/reshape?dry_run=true", headers=tokens["shequ"],
+                         json={"reason": "越界", "geometry": {"type": "Point", "coordinates": [0, 0]}})
+    assert stranger.status_code == 404
+    own = http.get(f"/grids/{places['own']}", headers=tokens["shequ"])
+    assert own.status_code == 200
+    shape = own.json()["geometry"]
+    ok = http.post(f"/grids/{places['own']}/reshape?dry_run=true", headers=tokens["shequ"],
+                   json={"reason": "核对", "geometry": shape, "mode": "fit"})
+    assert ok.status_code == 200, ok.text

@@ -9,6 +9,8 @@ from sqlalchemy import text
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
+from gisgrid.core.paging import Page, Where, json_page
+
 
 def record(target: Session | Connection, *, actor: str, action: str, outcome: str, object_type: str | None = None,
            object_id: str | None = None, client_addr: str | None = None, detail: dict | None = None,
@@ -38,3 +40,20 @@ def recent(session: Session, *, action: str, client_addr: str, since: datetime, 
         SELECT count(*) FROM audit_log WHERE client_addr = CAST(:addr AS inet) AND action = :action
         AND outcome {'=' if succeeded else '<>'} 'ok' AND at > :since"""),
         {"addr": client_addr, "action": action, "since": since}).scalar_one()
+
+
+def entries(session: Session, *, actor: str | None, action: str | None, outcome: str | None,
+            since: datetime | None, until: datetime | None, page: Page) -> dict:
+    """The log for auditors, newest first, filtered by who, what, outcome and time."""
+    where = Where()
+    for column, value in (("actor", actor), ("action", action), ("outcome", outcome)):
+        if value is not None:
+            where.add(f"{column} = :{column}", {column: value})
+    if since is not None:
+        where.add("at >= :since", since=since)
+    if until is not None:
+        where.add("at < :until", until=until)
+    return json_page(session, rows_sql=f"""
+        SELECT id, at, actor, action, object_type, object_id, host(client_addr) AS client_addr, outcome, detail
+        FROM audit_log WHERE {where.sql} ORDER BY at DESC, id DESC""",
+                     count_sql=f"SELECT count(*) FROM audit_log WHERE {where.sql}", params=where.params, page=page)

@@ -16,16 +16,17 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 from functools import cache
+from urllib.parse import unquote
 
-from fastapi import Depends, Request
+from fastapi import Depends, Header, Request
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from gisgrid.auth import service
 from gisgrid.core.clock import Clock, get_clock
-from gisgrid.core.dependencies import get_session
+from gisgrid.core.dependencies import Actor, get_session
 from gisgrid.core.enums import Role
-from gisgrid.core.errors import Forbidden, NotFound, Unauthorised
+from gisgrid.core.errors import Forbidden, InvalidInput, NotFound, Unauthorised
 
 FUNCTIONS = ("maps", "people", "cases", "fieldwork", "reports", "edit", "admin", "audit")
 CAN: dict[Role, frozenset[str]] = {
@@ -50,13 +51,14 @@ class Principal:
     grids: tuple[int, ...] | None = None      # a worker's L2 grid ids
     grid_codes_: tuple[str, ...] | None = None  # and their codes
     scope_key: str = "all"
+    staff_id: int | None = None               # the staff record of an account that is staff
 
     @classmethod
     def from_row(cls, row) -> Principal:
-        account_id, username, role, subdistrict, l1_id, l1_code, grid_ids, grid_codes, scope_key = row
+        account_id, username, role, subdistrict, l1_id, l1_code, grid_ids, grid_codes, scope_key, staff_id = row
         return cls(account_id, username, Role(role), subdistrict, (l1_id, l1_code) if l1_id is not None else None,
                    None if grid_ids is None else tuple(grid_ids), None if grid_codes is None else tuple(grid_codes),
-                   scope_key)
+                   scope_key, staff_id)
 
     def can(self, function: str) -> bool:
         return function in CAN[self.role]
@@ -155,6 +157,28 @@ async def caller_async(request: Request, clock: Clock = Depends(get_clock)) -> P
         raise Unauthorised(SIGN_IN_FIRST, where="authorization")
     principal = request.state.principal = Principal.from_row(row)
     return principal
+
+
+def get_actor(
+    principal: Principal = Depends(caller),
+    x_actor: str | None = Header(None, description="for an administrator's integration: the person it acts for, "
+                                 "percent-encoded UTF-8 (others act under their own account)"),
+    x_staff_id: int | None = Header(None, ge=1, le=2_147_483_647, description="for an administrator's integration: "
+                                    "the staff member it acts for (others act as their own staff record)"),
+    session: Session = Depends(get_session),
+) -> Actor:
+    """Who acts on a case: the signed-in account and its staff record. Only an administrator's
+    integration (a hotline system, say) may name someone else, for the per-worker figures."""
+    if principal.role is not Role.ADMIN:
+        return Actor(principal.username, principal.staff_id)
+    name = unquote(x_actor)[:100] if x_actor else principal.username
+    if "\x00" in name or not name.strip():
+        raise InvalidInput("X-Actor 不能为空或含 NUL 字符 / X-Actor must be a name without NUL characters",
+                           where="X-Actor")
+    if x_staff_id is not None and session.execute(text("SELECT 1 FROM staff WHERE id = :id"),
+                                                  {"id": x_staff_id}).first() is None:
+        raise InvalidInput(f"没有工作人员 {x_staff_id} / no staff member {x_staff_id}", where="X-Staff-Id")
+    return Actor(name, x_staff_id if x_staff_id is not None else principal.staff_id)
 
 
 def token_of(request: Request) -> str | None:

@@ -13,7 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy.orm import Session
 
 from gisgrid.audit.service import recent, record
-from gisgrid.auth.access import Principal, caller, needs
+from gisgrid.auth.access import Principal, caller, get_actor, needs
 from gisgrid.cases import service, workflow
 from gisgrid.cases.schemas import (
     CaseReport,
@@ -25,7 +25,7 @@ from gisgrid.cases.schemas import (
 )
 from gisgrid.cases.service import CaseFilter, parse_cell
 from gisgrid.core.clock import Clock, get_clock
-from gisgrid.core.dependencies import Actor, get_actor, get_session
+from gisgrid.core.dependencies import Actor, get_session
 from gisgrid.core.errors import TooManyAttempts
 from gisgrid.core.geojson import BBox, bbox_param
 from gisgrid.core.paging import Page, page_params

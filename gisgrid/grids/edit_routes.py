@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import tempfile
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import unquote
@@ -21,7 +22,8 @@ from sqlalchemy.orm import Session
 
 from gisgrid.auth.access import Principal, grid_in_scope, needs
 from gisgrid.core.dependencies import get_session
-from gisgrid.core.errors import InvalidInput, NotFound
+from gisgrid.core.enums import Role
+from gisgrid.core.errors import Forbidden, InvalidInput, NotFound
 from gisgrid.core.geojson import MEDIA_TYPE
 from gisgrid.core.paging import Page, page_params
 from gisgrid.grids import history, operations
@@ -33,8 +35,8 @@ router = APIRouter(tags=["grid editing"])
 SQUARE = {"type": "Polygon", "coordinates": [[[104.040, 30.640], [104.042, 30.640], [104.042, 30.642],
                                                [104.040, 30.642], [104.040, 30.640]]]}
 DRY_RUN = Query(False, description="preview: run the change, report it, keep nothing")
-ACTOR = Header(None, alias="X-Actor", description="who makes the change, percent-encoded UTF-8 "
-               "(until accounts exist)")
+ACTOR = Header(None, alias="X-Actor", description="for an administrator's integration: the person it acts "
+               "for, percent-encoded UTF-8 (others edit under their own account's name)")
 
 
 class Change(BaseModel):
@@ -111,15 +113,40 @@ def _versions(body: Change, code: str | None, if_match: str | None) -> dict[str,
     return versions
 
 
-def _actor(header: str | None) -> str:
-    return unquote(header)[:100] if header else "api"
+@dataclass(frozen=True)
+class Editor:
+    """Who edits: the caller, and the name their change goes down in history under."""
+
+    principal: Principal
+    name: str
 
 
-def _run(session: Session, body: Change, code: str | None, if_match: str | None, actor: str | None,
+def editor(principal: Principal = Depends(needs("edit")), actor: str | None = ACTOR) -> Editor:
+    """An administrator's integration may name the person it acts for (``X-Actor``); anyone else
+    edits under their own account's name. Either way the audit log names the account."""
+    named = unquote(actor)[:100] if actor and principal.role is Role.ADMIN else ""
+    return Editor(principal, named.strip() or principal.username)
+
+
+def _within_scope(session: Session, who: Editor, report: dict) -> None:
+    """A change may only touch grids in the editor's area: one that reaches outside it (a
+    neighbour in another community, a new zone) is undone and refused."""
+    outside = sorted({g["code"] for g in report.get("grids", []) if g.get("code")
+                      and not who.principal.sees_code(g["code"])})
+    if outside:
+        session.rollback()
+        raise Forbidden(f"此修改涉及管辖范围外的网格 {', '.join(outside)} / the change touches grids outside your "
+                        f"area: {', '.join(outside)}", where="grids")
+
+
+def _run(session: Session, body: Change, code: str | None, if_match: str | None, who: Editor,
          dry_run: bool, call: Callable[[EditRequest], dict]) -> JSONResponse:
-    request = EditRequest(actor=_actor(actor), reason=body.reason, mode=body.mode,
+    if code is not None:
+        grid_in_scope(session, who.principal, code)
+    request = EditRequest(actor=who.name, reason=body.reason, mode=body.mode,
                           versions=_versions(body, code, if_match), dry_run=dry_run)
     report = call(request)
+    _within_scope(session, who, report)
     if dry_run:
         session.rollback()
     else:
@@ -151,22 +178,22 @@ def grid_history(code: str, page: Page = Depends(page_params), me: Principal = D
     return history.history(session, code, page)
 
 
-@router.post("/grids", dependencies=[Depends(needs("edit"))], status_code=201, summary="新建网格 / Create a grid")
-def create_grid(body: CreateBody, dry_run: bool = DRY_RUN, actor: str | None = ACTOR,
+@router.post("/grids", status_code=201, summary="新建网格 / Create a grid")
+def create_grid(body: CreateBody, dry_run: bool = DRY_RUN, who: Editor = Depends(editor),
                 session: Session = Depends(get_session)) -> JSONResponse:
-    return _run(session, body, None, None, actor, dry_run, lambda r: operations.create(
+    return _run(session, body, None, None, who, dry_run, lambda r: operations.create(
         session, r, geometry=body.geometry, crs=body.crs, parent=body.parent, subdistrict=body.subdistrict,
         name=body.name, serial=body.serial))
 
 
-@router.post("/grids/merge", dependencies=[Depends(needs("edit"))], summary="合并网格 / Merge adjacent grids")
-def merge_grids(body: MergeBody, dry_run: bool = DRY_RUN, actor: str | None = ACTOR,
+@router.post("/grids/merge", summary="合并网格 / Merge adjacent grids")
+def merge_grids(body: MergeBody, dry_run: bool = DRY_RUN, who: Editor = Depends(editor),
                 session: Session = Depends(get_session)) -> JSONResponse:
-    return _run(session, body, None, None, actor, dry_run, lambda r: operations.merge(
+    return _run(session, body, None, None, who, dry_run, lambda r: operations.merge(
         session, r, body.codes, into=body.into, name=body.name))
 
 
-@router.post("/grids/import", dependencies=[Depends(needs("edit"))], summary="导入网格图层 / Import a layer of grids as one change")
+@router.post("/grids/import", summary="导入网格图层 / Import a layer of grids as one change")
 def import_grids(
     file: UploadFile = File(..., description="GeoJSON, GeoPackage or zipped Shapefile"),
     reason: str = Form(..., min_length=1, max_length=500),
@@ -175,15 +202,16 @@ def import_grids(
     layer: str | None = Form(None, description="layer name in a GeoPackage"),
     if_match: str | None = Header(None, alias="If-Match", description="the layer ETag the dry run returned"),
     dry_run: bool = DRY_RUN,
-    actor: str | None = ACTOR,
+    who: Editor = Depends(editor),
     session: Session = Depends(get_session),
 ) -> JSONResponse:
     suffix = Path(file.filename or "upload.geojson").suffix.lower()
-    request = EditRequest(actor=_actor(actor), reason=reason, mode=mode, dry_run=dry_run)
+    request = EditRequest(actor=who.name, reason=reason, mode=mode, dry_run=dry_run)
     with tempfile.TemporaryDirectory() as folder:
         path = Path(folder) / f"{Path(file.filename or 'upload').stem or 'upload'}{suffix}"
         path.write_bytes(file.file.read())
         report = import_layer(session, request, path, crs=crs, layer=layer, expected_etag=if_match)
+    _within_scope(session, who, report)
     if dry_run:
         session.rollback()
     else:
@@ -191,43 +219,43 @@ def import_grids(
     return JSONResponse(report, headers={"ETag": report["etag"]} if dry_run else {})
 
 
-@router.post("/grids/{code}/reshape", dependencies=[Depends(needs("edit"))], summary="修改网格形状 / Reshape a grid")
-def reshape_grid(code: str, body: ReshapeBody, dry_run: bool = DRY_RUN, actor: str | None = ACTOR,
+@router.post("/grids/{code}/reshape", summary="修改网格形状 / Reshape a grid")
+def reshape_grid(code: str, body: ReshapeBody, dry_run: bool = DRY_RUN, who: Editor = Depends(editor),
                  if_match: str | None = Header(None, alias="If-Match"),
                  session: Session = Depends(get_session)) -> JSONResponse:
-    return _run(session, body, code, if_match, actor, dry_run, lambda r: operations.reshape(
+    return _run(session, body, code, if_match, who, dry_run, lambda r: operations.reshape(
         session, r, code, geometry=body.geometry, crs=body.crs, name=body.name))
 
 
-@router.post("/grids/{code}/transfer", dependencies=[Depends(needs("edit"))], summary="边界调整：划出一块给相邻网格 / Give part of a grid to a neighbour")
-def transfer_area(code: str, body: TransferBody, dry_run: bool = DRY_RUN, actor: str | None = ACTOR,
+@router.post("/grids/{code}/transfer", summary="边界调整：划出一块给相邻网格 / Give part of a grid to a neighbour")
+def transfer_area(code: str, body: TransferBody, dry_run: bool = DRY_RUN, who: Editor = Depends(editor),
                   if_match: str | None = Header(None, alias="If-Match"),
                   session: Session = Depends(get_session)) -> JSONResponse:
-    return _run(session, body, code, if_match, actor, dry_run, lambda r: operations.transfer(
+    return _run(session, body, code, if_match, who, dry_run, lambda r: operations.transfer(
         session, r, code, to=body.to, area=body.area, crs=body.crs))
 
 
-@router.post("/grids/{code}/split", dependencies=[Depends(needs("edit"))], summary="拆分网格 / Split a grid by a line or into parts")
-def split_grid(code: str, body: SplitBody, dry_run: bool = DRY_RUN, actor: str | None = ACTOR,
+@router.post("/grids/{code}/split", summary="拆分网格 / Split a grid by a line or into parts")
+def split_grid(code: str, body: SplitBody, dry_run: bool = DRY_RUN, who: Editor = Depends(editor),
                if_match: str | None = Header(None, alias="If-Match"),
                session: Session = Depends(get_session)) -> JSONResponse:
     parts = [p.model_dump() for p in body.parts] if body.parts is not None else None
-    return _run(session, body, code, if_match, actor, dry_run, lambda r: operations.split(
+    return _run(session, body, code, if_match, who, dry_run, lambda r: operations.split(
         session, r, code, line=body.line, parts=parts, names=body.names, crs=body.crs))
 
 
-@router.post("/grids/{code}/retire", dependencies=[Depends(needs("edit"))], summary="撤销网格 / Retire a grid, its area going to neighbours")
-def retire_grid(code: str, body: RetireBody, dry_run: bool = DRY_RUN, actor: str | None = ACTOR,
+@router.post("/grids/{code}/retire", summary="撤销网格 / Retire a grid, its area going to neighbours")
+def retire_grid(code: str, body: RetireBody, dry_run: bool = DRY_RUN, who: Editor = Depends(editor),
                 if_match: str | None = Header(None, alias="If-Match"),
                 session: Session = Depends(get_session)) -> JSONResponse:
-    return _run(session, body, code, if_match, actor, dry_run, lambda r: operations.retire(
+    return _run(session, body, code, if_match, who, dry_run, lambda r: operations.retire(
         session, r, code, into=body.into, leave_uncovered=body.leave_uncovered))
 
 
-@router.post("/grids/{code}/restore", dependencies=[Depends(needs("edit"))], summary="恢复旧版本 / Make an old version current again")
-def restore_grid(code: str, body: RestoreBody, dry_run: bool = DRY_RUN, actor: str | None = ACTOR,
+@router.post("/grids/{code}/restore", summary="恢复旧版本 / Make an old version current again")
+def restore_grid(code: str, body: RestoreBody, dry_run: bool = DRY_RUN, who: Editor = Depends(editor),
                  if_match: str | None = Header(None, alias="If-Match"),
                  session: Session = Depends(get_session)) -> JSONResponse:
-    return _run(session, body, code, if_match, actor, dry_run, lambda r: operations.restore(
+    return _run(session, body, code, if_match, who, dry_run, lambda r: operations.restore(
         session, r, code, version=body.version))
 

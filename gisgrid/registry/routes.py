@@ -8,6 +8,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy.orm import Session
 
 from gisgrid.audit.service import record, record_now
+from gisgrid.audit.trail import mark_audited
 from gisgrid.auth.access import Principal, caller, needs
 from gisgrid.auth.routes import client_addr
 from gisgrid.core.dependencies import get_session
@@ -89,8 +90,10 @@ def reveal(body: RevealBody, request: Request, resident_id: int = Path(..., ge=1
              "detail": {"field": body.field, "reason": body.reason}}
     if not me.can("admin"):
         record_now(session, outcome="refused", **entry)
+        mark_audited(request)
         raise Forbidden("只有管理员可以查看完整信息 / only administrators reveal personal data", where="role")
     value = service.reveal(session, resident_id, body.field, scope=me.rows("b"))
     record(session, outcome="ok", **entry)
     session.commit()
+    mark_audited(request)
     return {"resident_id": resident_id, "field": body.field, "value": value}

@@ -16,6 +16,7 @@ from psycopg_pool import AsyncConnectionPool
 from sqlalchemy.engine import Engine
 
 from gisgrid import __version__
+from gisgrid.audit.routes import router as audit_router
 from gisgrid.auth.routes import router as auth_router
 from gisgrid.cases.routes import router as cases_router
 from gisgrid.cases.workflow import escalate_overdue
@@ -116,7 +117,7 @@ def create_app(engine: Engine | None = None, layers_dir: Path | None = None, clo
     # first, so a tile request does not walk every other router's routes.
     for router in (layers_router, pages_router, health_router, auth_router, territory_router, grids_router,
                    grid_editing_router, buildings_router, organisations_router, staff_router, coverage_router,
-                   cases_router, fieldwork_router, reports_router, map_pages_router):
+                   cases_router, fieldwork_router, reports_router, audit_router, map_pages_router):
         app.include_router(router)
     return app
 

@@ -1,5 +1,5 @@
-"""What every response and request goes through: security headers, a cap on request bodies,
-and a time limit on every statement a request runs."""
+"""What every response and request goes through: security headers, a cap on request bodies, the
+audit trail (gisgrid.audit.trail) and a time limit on every statement a request runs."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from sqlalchemy import event
 from sqlalchemy.orm import sessionmaker
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from gisgrid.audit.trail import AuditTrail
 from gisgrid.core.settings import get_settings
 
 
@@ -93,4 +94,5 @@ def limit_statements(factory: sessionmaker) -> None:
 
 
 def install(app: FastAPI) -> None:
+    app.add_middleware(AuditTrail)
     app.add_middleware(Hardening)

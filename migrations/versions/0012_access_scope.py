@@ -27,7 +27,7 @@ depends_on: str | Sequence[str] | None = None
 PRINCIPAL = """
 CREATE FUNCTION gisgrid_principal(p_hash text, p_api_key boolean, p_now timestamptz)
 RETURNS TABLE (account_id integer, username text, role text, subdistrict text, l1_id integer, l1_code text,
-               grid_ids integer[], grid_codes text[], scope_key text)
+               grid_ids integer[], grid_codes text[], scope_key text, staff_id integer)
 LANGUAGE plpgsql VOLATILE AS $$
 DECLARE
     v_account integer;
@@ -67,7 +67,8 @@ BEGIN
            CASE WHEN a.role = 'grid_worker' THEN 'w:' || array_to_string(worker.ids, ',')
                 WHEN a.role = 'community_manager' THEN 'l1:' || l1.id
                 WHEN a.subdistrict_code IS NOT NULL THEN 'sd:' || a.subdistrict_code
-                ELSE 'all' END
+                ELSE 'all' END,
+           a.staff_id
     FROM accounts a CROSS JOIN worker
     LEFT JOIN grids l1 ON l1.id = a.scope_grid_id AND a.role = 'community_manager'
     WHERE a.id = v_account AND a.active;
