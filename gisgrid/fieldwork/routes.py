@@ -1,4 +1,5 @@
-"""HTTP for the grid workers' own record: visits and information checks, training."""
+"""HTTP for the grid workers' own record: visits and information checks, training, each within
+the caller's scope (see the service)."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ from datetime import date
 from fastapi import APIRouter, Body, Depends, Path, Query
 from sqlalchemy.orm import Session
 
-from gisgrid.auth.access import needs
+from gisgrid.auth.access import Principal, needs
 from gisgrid.core.clock import Clock, get_clock
 from gisgrid.core.dependencies import get_session
 from gisgrid.core.paging import Page, page_params
@@ -15,43 +16,46 @@ from gisgrid.fieldwork import service
 from gisgrid.fieldwork.service import CourseIn, RecordIn, VisitIn
 
 router = APIRouter(tags=["fieldwork"])
+FIELDWORK = Depends(needs("fieldwork"))
 
 
-@router.post("/visits", dependencies=[Depends(needs("fieldwork"))], status_code=201, summary="登记走访 / Log a visit or an information check")
-def log_visit(visit: VisitIn, clock: Clock = Depends(get_clock), session: Session = Depends(get_session)) -> dict:
-    saved = service.log_visit(session, visit, clock.now())
+@router.post("/visits", status_code=201, summary="登记走访 / Log a visit or an information check")
+def log_visit(visit: VisitIn, me: Principal = FIELDWORK, clock: Clock = Depends(get_clock),
+              session: Session = Depends(get_session)) -> dict:
+    saved = service.log_visit(session, visit, clock.now(), me)
     session.commit()
     return saved
 
 
-@router.get("/visits", dependencies=[Depends(needs("fieldwork"))], summary="走访记录 / Visits")
+@router.get("/visits", summary="走访记录 / Visits")
 def list_visits(staff_id: int | None = Query(None, ge=1), grid: str | None = Query(None, max_length=18),
                 since: date | None = Query(None, alias="from"), until: date | None = Query(None, alias="to"),
-                page: Page = Depends(page_params), session: Session = Depends(get_session)) -> dict:
-    return service.list_visits(session, staff_id=staff_id, grid=grid, since=since, until=until, page=page)
+                page: Page = Depends(page_params), me: Principal = FIELDWORK,
+                session: Session = Depends(get_session)) -> dict:
+    return service.list_visits(session, staff_id=staff_id, grid=grid, since=since, until=until, page=page, caller=me)
 
 
-@router.post("/training/courses", dependencies=[Depends(needs("fieldwork"))], status_code=201, summary="新建培训 / Add a training course")
-def add_course(course: CourseIn, session: Session = Depends(get_session)) -> dict:
-    saved = service.add_course(session, course)
+@router.post("/training/courses", status_code=201, summary="新建培训 / Add a training course")
+def add_course(course: CourseIn, me: Principal = FIELDWORK, session: Session = Depends(get_session)) -> dict:
+    saved = service.add_course(session, course, me)
     session.commit()
     return saved
 
 
-@router.get("/training/courses", dependencies=[Depends(needs("fieldwork"))], summary="培训 / Training courses")
+@router.get("/training/courses", summary="培训 / Training courses")
 def list_courses(subdistrict: str | None = Query(None, pattern="^[0-9]{9}$"), page: Page = Depends(page_params),
-                 session: Session = Depends(get_session)) -> dict:
-    return service.list_courses(session, subdistrict, page)
+                 me: Principal = FIELDWORK, session: Session = Depends(get_session)) -> dict:
+    return service.list_courses(session, subdistrict, page, me)
 
 
-@router.get("/training/courses/{course_id}", dependencies=[Depends(needs("fieldwork"))], summary="培训详情 / A course with attendance and scores")
-def course(course_id: int = Path(..., ge=1), session: Session = Depends(get_session)) -> dict:
-    return service.course_detail(session, course_id)
+@router.get("/training/courses/{course_id}", summary="培训详情 / A course with attendance and scores")
+def course(course_id: int = Path(..., ge=1), me: Principal = FIELDWORK, session: Session = Depends(get_session)) -> dict:
+    return service.course_detail(session, course_id, me)
 
 
-@router.put("/training/courses/{course_id}/records", dependencies=[Depends(needs("fieldwork"))], summary="登记出勤与成绩 / Record attendance and scores")
-def record_results(course_id: int = Path(..., ge=1),
-                   records: list[RecordIn] = Body(..., max_length=1000), session: Session = Depends(get_session)) -> dict:
-    saved = service.record_results(session, course_id, records)
+@router.put("/training/courses/{course_id}/records", summary="登记出勤与成绩 / Record attendance and scores")
+def record_results(course_id: int = Path(..., ge=1), records: list[RecordIn] = Body(..., max_length=1000),
+                   me: Principal = FIELDWORK, session: Session = Depends(get_session)) -> dict:
+    saved = service.record_results(session, course_id, records, me)
     session.commit()
     return saved

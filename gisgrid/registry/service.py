@@ -70,12 +70,14 @@ def list_households(session: Session, *, grid: str | None, building: int | None,
     return json_page(session, rows_sql=rows, count_sql=count, params=where.params, page=page)
 
 
-def list_residents(
-    session: Session, *, grid: str | None, household: int | None, tag: str | None, page: Page,
-    scope: tuple[str, dict] = ("true", {}),
-) -> dict:
-    """Residents with ID number and phone masked; the ciphertexts never leave the database.
-    ``scope`` is a condition on the residents' buildings (``b``): the caller's grids."""
+RESIDENT_COLUMNS = """r.id, r.household_id, r.name, r.sex, r.birth_year, r.relation, r.residence_type,
+    r.party_member, r.id_number_masked AS id_number, r.phone_masked AS phone,
+    ARRAY(SELECT k.key_group FROM resident_key_groups k WHERE k.resident_id = r.id ORDER BY k.key_group) AS key_groups"""
+RESIDENT_JOINS = "FROM residents r JOIN households h ON h.id = r.household_id JOIN buildings b ON b.id = h.building_id"
+
+
+def _residents_where(session: Session, *, grid: str | None, household: int | None, tag: str | None,
+                     scope: tuple[str, dict]) -> Where:
     where = Where()
     where.add(*scope)
     if grid is not None:
@@ -88,17 +90,41 @@ def list_residents(
             raise InvalidInput(f"unknown key group {tag!r}; known: {known}", where="tag")
         where.add("EXISTS (SELECT 1 FROM resident_key_groups k WHERE k.resident_id = r.id AND k.key_group = :tag)",
                   tag=tag)
-    condition = where.sql
-    joins = "FROM residents r JOIN households h ON h.id = r.household_id JOIN buildings b ON b.id = h.building_id"
-    rows = f"""
-        SELECT r.id, r.household_id, r.name, r.sex, r.birth_year, r.relation, r.residence_type,
-               r.party_member, r.id_number_masked AS id_number, r.phone_masked AS phone,
-               ARRAY(SELECT k.key_group FROM resident_key_groups k WHERE k.resident_id = r.id
-                     ORDER BY k.key_group) AS key_groups
-        {joins} WHERE {condition} ORDER BY r.id
-    """
-    return json_page(session, rows_sql=rows, count_sql=f"SELECT count(*) {joins} WHERE {condition}",
-                     params=where.params, page=page)
+    return where
+
+
+def list_residents(
+    session: Session, *, grid: str | None, household: int | None, tag: str | None, page: Page,
+    scope: tuple[str, dict] = ("true", {}),
+) -> dict:
+    """Residents with ID number and phone masked; the ciphertexts never leave the database.
+    ``scope`` is a condition on the residents' buildings (``b``): the caller's grids."""
+    where = _residents_where(session, grid=grid, household=household, tag=tag, scope=scope)
+    return json_page(session, rows_sql=f"SELECT {RESIDENT_COLUMNS} {RESIDENT_JOINS} WHERE {where.sql} ORDER BY r.id",
+                     count_sql=f"SELECT count(*) {RESIDENT_JOINS} WHERE {where.sql}", params=where.params, page=page)
+
+
+EXPORT_COLUMNS = (("id", "居民编号"), ("household_id", "户编号"), ("name", "姓名"), ("sex", "性别"),
+                  ("birth_year", "出生年份"), ("relation", "与户主关系"), ("residence_type", "居住类型"),
+                  ("party_member", "党员"), ("id_number", "身份证号（脱敏）"), ("phone", "电话（脱敏）"),
+                  ("key_groups", "重点人群"))
+
+
+def export_residents(session: Session, grid: str, scope: tuple[str, dict]) -> tuple[list[str], list[list]]:
+    """Every resident of a grid (its children included) as a table with Chinese headers, masked
+    exactly as ``list_residents`` answers: the export reads the same columns."""
+    where = _residents_where(session, grid=grid, household=None, tag=None, scope=scope)
+    rows = session.execute(text(f"SELECT {RESIDENT_COLUMNS} {RESIDENT_JOINS} WHERE {where.sql} ORDER BY r.id"),
+                           where.params).mappings()
+    return [label for _, label in EXPORT_COLUMNS], [[_cell(r[key]) for key, _ in EXPORT_COLUMNS] for r in rows]
+
+
+def _cell(value):
+    if isinstance(value, list):
+        return "、".join(value)
+    if isinstance(value, bool):
+        return "是" if value else "否"
+    return value
 
 
 def _building(session: Session, building_id: int, scope: tuple[str, dict] = ("true", {})):

@@ -29,9 +29,11 @@ from datetime import date, datetime, time, timedelta
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
+from gisgrid.auth.access import Principal
 from gisgrid.cases.calendar import work_calendar
-from gisgrid.core.errors import InvalidInput
+from gisgrid.core.errors import InvalidInput, NotFound
 from gisgrid.core.settings import get_settings
+from gisgrid.staff.service import assigned_within
 
 RATES = ("on_time_registration", "accurate_dispatch", "on_time_handling", "on_time_closure", "closure",
          "reopen", "escalation")
@@ -156,13 +158,21 @@ def _scores(rates: dict, satisfaction: float | None, training: float | None, by:
     return parts
 
 
-def assessment(session: Session, *, since: date, until: date, by: str, subdistrict: str | None = None) -> dict:
-    """The ranking table: one row per L2 grid (``by='grid'``) or per worker (``by='worker'``)."""
+def assessment(session: Session, *, since: date, until: date, by: str, subdistrict: str | None = None,
+               caller: Principal | None = None) -> dict:
+    """The ranking table: one row per L2 grid (``by='grid'``) or per worker (``by='worker'``).
+    With a ``caller``, only their grids and the workers assigned to them, counted over the cases
+    in their scope (a sub-district beyond it is 404); without, as for the operator, everything."""
     if by not in ("grid", "worker"):
         raise InvalidInput("by 应为 grid 或 worker / by is grid or worker", where="by")
     start, end = _bounds(since, until)
-    params = {"start": start, "end": end, "since": since, "until": until, "sd": subdistrict}
-    case_scope = "c.subdistrict_code = :sd" if subdistrict else "true"
+    cases, grids = ("true", {}), ("true", {})
+    if caller is not None:
+        if subdistrict is not None and caller.subdistrict not in (None, subdistrict):
+            raise NotFound(f"没有街道 {subdistrict} / no sub-district {subdistrict}", where="subdistrict")
+        cases, grids = caller.rows("c"), caller.grid_codes("g")
+    params = {"start": start, "end": end, "since": since, "until": until, "sd": subdistrict, **cases[1], **grids[1]}
+    case_scope = ("c.subdistrict_code = :sd" if subdistrict else "true") + f" AND {cases[0]}"
     unit = "c.grid_l2_id" if by == "grid" else WORKER_UNIT
     counts = {r["unit"]: dict(r) for r in session.execute(
         text(COUNTS.format(unit=unit, scope=case_scope)), params).mappings()}
@@ -172,21 +182,24 @@ def assessment(session: Session, *, since: date, until: date, by: str, subdistri
     training = {r.staff_id: float(r.score) for r in session.execute(text(TRAINING.format(scope=training_scope)),
                                                                       params)}
     if by == "grid":
-        units = session.execute(text("""
+        units = session.execute(text(f"""
             SELECT g.id, g.code, g.name, s.id AS staff_id, s.name AS lead,
                    (SELECT array_agg(a.staff_id) FROM grid_assignments a WHERE a.grid_id = g.id
                       AND a.role IN ('grid_lead', 'full_time_worker')) AS team
             FROM grids g LEFT JOIN grid_assignments la ON la.grid_id = g.id AND la.role = 'grid_lead'
             LEFT JOIN staff s ON s.id = la.staff_id
             WHERE g.level = 2 AND g.retired_at IS NULL AND (CAST(:sd AS text) IS NULL OR g.subdistrict_code = :sd)
+              AND {grids[0]}
             ORDER BY g.code"""), params).mappings().all()
     else:
-        units = session.execute(text("""
+        staff_scope = assigned_within(grids) if caller is not None else ("true", {})
+        units = session.execute(text(f"""
             SELECT s.id, s.name, s.title,
                    (SELECT string_agg(DISTINCT g.code, ',' ORDER BY g.code) FROM grid_assignments a
-                      JOIN grids g ON g.id = a.grid_id WHERE a.staff_id = s.id) AS grids
-            FROM staff s WHERE s.id = ANY(:ids) ORDER BY s.id"""),
-            {"ids": list(counts) + [k for k in training if k not in counts]}).mappings().all()
+                      JOIN grids g ON g.id = a.grid_id WHERE a.staff_id = s.id AND {grids[0]}) AS grids
+            FROM staff s WHERE s.id = ANY(:ids) AND {staff_scope[0]} ORDER BY s.id"""),
+            {**params, **staff_scope[1], "ids": list(counts) + [k for k in training if k not in counts]}
+        ).mappings().all()
     rows = []
     empty = dict.fromkeys(("registrations", "registrations_on_time", "dispatches", "dispatches_accurate", "handled",
                            "handled_on_time", "closures", "closures_on_time", "checks", "reopens",

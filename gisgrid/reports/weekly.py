@@ -17,6 +17,7 @@ from datetime import date, datetime, timedelta
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
+from gisgrid.auth.access import Principal
 from gisgrid.cases.calendar import work_calendar
 from gisgrid.cases.service import CLOSED as FINISHED
 from gisgrid.core.enums import CaseStatus
@@ -96,7 +97,9 @@ def _counts(session: Session, scope: Scope, group: str, start: datetime, end: da
 
 def _hotspots(session: Session, scope: Scope, start: datetime, end: datetime, limit: int = 10) -> list[dict]:
     """Cells of ~250 m where this week's cases stand out against the mean of the previous four
-    weeks: at least 3 cases and at least twice that mean, ranked by (n − mean) / √(mean + 1)."""
+    weeks: at least 3 cases and at least twice that mean, ranked by (n − mean) / √(mean + 1). A
+    cell is named by the L2 grid at its centre, only one inside the scope (a cell on the edge
+    does not name the neighbour's grid)."""
     rows = session.execute(text(f"""
         WITH located AS (
             SELECT floor(ST_X(m) / :cell) AS i, floor(ST_Y(m) / :cell) AS j, c.reported_at >= :start AS this_week
@@ -109,7 +112,8 @@ def _hotspots(session: Session, scope: Scope, start: datetime, end: datetime, li
         SELECT i, j, n, mean, (n - mean) / sqrt(mean + 1) AS score,
                ST_AsGeoJSON(ST_Transform(ST_MakeEnvelope(i * :cell, j * :cell, (i + 1) * :cell, (j + 1) * :cell,
                                                          3857), 4326), 7) AS geometry,
-               (SELECT g.code FROM grids g WHERE g.level = 2 AND g.retired_at IS NULL AND ST_Intersects(g.geom,
+               (SELECT g.code FROM grids g WHERE g.level = 2 AND g.retired_at IS NULL AND {scope.grids}
+                AND ST_Intersects(g.geom,
                     ST_Transform(ST_SetSRID(ST_MakePoint((i + 0.5) * :cell, (j + 0.5) * :cell), 3857), 4326))
                 LIMIT 1) AS grid
         FROM cells WHERE n >= 3 AND n >= 2 * mean
@@ -146,8 +150,11 @@ def _collection(session: Session, scope: Scope, start: datetime, end: datetime) 
     return {**dict(visits), "worker_reports": reports}
 
 
-def weekly(session: Session, scope_code: str | None, week: str | None, now: datetime) -> dict:
-    scope = resolve(session, scope_code)
+def weekly(session: Session, scope_code: str | None, week: str | None, now: datetime,
+           caller: Principal | None = None) -> dict:
+    """The summary for ``scope_code`` (checked against the ``caller``'s scope, and their own
+    scope when omitted; without a caller, as for the operator's command, the whole city)."""
+    scope = resolve(session, scope_code, caller)
     label, start, end = week_bounds(week, now)
     categories = session.execute(text("SELECT code, name_zh, name_en FROM case_categories WHERE parent_code IS NULL "
                                       "ORDER BY sort_order")).all()

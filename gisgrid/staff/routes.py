@@ -3,7 +3,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Depends, Query
 from sqlalchemy.orm import Session
 
-from gisgrid.auth.access import needs
+from gisgrid.auth.access import Principal, needs
 from gisgrid.core.dependencies import get_session
 from gisgrid.core.paging import Page, page_params
 from gisgrid.staff import service
@@ -11,12 +11,14 @@ from gisgrid.staff import service
 router = APIRouter(tags=["staff"])
 
 
-@router.get("/staff", dependencies=[Depends(needs("people"))], summary="网格工作人员 / Staff on grids")
+@router.get("/staff", summary="网格工作人员 / Staff on grids")
 def list_staff(
     grid: str | None = Query(None, description="a grid code; its children's teams are included"),
     role: str | None = Query(None, description="grid_lead, full_time_worker, … community_police …"),
     page: Page = Depends(page_params),
+    me: Principal = Depends(needs("people")),
     session: Session = Depends(get_session),
 ) -> dict:
-    """Who works on which grid in which role (网格长, 专职网格员, 协管员 …), with work phones."""
-    return service.list_staff(session, grid=grid, role=role, page=page)
+    """Who works on which grid in which role (网格长, 专职网格员, 协管员 …), with work phones; the
+    caller's grids only."""
+    return service.list_staff(session, grid=grid, role=role, page=page, scope=me.grid_codes("g"))

@@ -1,4 +1,6 @@
-"""Reading staff and their roles on grids."""
+"""Reading staff and their roles on grids. A caller sees the assignments on the grids of their
+scope (``Principal.grid_codes``): a worker their own grids' teams and those of the grids above
+and below them, never a sibling grid's."""
 
 from __future__ import annotations
 
@@ -10,10 +12,21 @@ from gisgrid.core.paging import Page, Where, json_page
 from gisgrid.grids.service import grid_by_code
 
 
-def list_staff(session: Session, *, grid: str | None, role: str | None, page: Page) -> dict:
-    """Assignments (one row per staff member and grid role); a grid's list includes its children's."""
+def assigned_within(grids: tuple[str, dict]) -> tuple[str, dict]:
+    """A condition on staff ``s``: assigned to a grid that ``grids`` (a condition on grids ``g``,
+    as ``Principal.grid_codes("g")``) admits."""
+    condition, params = grids
+    return (f"EXISTS (SELECT 1 FROM grid_assignments sa JOIN grids g ON g.id = sa.grid_id "
+            f"WHERE sa.staff_id = s.id AND {condition})", params)
+
+
+def list_staff(session: Session, *, grid: str | None, role: str | None, page: Page,
+               scope: tuple[str, dict] = ("true", {})) -> dict:
+    """Assignments (one row per staff member and grid role); a grid's list includes its children's.
+    ``scope`` is a condition on the assignments' grids (``g``)."""
     where = Where()
     where.add("s.active")
+    where.add(*scope)
     if grid is not None:
         found = grid_by_code(session, grid)
         where.add("left(g.code, :len) = :prefix", len=len(found.code), prefix=found.code)
