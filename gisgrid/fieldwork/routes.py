@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-from datetime import date
-
 from fastapi import APIRouter, Body, Depends, Path, Query
 from sqlalchemy.orm import Session
 
 from gisgrid.auth.access import needs
-from gisgrid.core.clock import Clock, get_clock
+from gisgrid.core.clock import Clock, Day, get_clock
 from gisgrid.core.dependencies import get_session
 from gisgrid.core.paging import Page, page_params
 from gisgrid.fieldwork import service
@@ -26,7 +24,7 @@ def log_visit(visit: VisitIn, clock: Clock = Depends(get_clock), session: Sessio
 
 @router.get("/visits", dependencies=[Depends(needs("fieldwork"))], summary="走访记录 / Visits")
 def list_visits(staff_id: int | None = Query(None, ge=1), grid: str | None = Query(None, max_length=18),
-                since: date | None = Query(None, alias="from"), until: date | None = Query(None, alias="to"),
+                since: Day | None = Query(None, alias="from"), until: Day | None = Query(None, alias="to"),
                 page: Page = Depends(page_params), session: Session = Depends(get_session)) -> dict:
     return service.list_visits(session, staff_id=staff_id, grid=grid, since=since, until=until, page=page)
 

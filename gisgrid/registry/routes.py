@@ -11,7 +11,7 @@ from gisgrid.audit.service import record, record_now
 from gisgrid.auth.access import Principal, caller, needs
 from gisgrid.auth.routes import client_addr
 from gisgrid.core.dependencies import get_session
-from gisgrid.core.errors import Forbidden
+from gisgrid.core.errors import Forbidden, responses
 from gisgrid.core.geojson import MEDIA_TYPE, BBox, bbox_param
 from gisgrid.core.paging import Page, page_params
 from gisgrid.registry import service
@@ -46,7 +46,7 @@ def household_diagram(
     return service.household_diagram(session, building_id, scope=me.rows("b"))
 
 
-@router.get("/households", summary="住户 / Households")
+@router.get("/households", summary="住户 / Households", responses=responses(404))
 def list_households(
     grid: str | None = GRID,
     building: int | None = Query(None, ge=1),
@@ -79,7 +79,8 @@ class RevealBody(BaseModel):
     reason: str = Field(min_length=4, max_length=500, description="why the full value is needed (audited)")
 
 
-@router.post("/residents/{resident_id}/reveal", summary="查看完整信息 / Reveal a full ID number or phone (audited)")
+@router.post("/residents/{resident_id}/reveal", summary="查看完整信息 / Reveal a full ID number or phone (audited)",
+             responses=responses(403))
 def reveal(body: RevealBody, request: Request, resident_id: int = Path(..., ge=1, le=2_147_483_647),
            me: Principal = Depends(caller), session: Session = Depends(get_session)) -> dict:
     """Administrators only (of the resident's sub-district), with a reason; every reveal and

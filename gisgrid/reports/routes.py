@@ -3,8 +3,7 @@ assessment (JSON, CSV, Excel)."""
 
 from __future__ import annotations
 
-from datetime import date
-from typing import Literal
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Query
 from fastapi.concurrency import run_in_threadpool
@@ -12,8 +11,9 @@ from fastapi.responses import HTMLResponse, Response
 from sqlalchemy.orm import Session
 
 from gisgrid.auth.access import needs
-from gisgrid.core.clock import Clock, get_clock
+from gisgrid.core.clock import Clock, Day, get_clock
 from gisgrid.core.dependencies import get_session
+from gisgrid.core.errors import responses
 from gisgrid.reports import exports
 from gisgrid.reports.assessment import assessment
 from gisgrid.reports.weekly import weekly
@@ -30,7 +30,7 @@ def _file(content: bytes, media_type: str, name: str) -> Response:
 
 
 @router.get("/reports/weekly", dependencies=[Depends(needs("reports"))], summary="周报 / Weekly summary", responses={
-    200: {"content": {"application/json": {}, exports.XLSX: {}, "application/pdf": {}}}})
+    200: {"content": {"application/json": {}, exports.XLSX: {}, "application/pdf": {}}}, **responses(404)})
 async def weekly_report(scope: str | None = SCOPE, week: str | None = WEEK,
                         format: Literal["json", "xlsx", "pdf"] = Query("json"),
                         clock: Clock = Depends(get_clock), session: Session = Depends(get_session)):
@@ -46,7 +46,8 @@ async def weekly_report(scope: str | None = SCOPE, week: str | None = WEEK,
     return report
 
 
-@router.get("/reports/weekly/page", dependencies=[Depends(needs("reports"))], response_class=HTMLResponse, summary="周报（打印）/ Printable weekly summary")
+@router.get("/reports/weekly/page", dependencies=[Depends(needs("reports"))], response_class=HTMLResponse, summary="周报（打印）/ Printable weekly summary",
+            responses=responses(404))
 def weekly_page(scope: str | None = SCOPE, week: str | None = WEEK, clock: Clock = Depends(get_clock),
                 session: Session = Depends(get_session)) -> str:
     return exports.weekly_html(weekly(session, scope, week, clock.now()))
@@ -54,8 +55,8 @@ def weekly_page(scope: str | None = SCOPE, week: str | None = WEEK, clock: Clock
 
 @router.get("/reports/assessment", dependencies=[Depends(needs("reports"))], summary="考核 / Assessment ranking", responses={
     200: {"content": {"application/json": {}, "text/csv": {}, exports.XLSX: {}}}})
-def assessment_report(since: date = Query(..., alias="from", description="first day (YYYY-MM-DD)"),
-                      until: date = Query(..., alias="to", description="last day (YYYY-MM-DD)"),
+def assessment_report(since: Annotated[Day, Query(alias="from", description="first day (YYYY-MM-DD)")],
+                      until: Annotated[Day, Query(alias="to", description="last day (YYYY-MM-DD)")],
                       by: Literal["grid", "worker"] = Query("grid"),
                       subdistrict: str | None = Query(None, pattern="^[0-9]{9}$"),
                       format: Literal["json", "csv", "xlsx"] = Query("json"),
