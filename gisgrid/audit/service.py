@@ -21,8 +21,21 @@ def record(target: Session | Connection, *, actor: str, action: str, outcome: st
         INSERT INTO audit_log (at, actor, action, object_type, object_id, client_addr, outcome, detail)
         VALUES (coalesce(CAST(:at AS timestamptz), now()), :actor, :action, :type, :id, CAST(:addr AS inet), :outcome,
                 CAST(:detail AS jsonb))"""),
-        {"at": at, "actor": actor[:100], "action": action, "type": object_type, "id": object_id, "addr": client_addr,
-         "outcome": outcome, "detail": json.dumps(detail or {}, ensure_ascii=False, default=str)})
+        {"at": at, "actor": _storable(actor[:100]), "action": action, "type": object_type, "id": _storable(object_id),
+         "addr": client_addr, "outcome": outcome,
+         "detail": json.dumps(_storable(detail or {}), ensure_ascii=False, default=str)})
+
+
+def _storable(value):
+    """What was sent, with U+FFFD for NUL, which neither text nor jsonb can hold: a request
+    carrying one is still on record."""
+    if isinstance(value, str):
+        return value.replace("\x00", "\ufffd")
+    if isinstance(value, dict):
+        return {_storable(k): _storable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_storable(v) for v in value]
+    return value
 
 
 def record_now(session: Session, **entry) -> None:

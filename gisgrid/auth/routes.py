@@ -4,8 +4,6 @@ sign-in sets (for the pages)."""
 
 from __future__ import annotations
 
-from datetime import datetime
-
 from fastapi import APIRouter, Depends, Path, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
@@ -13,10 +11,10 @@ from sqlalchemy.orm import Session
 
 from gisgrid.auth import service
 from gisgrid.auth.access import COOKIE, Principal, caller, token_of
-from gisgrid.core.clock import Clock, get_clock
+from gisgrid.core.clock import Clock, Moment, get_clock
 from gisgrid.core.dependencies import get_session
 from gisgrid.core.enums import Role
-from gisgrid.core.errors import Forbidden
+from gisgrid.core.errors import Forbidden, responses
 
 router = APIRouter(tags=["accounts"])
 Strict = ConfigDict(extra="forbid")
@@ -48,7 +46,7 @@ class ApiKeyBody(BaseModel):
 
     account_id: int = Field(ge=1, description="the account the key acts as")
     name: str = Field(min_length=1, max_length=100)
-    expires_at: datetime | None = None
+    expires_at: Moment | None = Field(None, description="RFC 3339 date-time; none: never")
 
 
 def current_account(principal: Principal = Depends(caller), session: Session = Depends(get_session)) -> dict:
@@ -60,7 +58,7 @@ def client_addr(request: Request) -> str | None:
     return request.client.host if request.client else None
 
 
-@router.post("/auth/sign-in", summary="登录 / Sign in")
+@router.post("/auth/sign-in", summary="登录 / Sign in", responses=responses(401, 429))
 def sign_in(body: SignInBody, request: Request, clock: Clock = Depends(get_clock),
             session: Session = Depends(get_session)) -> JSONResponse:
     signed = service.sign_in(session, username=body.username, password=body.password, code=body.code,
@@ -97,7 +95,8 @@ def start_second_factor(account: dict = Depends(current_account), session: Sessi
     return started
 
 
-@router.post("/auth/second-factor/confirm", summary="确认动态口令 / Confirm the second factor")
+@router.post("/auth/second-factor/confirm", summary="确认动态口令 / Confirm the second factor",
+             responses=responses(409))
 def confirm_second_factor(body: CodeBody, account: dict = Depends(current_account), clock: Clock = Depends(get_clock),
                           session: Session = Depends(get_session)) -> dict:
     service.confirm_second_factor(session, account["id"], body.code, clock.now())
@@ -115,7 +114,8 @@ def change_password(body: PasswordBody, account: dict = Depends(current_account)
     return {"changed": True}
 
 
-@router.post("/auth/api-keys", status_code=201, summary="新建接口密钥 / Create an API key (administrators)")
+@router.post("/auth/api-keys", status_code=201, summary="新建接口密钥 / Create an API key (administrators)",
+             responses=responses(403, 404))
 def create_api_key(body: ApiKeyBody, account: dict = Depends(current_account),
                    session: Session = Depends(get_session)) -> dict:
     """The key is in this answer only; it acts as the account it names."""
@@ -126,7 +126,8 @@ def create_api_key(body: ApiKeyBody, account: dict = Depends(current_account),
     return key
 
 
-@router.delete("/auth/api-keys/{key_id}", status_code=204, summary="吊销接口密钥 / Revoke an API key")
+@router.delete("/auth/api-keys/{key_id}", status_code=204, summary="吊销接口密钥 / Revoke an API key",
+               responses=responses(403))
 def revoke_api_key(key_id: int = Path(..., ge=1), account: dict = Depends(current_account),
                    clock: Clock = Depends(get_clock), session: Session = Depends(get_session)) -> None:
     if account["role"] != Role.ADMIN:

@@ -3,7 +3,7 @@ behind the case heatmap, the categories, and the public report form's endpoints.
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+from datetime import timedelta
 from typing import Literal
 from urllib.parse import quote
 
@@ -24,9 +24,9 @@ from gisgrid.cases.schemas import (
     Transition,
 )
 from gisgrid.cases.service import CaseFilter, parse_cell
-from gisgrid.core.clock import Clock, get_clock
+from gisgrid.core.clock import Clock, Day, get_clock
 from gisgrid.core.dependencies import Actor, get_session
-from gisgrid.core.errors import TooManyAttempts
+from gisgrid.core.errors import TooManyAttempts, responses
 from gisgrid.core.geojson import BBox, bbox_param
 from gisgrid.core.paging import Page, page_params
 from gisgrid.core.settings import get_settings
@@ -38,8 +38,8 @@ def case_filter(
     subdistrict: str | None = Query(None, description="sub-district code"),
     category: str | None = Query(None, description="category or sub-type code", examples=["urban_management"]),
     status: str | None = Query(None, description="open, closed, or a status such as dispatched"),
-    since: date | None = Query(None, alias="from", description="reported on or after (YYYY-MM-DD)"),
-    until: date | None = Query(None, alias="to", description="reported on or before (YYYY-MM-DD)"),
+    since: Day | None = Query(None, alias="from", description="reported on or after (YYYY-MM-DD)"),
+    until: Day | None = Query(None, alias="to", description="reported on or before (YYYY-MM-DD)"),
     bbox: BBox | None = Depends(bbox_param),
     cell: str | None = Query(None, description="a hexagon from /cases/density?mode=hex: its 'cell' property"),
     grid: str | None = Query(None, description="reported in this grid (a code of any level)"),
@@ -92,7 +92,8 @@ def _reported(session: Session, report: CaseReport, actor: Actor, key: str | Non
 
 
 @router.post("/cases", dependencies=[Depends(needs("cases"))], status_code=201, summary="上报事件 / Report a case",
-             responses={200: {"description": "a retry: the case the first call with this Idempotency-Key made"}})
+             responses={200: {"description": "a retry: the case the first call with this Idempotency-Key made"},
+                        **responses(409)})
 def report_case(report: CaseReport, idempotency_key: str | None = IDEMPOTENCY_KEY,
                 actor: Actor = Depends(get_actor), clock: Clock = Depends(get_clock),
                 session: Session = Depends(get_session)) -> JSONResponse:
@@ -117,7 +118,8 @@ def case_detail(case_no: str = Depends(scoped_case), clock: Clock = Depends(get_
     return workflow.detail(session, case_no=case_no, now=clock.now())
 
 
-@router.post("/cases/{case_no}/transitions", dependencies=[Depends(needs("cases"))], summary="流转 / Move a case one step")
+@router.post("/cases/{case_no}/transitions", dependencies=[Depends(needs("cases"))], summary="流转 / Move a case one step",
+             responses=responses(409))
 def move_case(change: Transition, case_no: str = Depends(scoped_case), actor: Actor = Depends(get_actor),
               clock: Clock = Depends(get_clock), session: Session = Depends(get_session)) -> dict:
     """reported → registered | rejected | duplicate → dispatched → in_progress → handled → verified →
@@ -128,7 +130,8 @@ def move_case(change: Transition, case_no: str = Depends(scoped_case), actor: Ac
     return case
 
 
-@router.post("/cases/{case_no}/escalate", dependencies=[Depends(needs("cases"))], summary="上报上级 / Escalate a case one level up")
+@router.post("/cases/{case_no}/escalate", dependencies=[Depends(needs("cases"))], summary="上报上级 / Escalate a case one level up",
+             responses=responses(409))
 def escalate(body: Escalation, case_no: str = Depends(scoped_case), actor: Actor = Depends(get_actor),
              clock: Clock = Depends(get_clock), session: Session = Depends(get_session)) -> dict:
     """L2 grid → community (L1 lead) → the sub-district's leading group."""
@@ -137,7 +140,8 @@ def escalate(body: Escalation, case_no: str = Depends(scoped_case), actor: Actor
     return case
 
 
-@router.post("/cases/{case_no}/reassign", dependencies=[Depends(needs("cases"))], summary="改派 / Send a dispatched case to someone else")
+@router.post("/cases/{case_no}/reassign", dependencies=[Depends(needs("cases"))], summary="改派 / Send a dispatched case to someone else",
+             responses=responses(409))
 def reassign(body: Reassignment, case_no: str = Depends(scoped_case), actor: Actor = Depends(get_actor),
              clock: Clock = Depends(get_clock), session: Session = Depends(get_session)) -> dict:
     case = workflow.reassign(session, case_no, body.assignee_staff_id, actor=actor, now=clock.now(), note=body.note)
@@ -145,7 +149,8 @@ def reassign(body: Reassignment, case_no: str = Depends(scoped_case), actor: Act
     return case
 
 
-@router.post("/cases/{case_no}/attachments", dependencies=[Depends(needs("cases"))], status_code=201, summary="上传附件 / Attach a photo or document")
+@router.post("/cases/{case_no}/attachments", dependencies=[Depends(needs("cases"))], status_code=201, summary="上传附件 / Attach a photo or document",
+             responses=responses(409))
 async def upload_attachment(case_no: str = Depends(scoped_case), file: UploadFile = File(...), actor: Actor = Depends(get_actor),
                             session: Session = Depends(get_session)) -> dict:
     """JPEG, PNG, WebP or PDF up to ``GISGRID_MAX_ATTACHMENT_BYTES``; file it with a step by
@@ -197,7 +202,8 @@ TRACKING = Path(..., min_length=10, max_length=10, pattern="^[2-9A-HJ-NP-Z]{10}$
 
 
 @router.post("/public/cases", status_code=201, tags=["public"], summary="居民上报 / A resident reports a case",
-             responses={200: {"description": "a retry: the case the first call with this Idempotency-Key made"}})
+             responses={200: {"description": "a retry: the case the first call with this Idempotency-Key made"},
+                        **responses(409, 429)})
 def public_report(report: PublicReport, request: Request, idempotency_key: str | None = IDEMPOTENCY_KEY,
                   clock: Clock = Depends(get_clock), session: Session = Depends(get_session)) -> JSONResponse:
     """No account: the answer is the tracking code (and what the reporter may see), nothing internal.
@@ -223,7 +229,7 @@ def public_status(tracking_code: str = TRACKING, clock: Clock = Depends(get_cloc
     return workflow.public_view(session, tracking_code, clock.now())
 
 
-@router.post("/public/cases/{tracking_code}/rating", tags=["public"], summary="评价 / Rate a closed case")
+@router.post("/public/cases/{tracking_code}/rating", tags=["public"], summary="评价 / Rate a closed case", responses=responses(409))
 def public_rating(body: Rating, tracking_code: str = TRACKING, clock: Clock = Depends(get_clock),
                   session: Session = Depends(get_session)) -> dict:
     """Once, after closure, if the closing step did not already carry the reporter's rating."""

@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 
 from gisgrid.core.errors import InvalidInput
 from gisgrid.core.paging import Page
+from gisgrid.core.settings import get_settings
 
 MEDIA_TYPE = "application/geo+json"
 PRECISION = 7
@@ -56,7 +57,14 @@ class BBox:
                 )
         if west > east or south > north:
             raise InvalidInput(
-                "bbox must be west,south,east,north with west ≤ east and south ≤ north", where="bbox"
+                f"bbox 颠倒 / bbox must be west,south,east,north with west ≤ east and south ≤ north, got {raw}",
+                where="bbox",
+            )
+        cap = get_settings().max_bbox_degrees
+        if east - west > cap or north - south > cap:
+            raise InvalidInput(
+                f"bbox 范围过大 / bbox is {east - west:g}° wide and {north - south:g}° tall, more than the cap of "
+                f"{cap:g}° (GISGRID_MAX_BBOX_DEGREES): narrow it, or leave it out and page", where="bbox",
             )
         return cls(west, south, east, north)
 
@@ -72,7 +80,7 @@ class BBox:
 def bbox_param(
     bbox: str | None = Query(
         None,
-        description="west,south,east,north in WGS84 degrees",
+        description="west,south,east,north in WGS84 degrees, at most GISGRID_MAX_BBOX_DEGREES (5°) a side",
         examples=["104.03,30.63,104.06,30.65"],
     ),
 ) -> BBox | None:

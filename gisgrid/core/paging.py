@@ -20,11 +20,12 @@ class Page:
 
 def page_params(
     limit: int = Query(100, ge=1, description="features per page (at most the server's page cap)"),
-    offset: int = Query(0, ge=0, description="features to skip; pages are in a stable order"),
+    offset: int = Query(0, ge=0, le=2_147_483_647, description="features to skip; pages are in a stable order"),
 ) -> Page:
     cap = get_settings().max_page_size
     if limit > cap:
-        raise InvalidInput(f"limit {limit} is above the page cap {cap}", where="limit")
+        raise InvalidInput(f"每页最多 {cap} 条 / limit {limit} is above the page cap of {cap} (GISGRID_MAX_PAGE_SIZE)",
+                           where="limit")
     return Page(limit=limit, offset=offset)
 
 

@@ -68,7 +68,9 @@ class Settings(BaseSettings):
     language: str = "zh"
     board_service_hours: str = Field(default="周一至周五 8:30–12:00，14:00–17:30；节假日值班电话见社区公告",
                                      description="the service hours printed on every grid notice board")
-    max_page_size: int = 5000
+    max_page_size: int = Field(default=5000, description="the most items one page of a list may ask for (limit)")
+    max_bbox_degrees: float = Field(default=5.0, description="the widest and tallest bbox a list takes, in degrees "
+                                    "(a large city with its counties); leave bbox out to page through everything")
     sliver_tolerance_m2: float = Field(
         default=1.0, description="gaps and overlaps smaller than this are slivers, reported apart"
     )

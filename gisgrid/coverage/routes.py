@@ -5,12 +5,14 @@ from sqlalchemy.orm import Session
 
 from gisgrid.auth.access import Principal, needs
 from gisgrid.core.dependencies import get_session
+from gisgrid.core.errors import responses
 from gisgrid.coverage import service
 
 router = APIRouter(tags=["coverage"])
 
 
-@router.get("/coverage", summary="覆盖分析 / Coverage analysis")
+@router.get("/coverage", summary="覆盖分析 / Coverage analysis",
+            responses=responses(404))
 def coverage(
     subdistrict: str | None = Query(None, pattern=r"^[0-9]{9}$", description="9-digit sub-district code"),
     community: str | None = Query(None, pattern=r"^[0-9]{12}$", description="an L1 (community zone) code"),

@@ -3,13 +3,11 @@ the caller's scope (see the service)."""
 
 from __future__ import annotations
 
-from datetime import date
-
 from fastapi import APIRouter, Body, Depends, Path, Query
 from sqlalchemy.orm import Session
 
 from gisgrid.auth.access import Principal, needs
-from gisgrid.core.clock import Clock, get_clock
+from gisgrid.core.clock import Clock, Day, get_clock
 from gisgrid.core.dependencies import get_session
 from gisgrid.core.paging import Page, page_params
 from gisgrid.fieldwork import service
@@ -29,7 +27,7 @@ def log_visit(visit: VisitIn, me: Principal = FIELDWORK, clock: Clock = Depends(
 
 @router.get("/visits", summary="走访记录 / Visits")
 def list_visits(staff_id: int | None = Query(None, ge=1), grid: str | None = Query(None, max_length=18),
-                since: date | None = Query(None, alias="from"), until: date | None = Query(None, alias="to"),
+                since: Day | None = Query(None, alias="from"), until: Day | None = Query(None, alias="to"),
                 page: Page = Depends(page_params), me: Principal = FIELDWORK,
                 session: Session = Depends(get_session)) -> dict:
     return service.list_visits(session, staff_id=staff_id, grid=grid, since=since, until=until, page=page, caller=me)

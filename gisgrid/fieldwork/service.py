@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session
 
 from gisgrid.auth.access import Principal
 from gisgrid.cases.service import local_midnight
+from gisgrid.core.clock import Day, Moment
 from gisgrid.core.errors import InvalidInput, NotFound
 from gisgrid.core.paging import Page, Where, json_page
 from gisgrid.staff.service import assigned_within
@@ -40,7 +41,7 @@ class VisitIn(BaseModel):
     kind: str = Field("visit", pattern="^(visit|info_check)$", description="visit (入户走访) or info_check (信息核查)")
     building_id: int | None = Field(None, ge=1)
     household_id: int | None = Field(None, ge=1, description="the household visited; its building is implied")
-    visited_at: datetime | None = Field(None, description="when; default now")
+    visited_at: Moment | None = Field(None, description="when; default now")
     note: str = Field("", max_length=2000)
 
 
@@ -49,7 +50,7 @@ class CourseIn(BaseModel):
 
     subdistrict: str = Field(pattern="^[0-9]{9}$")
     title: str = Field(min_length=1, max_length=200)
-    held_on: date
+    held_on: Day
     hours: float = Field(gt=0, le=200)
     max_score: float = Field(100, gt=0, le=1000)
 

@@ -23,7 +23,7 @@ from sqlalchemy.orm import Session
 from gisgrid.auth.access import Principal, grid_in_scope, needs
 from gisgrid.core.dependencies import get_session
 from gisgrid.core.enums import Role
-from gisgrid.core.errors import Forbidden, InvalidInput, NotFound
+from gisgrid.core.errors import Forbidden, InvalidInput, NotFound, responses
 from gisgrid.core.geojson import MEDIA_TYPE
 from gisgrid.core.paging import Page, page_params
 from gisgrid.grids import history, operations
@@ -31,6 +31,7 @@ from gisgrid.grids.editing import EditRequest, etag, parse_if_match
 from gisgrid.grids.layer_import import import_layer
 
 router = APIRouter(tags=["grid editing"])
+EDIT = responses(409, 428)  # a grid changed since the version the change names, or no version named
 
 SQUARE = {"type": "Polygon", "coordinates": [[[104.040, 30.640], [104.042, 30.640], [104.042, 30.642],
                                                [104.040, 30.642], [104.040, 30.640]]]}
@@ -83,12 +84,13 @@ class SplitPart(BaseModel):
 
 class SplitBody(Change):
     line: dict[str, Any] | None = Field(None, description="a LineString crossing the grid")
-    parts: list[SplitPart] | None = Field(None, description="or polygons that together cover the grid")
-    names: list[str] | None = Field(None, description="names of the new grids (line split), north-west first")
+    parts: list[SplitPart] | None = Field(None, max_length=100, description="or polygons that together cover the grid")
+    names: list[str] | None = Field(None, max_length=100,
+                                    description="names of the new grids (line split), north-west first")
 
 
 class MergeBody(Change):
-    codes: list[str] = Field(..., min_length=2, description="adjacent grids of one parent")
+    codes: list[str] = Field(..., min_length=2, max_length=100, description="adjacent grids of one parent")
     into: str | None = Field(None, description="the grid that stays (default: the smallest code)")
     name: str | None = Field(None, min_length=1, max_length=100)
 
@@ -178,7 +180,8 @@ def grid_history(code: str, page: Page = Depends(page_params), me: Principal = D
     return history.history(session, code, page)
 
 
-@router.post("/grids", status_code=201, summary="新建网格 / Create a grid")
+@router.post("/grids", status_code=201, summary="新建网格 / Create a grid",
+             responses={**EDIT, 200: {"description": "dry_run: the impact report; nothing changed"}})
 def create_grid(body: CreateBody, dry_run: bool = DRY_RUN, who: Editor = Depends(editor),
                 session: Session = Depends(get_session)) -> JSONResponse:
     return _run(session, body, None, None, who, dry_run, lambda r: operations.create(
@@ -186,14 +189,16 @@ def create_grid(body: CreateBody, dry_run: bool = DRY_RUN, who: Editor = Depends
         name=body.name, serial=body.serial))
 
 
-@router.post("/grids/merge", summary="合并网格 / Merge adjacent grids")
+@router.post("/grids/merge", summary="合并网格 / Merge adjacent grids",
+             responses=EDIT)
 def merge_grids(body: MergeBody, dry_run: bool = DRY_RUN, who: Editor = Depends(editor),
                 session: Session = Depends(get_session)) -> JSONResponse:
     return _run(session, body, None, None, who, dry_run, lambda r: operations.merge(
         session, r, body.codes, into=body.into, name=body.name))
 
 
-@router.post("/grids/import", summary="导入网格图层 / Import a layer of grids as one change")
+@router.post("/grids/import", summary="导入网格图层 / Import a layer of grids as one change",
+             responses=EDIT)
 def import_grids(
     file: UploadFile = File(..., description="GeoJSON, GeoPackage or zipped Shapefile"),
     reason: str = Form(..., min_length=1, max_length=500),
@@ -219,7 +224,8 @@ def import_grids(
     return JSONResponse(report, headers={"ETag": report["etag"]} if dry_run else {})
 
 
-@router.post("/grids/{code}/reshape", summary="修改网格形状 / Reshape a grid")
+@router.post("/grids/{code}/reshape", summary="修改网格形状 / Reshape a grid",
+             responses=EDIT)
 def reshape_grid(code: str, body: ReshapeBody, dry_run: bool = DRY_RUN, who: Editor = Depends(editor),
                  if_match: str | None = Header(None, alias="If-Match"),
                  session: Session = Depends(get_session)) -> JSONResponse:
@@ -227,7 +233,8 @@ def reshape_grid(code: str, body: ReshapeBody, dry_run: bool = DRY_RUN, who: Edi
         session, r, code, geometry=body.geometry, crs=body.crs, name=body.name))
 
 
-@router.post("/grids/{code}/transfer", summary="边界调整：划出一块给相邻网格 / Give part of a grid to a neighbour")
+@router.post("/grids/{code}/transfer", summary="边界调整：划出一块给相邻网格 / Give part of a grid to a neighbour",
+             responses=EDIT)
 def transfer_area(code: str, body: TransferBody, dry_run: bool = DRY_RUN, who: Editor = Depends(editor),
                   if_match: str | None = Header(None, alias="If-Match"),
                   session: Session = Depends(get_session)) -> JSONResponse:
@@ -235,7 +242,8 @@ def transfer_area(code: str, body: TransferBody, dry_run: bool = DRY_RUN, who: E
         session, r, code, to=body.to, area=body.area, crs=body.crs))
 
 
-@router.post("/grids/{code}/split", summary="拆分网格 / Split a grid by a line or into parts")
+@router.post("/grids/{code}/split", summary="拆分网格 / Split a grid by a line or into parts",
+             responses=EDIT)
 def split_grid(code: str, body: SplitBody, dry_run: bool = DRY_RUN, who: Editor = Depends(editor),
                if_match: str | None = Header(None, alias="If-Match"),
                session: Session = Depends(get_session)) -> JSONResponse:
@@ -244,7 +252,8 @@ def split_grid(code: str, body: SplitBody, dry_run: bool = DRY_RUN, who: Editor 
         session, r, code, line=body.line, parts=parts, names=body.names, crs=body.crs))
 
 
-@router.post("/grids/{code}/retire", summary="撤销网格 / Retire a grid, its area going to neighbours")
+@router.post("/grids/{code}/retire", summary="撤销网格 / Retire a grid, its area going to neighbours",
+             responses=EDIT)
 def retire_grid(code: str, body: RetireBody, dry_run: bool = DRY_RUN, who: Editor = Depends(editor),
                 if_match: str | None = Header(None, alias="If-Match"),
                 session: Session = Depends(get_session)) -> JSONResponse:
@@ -252,7 +261,8 @@ def retire_grid(code: str, body: RetireBody, dry_run: bool = DRY_RUN, who: Edito
         session, r, code, into=body.into, leave_uncovered=body.leave_uncovered))
 
 
-@router.post("/grids/{code}/restore", summary="恢复旧版本 / Make an old version current again")
+@router.post("/grids/{code}/restore", summary="恢复旧版本 / Make an old version current again",
+             responses=EDIT)
 def restore_grid(code: str, body: RestoreBody, dry_run: bool = DRY_RUN, who: Editor = Depends(editor),
                  if_match: str | None = Header(None, alias="If-Match"),
                  session: Session = Depends(get_session)) -> JSONResponse:

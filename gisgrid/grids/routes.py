@@ -1,13 +1,12 @@
 from __future__ import annotations
 
-from datetime import datetime
-
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import Response
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy.orm import Session
 
 from gisgrid.auth.access import Principal, grid_in_scope, needs, needs_async
+from gisgrid.core.clock import Moment
 from gisgrid.core.crs import to_wgs84
 from gisgrid.core.dependencies import get_session
 from gisgrid.core.geojson import MEDIA_TYPE, BBox, bbox_param
@@ -37,7 +36,7 @@ def list_grids(
     level: int | None = Query(None, ge=1, le=3, description="1 社区片区, 2 网格, 3 微网格"),
     parent: str | None = Query(None, description="parent grid code", examples=["510107001001"]),
     bbox: BBox | None = Depends(bbox_param),
-    as_of: datetime | None = Query(None, description="the layer as it stood at this moment (with time zone)",
+    as_of: Moment | None = Query(None, description="the layer as it stood at this moment (with time zone)",
                                    examples=["2026-05-01T00:00:00+08:00"]),
     page: Page = Depends(page_params),
     me: Principal = Depends(needs("maps")),

@@ -190,6 +190,13 @@ def _valid(geom: BaseGeometry, where: str) -> None:
                            f"{kind.strip()}{place}", where=where)
 
 
+def _vertex_cap(vertices: int, where: str) -> None:
+    cap = get_settings().max_grid_vertices
+    if vertices > cap:
+        raise InvalidInput(f"{where} 顶点过多：{vertices} > {cap} / {where} has {vertices} vertices, more than the "
+                           f"cap of {cap} (GISGRID_MAX_GRID_VERTICES): simplify it", where=where)
+
+
 def parse_area(value, crs: str | None = None, where: str = "geometry") -> shapely.MultiPolygon:
     """A GeoJSON Polygon or MultiPolygon (or a Feature holding one) → a valid WGS84 MultiPolygon."""
     value = _geometry_object(value, where)
@@ -202,11 +209,7 @@ def parse_area(value, crs: str | None = None, where: str = "geometry") -> shapel
     polygons = [coords] if kind == "Polygon" else coords
     if not polygons:
         raise InvalidInput(f"{where} 为空 / {where} is empty", where=where)
-    vertices = sum(len(ring) for polygon in polygons for ring in polygon)
-    cap = get_settings().max_grid_vertices
-    if vertices > cap:
-        raise InvalidInput(f"{where} 顶点过多：{vertices} > {cap} / {where} has {vertices} vertices, "
-                           f"more than the cap of {cap}: simplify it", where=where)
+    _vertex_cap(sum(len(ring) for polygon in polygons for ring in polygon), where)
     for p, polygon in enumerate(polygons):
         _rings(polygon, where_c if kind == "Polygon" else f"{where_c}[{p}]")
     geom = shapely.geometry.shape({"type": kind, "coordinates": _xy(coords, 2 if kind == "Polygon" else 3)})
@@ -229,6 +232,7 @@ def parse_line(value, crs: str | None = None, where: str = "line") -> BaseGeomet
     where_c = f"{where}.coordinates"
     _positions(coords, where_c, 1 if kind == "LineString" else 2)
     lines = [coords] if kind == "LineString" else coords
+    _vertex_cap(sum(len(line) for line in lines), where)
     for i, line in enumerate(lines):
         if len({tuple(p[:2]) for p in line}) < 2:
             raise InvalidInput(f"{where} 至少需要 2 个不同的点 / {where} needs at least 2 distinct "

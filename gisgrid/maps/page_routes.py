@@ -16,14 +16,17 @@ from sqlalchemy.orm import Session
 from gisgrid.auth.access import Principal, grid_in_scope, needs
 from gisgrid.cases import pages as case_pages
 from gisgrid.core.dependencies import get_session
+from gisgrid.core.errors import responses
 from gisgrid.maps import boards, pages
 
 router = APIRouter(tags=["map pages"])
 templates = Jinja2Templates(directory=PathLib(__file__).parent / "templates")
-LANG = Query("zh", description="zh 中文 or en English")
+LANG = Query("zh", pattern="^(zh|en)$", description="zh 中文 or en English")
+NO_SUBDISTRICT = responses(404)  # a sub-district code that is not loaded
 
 
-@router.get("/map/coverage", response_class=HTMLResponse, summary="网格覆盖图 / The coverage map")
+@router.get("/map/coverage", response_class=HTMLResponse, summary="网格覆盖图 / The coverage map",
+            responses=NO_SUBDISTRICT)
 def coverage_map(request: Request, subdistrict: str | None = Query(None, description="sub-district code"),
                  lang: str = LANG, me: Principal = Depends(needs("maps")),
                  session: Session = Depends(get_session)) -> HTMLResponse:
@@ -52,7 +55,8 @@ def _lang(lang: str) -> tuple[dict, str]:
     return BOARD_TEXT[lang], "en" if lang == "zh" else "zh"
 
 
-@router.get("/map/edit", response_class=HTMLResponse, summary="网格边界编辑 / The boundary editor")
+@router.get("/map/edit", response_class=HTMLResponse, summary="网格边界编辑 / The boundary editor",
+            responses=NO_SUBDISTRICT)
 def edit_map(request: Request, subdistrict: str | None = Query(None, description="sub-district code"),
              level: int = Query(2, description="the level of grids to edit"), lang: str = LANG,
              me: Principal = Depends(needs("edit")), session: Session = Depends(get_session)) -> HTMLResponse:
@@ -60,14 +64,15 @@ def edit_map(request: Request, subdistrict: str | None = Query(None, description
                                         lang=lang))
 
 
-@router.get("/map/cases", response_class=HTMLResponse, summary="事件热力图 / The case heatmap")
+@router.get("/map/cases", response_class=HTMLResponse, summary="事件热力图 / The case heatmap",
+            responses=NO_SUBDISTRICT)
 def cases_map(request: Request, subdistrict: str | None = Query(None, description="sub-district code"),
               lang: str = LANG, me: Principal = Depends(needs("maps")),
               session: Session = Depends(get_session)) -> HTMLResponse:
     return HTMLResponse(pages.cases_page(session, request.app.state.layers, me, subdistrict=subdistrict, lang=lang))
 
 
-@router.get("/report", response_class=HTMLResponse, summary="居民上报 / The residents' report form")
+@router.get("/report", response_class=HTMLResponse, summary="居民上报 / The residents' report form", responses=NO_SUBDISTRICT)
 def report_form(request: Request, subdistrict: str | None = Query(None, description="sub-district code"),
                 lang: str = LANG, session: Session = Depends(get_session)) -> HTMLResponse:
     """No account: a pin on the map, a category and a title; the answer is a tracking code."""

@@ -12,7 +12,7 @@ from gisgrid.audit.trail import mark_audited
 from gisgrid.auth.access import Principal, caller, grid_in_scope, needs
 from gisgrid.auth.routes import client_addr
 from gisgrid.core.dependencies import get_session
-from gisgrid.core.errors import Forbidden, GisgridError
+from gisgrid.core.errors import Forbidden, GisgridError, responses
 from gisgrid.core.geojson import MEDIA_TYPE, BBox, bbox_param
 from gisgrid.core.paging import Page, page_params
 from gisgrid.core.tables import CSV, XLSX, csv_bytes, download, xlsx_bytes
@@ -48,7 +48,7 @@ def household_diagram(
     return service.household_diagram(session, building_id, scope=me.rows("b"))
 
 
-@router.get("/households", summary="住户 / Households")
+@router.get("/households", summary="住户 / Households", responses=responses(404))
 def list_households(
     grid: str | None = GRID,
     building: int | None = Query(None, ge=1),
@@ -112,7 +112,8 @@ class RevealBody(BaseModel):
     reason: str = Field(min_length=4, max_length=500, description="why the full value is needed (audited)")
 
 
-@router.post("/residents/{resident_id}/reveal", summary="查看完整信息 / Reveal a full ID number or phone (audited)")
+@router.post("/residents/{resident_id}/reveal", summary="查看完整信息 / Reveal a full ID number or phone (audited)",
+             responses=responses(403))
 def reveal(body: RevealBody, request: Request, resident_id: int = Path(..., ge=1, le=2_147_483_647),
            me: Principal = Depends(caller), session: Session = Depends(get_session)) -> dict:
     """Administrators only (of the resident's sub-district), with a reason; every reveal and

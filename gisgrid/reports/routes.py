@@ -3,8 +3,7 @@ assessment (JSON, CSV, Excel), each of the caller's scope or a part of it."""
 
 from __future__ import annotations
 
-from datetime import date
-from typing import Literal
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Query
 from fastapi.concurrency import run_in_threadpool
@@ -12,8 +11,9 @@ from fastapi.responses import HTMLResponse
 from sqlalchemy.orm import Session
 
 from gisgrid.auth.access import Principal, needs
-from gisgrid.core.clock import Clock, get_clock
+from gisgrid.core.clock import Clock, Day, get_clock
 from gisgrid.core.dependencies import get_session
+from gisgrid.core.errors import responses
 from gisgrid.core.tables import CSV, XLSX, download
 from gisgrid.reports import exports
 from gisgrid.reports.assessment import assessment
@@ -28,7 +28,7 @@ WEEK = Query(None, description="ISO week, e.g. 2026-W47; default: the last full 
 
 
 @router.get("/reports/weekly", summary="周报 / Weekly summary", responses={
-    200: {"content": {"application/json": {}, XLSX: {}, "application/pdf": {}}}})
+    200: {"content": {"application/json": {}, XLSX: {}, "application/pdf": {}}}, **responses(404)})
 async def weekly_report(scope: str | None = SCOPE, week: str | None = WEEK,
                         format: Literal["json", "xlsx", "pdf"] = Query("json"),
                         me: Principal = Depends(needs("reports")),
@@ -45,16 +45,17 @@ async def weekly_report(scope: str | None = SCOPE, week: str | None = WEEK,
     return report
 
 
-@router.get("/reports/weekly/page", response_class=HTMLResponse, summary="周报（打印）/ Printable weekly summary")
+@router.get("/reports/weekly/page", response_class=HTMLResponse, summary="周报（打印）/ Printable weekly summary",
+            responses=responses(404))
 def weekly_page(scope: str | None = SCOPE, week: str | None = WEEK, me: Principal = Depends(needs("reports")),
                 clock: Clock = Depends(get_clock), session: Session = Depends(get_session)) -> str:
     return exports.weekly_html(weekly(session, scope, week, clock.now(), me))
 
 
 @router.get("/reports/assessment", summary="考核 / Assessment ranking", responses={
-    200: {"content": {"application/json": {}, "text/csv": {}, XLSX: {}}}})
-def assessment_report(since: date = Query(..., alias="from", description="first day (YYYY-MM-DD)"),
-                      until: date = Query(..., alias="to", description="last day (YYYY-MM-DD)"),
+    200: {"content": {"application/json": {}, "text/csv": {}, XLSX: {}}}, **responses(404)})
+def assessment_report(since: Annotated[Day, Query(alias="from", description="first day (YYYY-MM-DD)")],
+                      until: Annotated[Day, Query(alias="to", description="last day (YYYY-MM-DD)")],
                       by: Literal["grid", "worker"] = Query("grid"),
                       subdistrict: str | None = Query(None, pattern="^[0-9]{9}$"),
                       format: Literal["json", "csv", "xlsx"] = Query("json"),

@@ -37,7 +37,7 @@ from gisgrid.reports.routes import router as reports_router
 from gisgrid.staff.routes import router as staff_router
 from gisgrid.territory.routes import router as territory_router
 from gisgrid.web import hardening
-from gisgrid.web.errors import install_handlers
+from gisgrid.web.errors import document_errors, install_handlers
 from gisgrid.web.health import router as health_router
 from gisgrid.web.pages import router as pages_router
 
@@ -119,6 +119,7 @@ def create_app(engine: Engine | None = None, layers_dir: Path | None = None, clo
                    grid_editing_router, buildings_router, organisations_router, staff_router, coverage_router,
                    cases_router, fieldwork_router, reports_router, audit_router, map_pages_router):
         app.include_router(router)
+    document_errors(app)
     return app
 
 

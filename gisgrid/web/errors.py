@@ -3,15 +3,20 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
 from urllib.parse import quote
 
 from fastapi import FastAPI, Request
+from fastapi.dependencies.models import Dependant
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, RedirectResponse, Response
+from fastapi.routing import APIRoute
 from sqlalchemy.exc import DBAPIError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from gisgrid.core.errors import GisgridError
+from gisgrid.auth.access import caller, caller_async
+from gisgrid.auth.routes import current_account
+from gisgrid.core.errors import MEANINGS, GisgridError, Problem
 
 log = logging.getLogger(__name__)
 
@@ -51,6 +56,9 @@ def install_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+        if exc.status_code == 400:  # FastAPI could not read the body (not UTF-8, a broken form): invalid input
+            return JSONResponse({"error": "invalid_input", "where": "body", "message": "请求体无法解析 / the body "
+                                 "could not be read (not UTF-8 JSON, or a broken multipart form)"}, status_code=422)
         code = "not_found" if exc.status_code == 404 else "http_error"
         return JSONResponse(
             {"error": code, "message": str(exc.detail)},
@@ -63,7 +71,8 @@ def install_handlers(app: FastAPI) -> None:
         """Races the database settles (a lock held too long, a deadlock, a row changed under
         us) are conflicts to retry; anything else is logged and stays an internal error."""
         state = getattr(exc.orig, "sqlstate", None) or ""
-        if "NUL (0x00)" in str(exc.orig):  # psycopg refuses to send it; no field may hold one
+        # psycopg refuses to send NUL, and jsonb to hold it (22P05): no field may hold one
+        if "NUL (0x00)" in str(exc.orig) or state == "22P05":
             return JSONResponse({"error": "invalid_input", "message": "文字中不能含 NUL 字符 / text must not contain "
                                  "NUL (\\u0000) characters", "where": "body"}, status_code=422)
         if state in RETRYABLE:
@@ -80,3 +89,67 @@ def install_handlers(app: FastAPI) -> None:
             {"error": "internal", "message": "internal error; the server log has the details"},
             status_code=500,
         )
+
+
+def document_errors(app: FastAPI) -> None:
+    """Every operation of the OpenAPI document lists the error statuses it answers, each with the
+    ``Problem`` body the handlers above write: 401 where a signed-in caller is needed, 403 where a
+    function is too, 404 where the path names an object, 413 where there is a body, and 422 with
+    ``Problem`` instead of FastAPI's validation body, which this app never sends. A route that
+    answers other statuses for reasons of its own (409, 428, 429, a 404 for an object named in the
+    query) declares them with ``responses=gisgrid.core.errors.responses(...)``."""
+    generate = app.openapi
+    problem = {"application/json": {"schema": {"$ref": "#/components/schemas/Problem"}}}
+
+    def openapi() -> dict:
+        doc = generate()
+        schemas = doc.setdefault("components", {}).setdefault("schemas", {})
+        schemas["Problem"] = Problem.model_json_schema()
+        for route in api_routes(app.routes):
+            if not route.include_in_schema:
+                continue
+            for method in route.methods - {"HEAD"}:
+                answers = doc["paths"][route.path_format][method.lower()]["responses"]
+                for status in _statuses(route):
+                    answers.setdefault(str(status), {"description": MEANINGS[status]})
+                for status, answer in answers.items():
+                    if status.startswith("4"):
+                        answer["content"] = problem
+                        if answer.get("description") == "Validation Error":
+                            answer["description"] = MEANINGS[422]
+        schemas.pop("HTTPValidationError", None)
+        schemas.pop("ValidationError", None)
+        return doc
+
+    app.openapi = openapi
+
+
+def api_routes(routes) -> Iterator[APIRoute]:
+    """Every API route, those of included routers too."""
+    for route in routes:
+        inner = getattr(route, "original_router", None)  # an included router, kept whole
+        if inner is not None:
+            yield from api_routes(inner.routes)
+        elif isinstance(route, APIRoute):
+            yield route
+
+
+def dependency_calls(dependant: Dependant) -> Iterator:
+    """What a route depends on, directly or through other dependencies."""
+    for dependency in dependant.dependencies:
+        yield dependency.call
+        yield from dependency_calls(dependency)
+
+
+def _statuses(route: APIRoute) -> set[int]:
+    calls = set(dependency_calls(route.dependant))
+    statuses = set()
+    if calls & {caller, caller_async, current_account}:
+        statuses.add(401)
+    if any(getattr(call, "__name__", "").startswith("needs_") for call in calls):
+        statuses.add(403)
+    if "{" in route.path_format:
+        statuses.add(404)
+    if route.body_field is not None:
+        statuses.add(413)
+    return statuses
