@@ -266,5 +266,9 @@ from gisgrid.reports.commands import case_app, report_app  # noqa: E402
 app.add_typer(report_app, name="report")
 app.add_typer(case_app, name="case")
 
+from gisgrid.keys.commands import keys_app  # noqa: E402
+
+app.add_typer(keys_app, name="keys")
+
 if __name__ == "__main__":
     app()

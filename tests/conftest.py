@@ -54,6 +54,32 @@ def grant_test_key(engine) -> None:
                        {"a": account["id"], "p": TEST_KEY[:10], "h": hashlib.sha256(TEST_KEY.encode()).hexdigest()})
         db.commit()
 
+
+@contextmanager
+def settings_env(**values: str | None) -> Iterator[None]:
+    """Settings read from these environment variables (None: unset) inside the block, as a
+    restarted process would read them; the keyring is read again too."""
+    from gisgrid.core.secrets import keyring
+    from gisgrid.core.settings import get_settings
+
+    saved = {name: os.environ.get(name) for name in values}
+
+    def apply(env: dict[str, str | None]) -> None:
+        for name, value in env.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+        get_settings.cache_clear()
+        keyring.cache_clear()
+
+    apply(values)
+    try:
+        yield
+    finally:
+        apply(saved)
+
+
 pytest_plugins = ["no_skips", "pytester"]
 
 

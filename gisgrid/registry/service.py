@@ -72,12 +72,17 @@ def list_households(session: Session, *, grid: str | None, building: int | None,
 
 def list_residents(
     session: Session, *, grid: str | None, household: int | None, tag: str | None, page: Page,
-    scope: tuple[str, dict] = ("true", {}),
+    scope: tuple[str, dict] = ("true", {}), id_number: str | None = None, phone: str | None = None,
 ) -> dict:
     """Residents with ID number and phone masked; the ciphertexts never leave the database.
-    ``scope`` is a condition on the residents' buildings (``b``): the caller's grids."""
+    ``scope`` is a condition on the residents' buildings (``b``): the caller's grids.
+    ``id_number`` and ``phone`` find exact values through the blind index, under every
+    configured key (a rotation may be half done)."""
     where = Where()
     where.add(*scope)
+    for column, value in (("id_number_index", id_number), ("phone_index", phone)):
+        if value is not None:
+            where.add(f"r.{column} = ANY(:{column})", {column: keyring().blind_indexes(value)})
     if grid is not None:
         where.add(*membership_filter(session, grid, "b"))
     if household is not None:
