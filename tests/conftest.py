@@ -35,6 +35,8 @@ ARTIFACTS = Path(__file__).resolve().parents[1] / "test-artifacts"
 # test is about who may do what.
 TEST_KEY = "gg_tests-" + base64.urlsafe_b64encode(os.urandom(24)).decode().rstrip("=")
 AUTH = {"Authorization": f"Bearer {TEST_KEY}"}
+# The application role's password on a GISGRID_TEST_DATABASE_URL; the embedded cluster keeps its own.
+_APP_PASSWORD = base64.urlsafe_b64encode(os.urandom(18)).decode()
 
 
 def grant_test_key(engine) -> None:
@@ -104,7 +106,29 @@ def database_url(cluster) -> str:
     url = os.environ.get("GISGRID_TEST_DATABASE_URL")
     url = normalise_url(url) if url else cluster.url()
     migrate.upgrade(url)
+    if os.environ.get("GISGRID_TEST_DATABASE_URL"):
+        from sqlalchemy import create_engine, text
+
+        owner = create_engine(url)
+        with owner.begin() as conn:
+            conn.execute(text(f"ALTER ROLE gisgrid_app LOGIN PASSWORD '{_APP_PASSWORD}'"))
+        owner.dispose()
+    else:
+        cluster.allow_app_login()
     return url
+
+
+def app_url(owner_url: str) -> str:
+    """The owner's database as the application role (migration 0013) sees it: the servers under
+    test connect as it, as a deployed one does."""
+    from sqlalchemy.engine import make_url
+
+    from gisgrid.core.embedded import APP_ROLE, Cluster
+
+    url = make_url(owner_url)
+    if os.environ.get("GISGRID_TEST_DATABASE_URL"):
+        return url.set(username=APP_ROLE, password=_APP_PASSWORD).render_as_string(hide_password=False)
+    return Cluster(Path(os.environ["GISGRID_HOME"])).url(url.database, role=APP_ROLE)
 
 
 @pytest.fixture(scope="session")
@@ -124,6 +148,14 @@ def demo(engine):
     load(engine, data, progress=False)
     grant_test_key(engine)
     return data
+
+
+@pytest.fixture(scope="session")
+def app_engine(database_url):
+    """The test database as the application role: what the servers under test connect as."""
+    from gisgrid.core.database import engine_for
+
+    return engine_for(app_url(database_url))
 
 
 @pytest.fixture
@@ -148,13 +180,16 @@ def _free_port() -> int:
 
 @contextmanager
 def serve(engine, **app_options) -> Iterator[str]:
-    """The real app on ``engine`` behind a real uvicorn on a free local port; yields its base URL."""
+    """The real app on ``engine``'s database, connected as the application role, behind a real
+    uvicorn on a free local port; yields its base URL."""
     import uvicorn
 
+    from gisgrid.core.database import engine_for
     from gisgrid.web.app import create_app
 
     port = _free_port()
-    config = uvicorn.Config(create_app(engine, **app_options), host="127.0.0.1", port=port, log_level="warning")
+    app = create_app(engine_for(app_url(engine.url.render_as_string(hide_password=False))), **app_options)
+    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning")
     instance = uvicorn.Server(config)
     thread = threading.Thread(target=instance.run, daemon=True)
     thread.start()
