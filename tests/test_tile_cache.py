@@ -169,7 +169,7 @@ def test_a_tile_rendered_during_a_household_change_waits_for_it_and_is_never_sta
     answer: dict = {}
 
     def fetch() -> None:
-        with httpx.Client(base_url=scratch_server, timeout=60) as client:
+        with httpx.Client(base_url=scratch_server, timeout=60, headers=AUTH) as client:
             answer["tile"] = client.get(f"/layers/buildings/tiles/{z}/{x}/{y}.mvt").content
 
     thread = threading.Thread(target=fetch)
