@@ -45,18 +45,23 @@ def _hide_password(url: str) -> str:
 
 
 def ensure_database(quiet: bool = False) -> str:
-    """Start the embedded cluster if it is the one in use, bring the schema to head; the URL."""
+    """Start the embedded cluster if it is the one in use, bring the schema to head (and give the
+    embedded cluster's application role its login); the owner's URL."""
     from gisgrid.core import migrate
 
     url = _external_url()
+    cluster = None
     if url is None:
-        message = _cluster().up()
+        cluster = _cluster()
+        message = cluster.up()
         if not quiet:
             typer.echo(message)
         from gisgrid.core.database import database_url
 
         url = database_url()
     migrate.upgrade(url)
+    if cluster is not None:
+        cluster.allow_app_login()
     return url
 
 
@@ -100,12 +105,12 @@ def db_status() -> None:
 
 
 @db_app.command("url")
-def db_url() -> None:
-    """打印数据库连接串 / print the SQLAlchemy URL of the database in use."""
+def db_url(app_role: bool = typer.Option(False, "--app", help="the HTTP app's URL (its own role)")) -> None:
+    """打印数据库连接串 / print the SQLAlchemy URL of the database in use (the owner's)."""
     try:
-        from gisgrid.core.database import database_url
+        from gisgrid.core.database import app_database_url, database_url
 
-        typer.echo(database_url())
+        typer.echo(app_database_url() if app_role else database_url())
     except GisgridError as exc:
         _fail(exc)
 
@@ -265,6 +270,10 @@ from gisgrid.reports.commands import case_app, report_app  # noqa: E402
 
 app.add_typer(report_app, name="report")
 app.add_typer(case_app, name="case")
+
+from gisgrid.keys.commands import keys_app  # noqa: E402
+
+app.add_typer(keys_app, name="keys")
 
 if __name__ == "__main__":
     app()

@@ -35,6 +35,8 @@ ARTIFACTS = Path(__file__).resolve().parents[1] / "test-artifacts"
 # test is about who may do what.
 TEST_KEY = "gg_tests-" + base64.urlsafe_b64encode(os.urandom(24)).decode().rstrip("=")
 AUTH = {"Authorization": f"Bearer {TEST_KEY}"}
+# The application role's password on a GISGRID_TEST_DATABASE_URL; the embedded cluster keeps its own.
+_APP_PASSWORD = base64.urlsafe_b64encode(os.urandom(18)).decode()
 
 
 def grant_test_key(engine) -> None:
@@ -53,6 +55,32 @@ def grant_test_key(engine) -> None:
             db.execute(text("INSERT INTO api_keys (account_id, name, prefix, key_hash) VALUES (:a, 'tests', :p, :h)"),
                        {"a": account["id"], "p": TEST_KEY[:10], "h": hashlib.sha256(TEST_KEY.encode()).hexdigest()})
         db.commit()
+
+
+@contextmanager
+def settings_env(**values: str | None) -> Iterator[None]:
+    """Settings read from these environment variables (None: unset) inside the block, as a
+    restarted process would read them; the keyring is read again too."""
+    from gisgrid.core.secrets import keyring
+    from gisgrid.core.settings import get_settings
+
+    saved = {name: os.environ.get(name) for name in values}
+
+    def apply(env: dict[str, str | None]) -> None:
+        for name, value in env.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+        get_settings.cache_clear()
+        keyring.cache_clear()
+
+    apply(values)
+    try:
+        yield
+    finally:
+        apply(saved)
+
 
 pytest_plugins = ["no_skips", "pytester"]
 
@@ -78,7 +106,29 @@ def database_url(cluster) -> str:
     url = os.environ.get("GISGRID_TEST_DATABASE_URL")
     url = normalise_url(url) if url else cluster.url()
     migrate.upgrade(url)
+    if os.environ.get("GISGRID_TEST_DATABASE_URL"):
+        from sqlalchemy import create_engine, text
+
+        owner = create_engine(url)
+        with owner.begin() as conn:
+            conn.execute(text(f"ALTER ROLE gisgrid_app LOGIN PASSWORD '{_APP_PASSWORD}'"))
+        owner.dispose()
+    else:
+        cluster.allow_app_login()
     return url
+
+
+def app_url(owner_url: str) -> str:
+    """The owner's database as the application role (migration 0013) sees it: the servers under
+    test connect as it, as a deployed one does."""
+    from sqlalchemy.engine import make_url
+
+    from gisgrid.core.embedded import APP_ROLE, Cluster
+
+    url = make_url(owner_url)
+    if os.environ.get("GISGRID_TEST_DATABASE_URL"):
+        return url.set(username=APP_ROLE, password=_APP_PASSWORD).render_as_string(hide_password=False)
+    return Cluster(Path(os.environ["GISGRID_HOME"])).url(url.database, role=APP_ROLE)
 
 
 @pytest.fixture(scope="session")
@@ -98,6 +148,14 @@ def demo(engine):
     load(engine, data, progress=False)
     grant_test_key(engine)
     return data
+
+
+@pytest.fixture(scope="session")
+def app_engine(database_url):
+    """The test database as the application role: what the servers under test connect as."""
+    from gisgrid.core.database import engine_for
+
+    return engine_for(app_url(database_url))
 
 
 @pytest.fixture
@@ -122,13 +180,16 @@ def _free_port() -> int:
 
 @contextmanager
 def serve(engine, **app_options) -> Iterator[str]:
-    """The real app on ``engine`` behind a real uvicorn on a free local port; yields its base URL."""
+    """The real app on ``engine``'s database, connected as the application role, behind a real
+    uvicorn on a free local port; yields its base URL."""
     import uvicorn
 
+    from gisgrid.core.database import engine_for
     from gisgrid.web.app import create_app
 
     port = _free_port()
-    config = uvicorn.Config(create_app(engine, **app_options), host="127.0.0.1", port=port, log_level="warning")
+    app = create_app(engine_for(app_url(engine.url.render_as_string(hide_password=False))), **app_options)
+    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning")
     instance = uvicorn.Server(config)
     thread = threading.Thread(target=instance.run, daemon=True)
     thread.start()

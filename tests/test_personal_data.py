@@ -5,15 +5,20 @@ rate-limited per address."""
 
 from __future__ import annotations
 
+import logging
 import os
 import re
 import shutil
+import socket
 import subprocess
+import sys
+import time
 from datetime import UTC, datetime
+from pathlib import Path
 
 import httpx
 import pytest
-from conftest import AUTH, serve
+from conftest import AUTH, serve, settings_env
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 
@@ -91,16 +96,93 @@ def test_only_an_administrator_reveals_and_every_attempt_is_audited(http, db, de
     assert entries[-1][2] == "核对低保申请材料"
 
 
-def test_the_application_role_cannot_alter_the_audit_log(db):
+def test_the_application_role_cannot_alter_the_audit_log(app_engine, db):
+    from psycopg.errors import InsufficientPrivilege
+
     from gisgrid.audit.service import record
 
-    record(db, actor="test", action="check", outcome="ok")  # a row to try to change, whatever ran before
-    assert db.execute(text("SELECT count(*) FROM audit_log")).scalar() > 0
+    with app_engine.connect() as conn, conn.begin() as outer:
+        assert conn.execute(text("SELECT current_user")).scalar() == "gisgrid_app"
+        assert conn.execute(text("SELECT rolsuper OR rolbypassrls OR rolcreaterole FROM pg_roles "
+                                 "WHERE rolname = current_user")).scalar() is False
+        record(conn, actor="test", action="check", outcome="ok")  # it appends, and reads
+        assert conn.execute(text("SELECT count(*) FROM audit_log WHERE actor = 'test'")).scalar() > 0
+        for statement in ("UPDATE audit_log SET outcome = 'ok'", "DELETE FROM audit_log", "TRUNCATE audit_log",
+                          "ALTER TABLE audit_log DISABLE TRIGGER audit_log_append_only",
+                          "DROP TRIGGER audit_log_append_only ON audit_log",
+                          "SET session_replication_role = replica",  # which would skip every trigger
+                          "CREATE TABLE audit_log_copy (id bigint)", "DROP TABLE residents",
+                          "UPDATE alembic_version SET version_num = 'x'"):
+            savepoint = conn.begin_nested()
+            with pytest.raises(DBAPIError) as refused:
+                conn.execute(text(statement))
+            savepoint.rollback()
+            assert isinstance(refused.value.orig, InsufficientPrivilege), (statement, refused.value)
+        outer.rollback()
+    # the owner (migrations, the command line) meets the triggers
+    record(db, actor="test", action="check", outcome="ok")
     for statement in ("UPDATE audit_log SET outcome = 'ok'", "DELETE FROM audit_log", "TRUNCATE audit_log"):
         savepoint = db.begin_nested()
         with pytest.raises(DBAPIError, match="append-only"):
             db.execute(text(statement))
         savepoint.rollback()
+
+
+def test_the_running_server_connects_as_the_application_role(database_url, engine, demo):
+    """``gisgrid serve`` as deployed: every connection it holds is the application role's."""
+    from conftest import app_url
+
+    port = _free_port()
+    name = f"gisgrid-serve-{port}"  # libpq names each of the server's connections so
+    env = {**os.environ, "PGAPPNAME": name}
+    if os.environ.get("GISGRID_TEST_DATABASE_URL"):
+        env |= {"GISGRID_DATABASE_URL": database_url, "GISGRID_APP_DATABASE_URL": app_url(database_url)}
+    server = subprocess.Popen([str(Path(sys.executable).parent / "gisgrid"), "serve", "--port", str(port),
+                               "--no-access-log"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30, headers=AUTH) as client:
+            deadline = time.monotonic() + 120
+            while True:
+                assert server.poll() is None and time.monotonic() < deadline, server.stderr.read().decode()[-2000:]
+                try:
+                    if client.get("/health").status_code == 200:
+                        break
+                except httpx.TransportError:
+                    time.sleep(0.2)
+            assert client.get("/residents?limit=5").status_code == 200
+            with engine.connect() as conn:
+                lon, lat = conn.execute(text("SELECT ST_X(geom), ST_Y(geom) FROM buildings WHERE grid_l2_id IS NOT NULL ORDER BY id LIMIT 1")).one()
+            found = client.get("/lookup", params={"lon": lon, "lat": lat})  # the async pool's connections
+            assert found.status_code == 200 and found.json()["grids"], found.text
+        with engine.connect() as conn:
+            users = conn.execute(text("SELECT usename, count(*) FROM pg_stat_activity WHERE application_name = :n "
+                                      "GROUP BY 1"), {"n": name}).all()
+        assert [u for u, _ in users] == ["gisgrid_app"], users
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+
+
+def test_with_an_external_database_the_app_url_is_its_own_setting(caplog):
+    from gisgrid.core.database import app_database_url
+
+    owner = "postgresql://gisgrid:secret@db.example:5432/gisgrid"
+    with settings_env(GISGRID_DATABASE_URL=owner, GISGRID_APP_DATABASE_URL=None), \
+            caplog.at_level(logging.WARNING, logger="gisgrid"):
+        assert app_database_url() == "postgresql+psycopg://gisgrid:secret@db.example:5432/gisgrid"
+        assert "GISGRID_APP_DATABASE_URL is not set: the app connects as the owner" in caplog.text
+    caplog.clear()
+    app = "postgresql://gisgrid_app:other@db.example:5432/gisgrid"
+    with settings_env(GISGRID_DATABASE_URL=owner, GISGRID_APP_DATABASE_URL=app), \
+            caplog.at_level(logging.WARNING, logger="gisgrid"):
+        assert app_database_url() == "postgresql+psycopg://gisgrid_app:other@db.example:5432/gisgrid"
+        assert caplog.text == ""
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
 
 
 def test_the_public_form_is_rate_limited_per_address(scratch_engine, monkeypatch):

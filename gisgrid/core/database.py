@@ -1,7 +1,10 @@
-"""Engine and sessions. The URL is ``GISGRID_DATABASE_URL`` or the embedded cluster's."""
+"""Engine and sessions. The owner's URL is ``GISGRID_DATABASE_URL`` or the embedded cluster's;
+the HTTP app connects as the application role instead (``GISGRID_APP_DATABASE_URL`` or the
+embedded cluster's ``gisgrid_app``), which cannot change the audit log or the schema."""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
 from functools import lru_cache
@@ -10,8 +13,10 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 
-from gisgrid.core.embedded import Cluster
+from gisgrid.core.embedded import APP_ROLE, Cluster
 from gisgrid.core.settings import get_settings
+
+log = logging.getLogger("gisgrid")
 
 
 class Base(DeclarativeBase):
@@ -33,6 +38,18 @@ def database_url() -> str:
     return Cluster(settings.home_dir).url()
 
 
+def app_database_url() -> str:
+    """Where the HTTP app connects: as the application role, never the owner when avoidable."""
+    settings = get_settings()
+    if settings.app_database_url:
+        return normalise_url(settings.app_database_url)
+    if settings.database_url:
+        log.warning("GISGRID_APP_DATABASE_URL is not set: the app connects as the owner of the database, "
+                    "which could alter the audit log; give it the %s role (see the README, Settings)", APP_ROLE)
+        return normalise_url(settings.database_url)
+    return Cluster(settings.home_dir).url(role=APP_ROLE)
+
+
 @lru_cache
 def engine_for(url: str) -> Engine:
     return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20)
@@ -40,6 +57,10 @@ def engine_for(url: str) -> Engine:
 
 def get_engine() -> Engine:
     return engine_for(database_url())
+
+
+def get_app_engine() -> Engine:
+    return engine_for(app_database_url())
 
 
 def session_factory(engine: Engine | None = None) -> sessionmaker[Session]:

@@ -27,6 +27,7 @@ DEBIAN_PACKAGE = "postgresql-15-postgis-3"
 PG_MAJOR = "15"
 DB_NAME = "gisgrid"
 DB_USER = "gisgrid"
+APP_ROLE = "gisgrid_app"  # made by migration 0013: the HTTP app's login, not the owner
 FALLBACK_ROOT = Path("/var/lib/gisgrid")
 
 CONF = """
@@ -153,14 +154,15 @@ class Cluster:
     def initialised(self) -> bool:
         return (self.data_dir / "PG_VERSION").exists() and self.state_file.exists()
 
-    def url(self, database: str = DB_NAME) -> str:
+    def url(self, database: str = DB_NAME, role: str = DB_USER) -> str:
+        """The owner's URL, or with ``role=APP_ROLE`` the application's."""
         state = self._state()
         if not state:
             raise SetupError(f"no embedded cluster in {self.home}: run `gisgrid db up` first")
-        return (
-            f"postgresql+psycopg://{DB_USER}:{state['password']}"
-            f"@127.0.0.1:{state['port']}/{database}"
-        )
+        password = state["password"] if role == DB_USER else state.get("app_password")
+        if role not in (DB_USER, APP_ROLE) or password is None:
+            raise SetupError(f"role {role} has no login in {self.home}: run `gisgrid db up` first")
+        return f"postgresql+psycopg://{role}:{password}@127.0.0.1:{state['port']}/{database}"
 
     # --- processes ---------------------------------------------------------------------------
     def _run(self, args: list[str], check: bool = True) -> subprocess.CompletedProcess:
@@ -247,6 +249,21 @@ class Cluster:
                 conn.execute(f'CREATE DATABASE "{DB_NAME}"')
         with psycopg.connect(dbname=DB_NAME, autocommit=True, **params) as conn:
             conn.execute("CREATE EXTENSION IF NOT EXISTS postgis")
+
+    def allow_app_login(self) -> None:
+        """Give the application role (made by migration 0013, so call this after migrating) a
+        login with a password of its own, kept in the state file beside the owner's."""
+        import psycopg
+        from psycopg import sql
+
+        state = self._state()
+        if "app_password" not in state:
+            state["app_password"] = secrets.token_urlsafe(24)
+            self._save_state(state)
+        params = dict(host="127.0.0.1", port=state["port"], user=DB_USER, password=state["password"])
+        with psycopg.connect(dbname=DB_NAME, autocommit=True, **params) as conn:
+            conn.execute(sql.SQL("ALTER ROLE {} LOGIN PASSWORD {}").format(
+                sql.Identifier(APP_ROLE), sql.Literal(state["app_password"])))
 
     def down(self) -> str:
         if not self.running():

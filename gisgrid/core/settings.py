@@ -50,7 +50,11 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="GISGRID_", env_nested_delimiter="__")
 
     home: Path = Field(default=Path(".gisgrid"), description="data folder of the embedded cluster")
-    database_url: str | None = Field(default=None, description="external PostGIS; embedded if unset")
+    database_url: str | None = Field(default=None, description="external PostGIS (the owner, for migrations and "
+                                     "the command line); embedded if unset")
+    app_database_url: str | None = Field(default=None, description="the same database as the application's role "
+                                         "(gisgrid_app), which the HTTP app connects as; with an external "
+                                         "database and this unset, the app connects as the owner (warned)")
     data_key: str | None = Field(
         default=None,
         description="base64 key(s) for personal data, 'id:key,...' newest first; "

@@ -77,9 +77,14 @@ RESIDENT_JOINS = "FROM residents r JOIN households h ON h.id = r.household_id JO
 
 
 def _residents_where(session: Session, *, grid: str | None, household: int | None, tag: str | None,
-                     scope: tuple[str, dict]) -> Where:
+                     scope: tuple[str, dict], id_number: str | None = None, phone: str | None = None) -> Where:
+    """``id_number`` and ``phone`` find exact values through the blind index, under every
+    configured key (a rotation may be half done)."""
     where = Where()
     where.add(*scope)
+    for column, value in (("id_number_index", id_number), ("phone_index", phone)):
+        if value is not None:
+            where.add(f"r.{column} = ANY(:{column})", {column: keyring().blind_indexes(value)})
     if grid is not None:
         where.add(*membership_filter(session, grid, "b"))
     if household is not None:
@@ -95,11 +100,12 @@ def _residents_where(session: Session, *, grid: str | None, household: int | Non
 
 def list_residents(
     session: Session, *, grid: str | None, household: int | None, tag: str | None, page: Page,
-    scope: tuple[str, dict] = ("true", {}),
+    scope: tuple[str, dict] = ("true", {}), id_number: str | None = None, phone: str | None = None,
 ) -> dict:
     """Residents with ID number and phone masked; the ciphertexts never leave the database.
     ``scope`` is a condition on the residents' buildings (``b``): the caller's grids."""
-    where = _residents_where(session, grid=grid, household=household, tag=tag, scope=scope)
+    where = _residents_where(session, grid=grid, household=household, tag=tag, scope=scope, id_number=id_number,
+                             phone=phone)
     return json_page(session, rows_sql=f"SELECT {RESIDENT_COLUMNS} {RESIDENT_JOINS} WHERE {where.sql} ORDER BY r.id",
                      count_sql=f"SELECT count(*) {RESIDENT_JOINS} WHERE {where.sql}", params=where.params, page=page)
 

@@ -21,7 +21,7 @@ from gisgrid.auth.routes import router as auth_router
 from gisgrid.cases.routes import router as cases_router
 from gisgrid.cases.workflow import escalate_overdue
 from gisgrid.core.clock import Clock, SystemClock
-from gisgrid.core.database import get_engine, session_factory
+from gisgrid.core.database import get_app_engine, session_factory
 from gisgrid.core.settings import get_settings
 from gisgrid.coverage.routes import router as coverage_router
 from gisgrid.fieldwork.routes import router as fieldwork_router
@@ -53,10 +53,11 @@ WGS84 lon/lat, counter-clockwise exterior rings, paged with `limit`/`offset` and
 
 
 def create_app(engine: Engine | None = None, layers_dir: Path | None = None, clock: Clock | None = None) -> FastAPI:
-    """The app on ``engine``; its map layers are read (and checked) from ``layers_dir`` now, so
-    a broken layer file stops the start with its name and field. ``clock`` is the time deadlines
-    are judged by (tests pass a clock they move)."""
-    engine = engine or get_engine()
+    """The app on ``engine`` (by default as the application role, see ``app_database_url``); its
+    map layers are read (and checked) from ``layers_dir`` now, so a broken layer file stops the
+    start with its name and field. ``clock`` is the time deadlines are judged by (tests pass a
+    clock they move)."""
+    engine = engine or get_app_engine()
     layers = read_layers(layers_dir or get_settings().layers_dir)
 
     @asynccontextmanager
