@@ -273,8 +273,10 @@ def _summary(session: Session, params: dict, report: CoverageReport, gap_area: d
 
 
 def touching(report: CoverageReport, sees: Callable[[str], bool]) -> CoverageReport:
-    """The report with only the defects involving a grid the caller sees (a grid worker's own)."""
-    return replace(report, defects=[d for d in report.defects if any(sees(code) for code in d.grids)],
+    """The report with only the defects involving a grid the caller sees (a grid worker's own),
+    naming only those grids: an overlap with a neighbour shows as the worker's own grid's."""
+    return replace(report, defects=[replace(d, grids=[code for code in d.grids if sees(code)]) for d in report.defects
+                                    if any(sees(code) for code in d.grids)],
                    loads=[row for row in report.loads if sees(row["code"])],
                    joined_nearest=[row for row in report.joined_nearest if sees(row["grid_code"])])
 

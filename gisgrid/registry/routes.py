@@ -75,7 +75,7 @@ def list_residents(
 
 
 @router.get("/residents/export", summary="导出居民（脱敏，留痕）/ Export a grid's residents (masked, audited)",
-            response_class=Response, responses={200: {"content": {"text/csv": {}, XLSX: {}}}})
+            response_class=Response, responses={200: {"content": {"text/csv": {}, XLSX: {}}}, **responses(403, 404)})
 def export_residents(
     request: Request,
     grid: str = Query(..., max_length=18, description="a grid code at any level; its children are included",
