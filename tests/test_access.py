@@ -290,3 +290,15 @@ def test_edits_reach_no_grid_outside_the_editors_area(http, tokens, places):
     ok = http.post(f"/grids/{places['own']}/reshape?dry_run=true", headers=tokens["shequ"],
                    json={"reason": "核对", "geometry": shape, "mode": "fit"})
     assert ok.status_code == 200, ok.text
+
+
+def test_a_refused_page_is_a_page(http, tokens, places):
+    """A browser asking for a page its role may not see, or a grid outside its scope, gets the
+    message as a page (the API still answers JSON)."""
+    browser = {**tokens["wangge"], "Accept": "text/html,application/xhtml+xml"}
+    refused = http.get("/reports/weekly/page", headers=browser)
+    assert refused.status_code == 403 and refused.headers["content-type"].startswith("text/html")
+    assert "无此权限" in refused.text and "grid_worker" in refused.text
+    missing = http.get(f"/grids/{places['stranger']}/board", headers=browser)
+    assert missing.status_code == 404 and "没有找到" in missing.text
+    assert http.get("/reports/weekly", headers=tokens["wangge"]).json()["error"] == "forbidden"

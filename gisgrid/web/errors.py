@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterator
+from html import escape
 from urllib.parse import quote
 
 from fastapi import FastAPI, Request
 from fastapi.dependencies.models import Dependant
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse, RedirectResponse, Response
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from fastapi.routing import APIRoute
 from sqlalchemy.exc import DBAPIError
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -25,6 +26,16 @@ log = logging.getLogger(__name__)
 RETRYABLE = {"55P03", "40P01", "40001", "23505"}
 
 
+def error_page(exc: GisgridError) -> str:
+    """A refused or missing page as a page: the bilingual message, and the ways on."""
+    title = {403: "无此权限 / Not allowed", 404: "没有找到 / Not found"}.get(exc.status, "请求有误 / Cannot do that")
+    return (f'<!doctype html><html lang="zh"><head><meta charset="utf-8"><title>{title}</title>'
+            '<link rel="stylesheet" href="/static/vendor/bootstrap/dist/css/bootstrap.min.css"></head><body><main class="container" style="max-width:40em;margin-top:3em">'
+            f'<h1>{title}</h1><p>{escape(exc.message)}</p>'
+            '<p><a href="/">首页 / Home</a> · <a href="/sign-in">换个账号登录 / Sign in as someone else</a></p>'
+            '</main></body></html>')
+
+
 def install_handlers(app: FastAPI) -> None:
     @app.exception_handler(GisgridError)
     async def _domain(request: Request, exc: GisgridError) -> Response:
@@ -32,6 +43,8 @@ def install_handlers(app: FastAPI) -> None:
             # a page asked for by a browser that is not signed in: to the sign-in page, and back
             target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
             return RedirectResponse(f"/sign-in?next={quote(target, safe='')}", status_code=303)
+        if request.method == "GET" and "text/html" in request.headers.get("accept", ""):
+            return HTMLResponse(error_page(exc), status_code=exc.status)  # a person at a browser reads it
         return JSONResponse(exc.to_dict(), status_code=exc.status)
 
     @app.exception_handler(RequestValidationError)
