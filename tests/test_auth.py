@@ -166,3 +166,18 @@ def test_the_demo_has_one_account_per_role(db, demo):
                                  "('admin', 'shequ', 'wangge', 'viewer', 'auditor')")).all())
     assert roles == {"admin": "admin", "shequ": "community_manager", "wangge": "grid_worker", "viewer": "viewer",
                      "auditor": "auditor"}
+
+
+def test_a_signed_out_token_draws_no_more_tiles(server, demo):
+    """Tiles and lookups keep recent callers for a moment; signing out drops the token at once."""
+    import httpx
+
+    from gisgrid.demo.accounts import PASSWORDS
+
+    with httpx.Client(base_url=server, timeout=30) as client:
+        token = client.post("/auth/sign-in", json={"username": "viewer", "password": PASSWORDS["viewer"]}).json()["token"]
+        bearer = {"Authorization": f"Bearer {token}"}
+        assert client.get("/layers/grids_l2/tiles/14/12925/6720.mvt", headers=bearer).status_code == 200
+        assert client.post("/auth/sign-out", headers=bearer).status_code == 200
+        assert client.get("/layers/grids_l2/tiles/14/12925/6720.mvt", headers=bearer).status_code == 401
+        assert client.get("/lookup", params={"lon": 104.04, "lat": 30.64}, headers=bearer).status_code == 401

@@ -13,6 +13,7 @@ one of their L3 grids), and for viewers and auditors their sub-district.
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from datetime import datetime
 from functools import cache
@@ -143,19 +144,53 @@ def caller(request: Request, clock: Clock = Depends(get_clock), session: Session
     return principal
 
 
-async def caller_async(request: Request, clock: Clock = Depends(get_clock)) -> Principal:
+class RecentCallers:
+    """Callers resolved in the last ``TTL`` seconds, by token digest, for the async hot paths: a
+    map view asks for dozens of tiles at once, and resolving the caller for each would cost more
+    than serving a cached tile. A signed-out token is dropped here at once; a key revoked or a
+    role changed elsewhere takes effect on tiles and lookups within ``TTL`` seconds (every other
+    route asks the database each time)."""
+
+    TTL = 2.0
+    LIMIT = 10_000
+
+    def __init__(self) -> None:
+        self._seen: dict[str, tuple[float, Principal]] = {}
+
+    def get(self, digest: str) -> Principal | None:
+        hit = self._seen.get(digest)
+        return hit[1] if hit is not None and hit[0] > time.monotonic() else None
+
+    def put(self, digest: str, principal: Principal) -> None:
+        if len(self._seen) >= self.LIMIT:
+            self._seen.clear()
+        self._seen[digest] = (time.monotonic() + self.TTL, principal)
+
+    def forget(self, digest: str) -> None:
+        self._seen.pop(digest, None)
+
+
+async def caller_async(request: Request) -> Principal:
     """:func:`caller` for the async hot paths (tiles, point lookups): one prepared statement on
-    the app's async pool, no worker-thread hop."""
+    the app's async pool at most every :attr:`RecentCallers.TTL` seconds per caller, and no
+    worker-thread hop (the clock is read here, not through the sync dependency)."""
     token = token_of(request)
-    row = None
+    principal = None
     if token:
-        async with request.app.state.pool.connection() as conn:
-            cursor = await conn.execute(PRINCIPAL_SQL, (service.digest(token), token.startswith(service.API_KEY_PREFIX),
-                                                        clock.now()), prepare=True)
-            row = await cursor.fetchone()
-    if row is None:
+        digest = service.digest(token)
+        recent: RecentCallers = request.app.state.recent_callers
+        principal = recent.get(digest)
+        if principal is None:
+            async with request.app.state.pool.connection() as conn:
+                cursor = await conn.execute(PRINCIPAL_SQL, (digest, token.startswith(service.API_KEY_PREFIX),
+                                                            request.app.state.clock.now()), prepare=True)
+                row = await cursor.fetchone()
+            if row is not None:
+                principal = Principal.from_row(row)
+                recent.put(digest, principal)
+    if principal is None:
         raise Unauthorised(SIGN_IN_FIRST, where="authorization")
-    principal = request.state.principal = Principal.from_row(row)
+    request.state.principal = principal
     return principal
 
 

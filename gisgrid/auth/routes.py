@@ -77,6 +77,7 @@ def sign_out(request: Request, clock: Clock = Depends(get_clock), session: Sessi
     if token:
         service.sign_out(session, token, clock.now())
         session.commit()
+        request.app.state.recent_callers.forget(service.digest(token))
     answer = JSONResponse({"signed_out": True})
     answer.delete_cookie(COOKIE, path="/")
     return answer

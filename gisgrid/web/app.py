@@ -17,6 +17,7 @@ from sqlalchemy.engine import Engine
 
 from gisgrid import __version__
 from gisgrid.audit.routes import router as audit_router
+from gisgrid.auth.access import RecentCallers
 from gisgrid.auth.routes import router as auth_router
 from gisgrid.cases.routes import router as cases_router
 from gisgrid.cases.workflow import escalate_overdue
@@ -85,6 +86,7 @@ def create_app(engine: Engine | None = None, layers_dir: Path | None = None, clo
     app.state.sessionmaker = session_factory(engine)
     hardening.limit_statements(app.state.sessionmaker)
     app.state.clock = clock or SystemClock()
+    app.state.recent_callers = RecentCallers()
     app.state.layers = layers
     install_handlers(app)
     hardening.install(app)
