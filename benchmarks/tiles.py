@@ -47,8 +47,9 @@ prepared call of ``gisgrid_principal``) before the tile.
 (``--community``, default the zone with the most buildings; account ``benchmark-l1-<code>``), whose
 tiles hold the zone's features only and are cached per scope. Every list is then drawn from inside
 the zone (its buildings, its L2 and L3 grids) and, a zone being small (some 20 tiles a layer at the
-city zooms), at the layer's zooms and the next two in. gisgrid runs each pass twice, as the
-administrator and as the manager, on the same tiles; tipg serves them unscoped, as always.
+city zooms), at the layer's zooms and the next two in: lists of some 10-100 tiles, short passes,
+so give it more ``--rounds``. gisgrid runs each pass twice, as the administrator and as the
+manager, on the same tiles; tipg serves them unscoped, as always.
 
 A pass requests every tile of a layer's list once over ``--concurrency`` keep-alive connections,
 the same client for both servers: asyncio (uvloop when installed) with hand-written HTTP/1.1 GETs
@@ -559,7 +560,10 @@ def main() -> None:
         print(f"  {case.name:<10} gisgrid: {case.gisgrid_does}")
         print(f"  {'':<10} tipg:    {case.tipg_does}")
     print()
-    print(f"{args.rounds} rounds of {args.tiles} tiles a layer, pooled:")
+    sizes = sorted({len(t) for t in tiles.values()})
+    listed = f"{args.tiles} tiles a layer" if sizes == [args.tiles] else \
+        "each layer's list (" + ", ".join(f"{name} {len(t)}" for name, t in tiles.items()) + " tiles)"
+    print(f"{args.rounds} rounds of {listed}, pooled:")
     print(table([p.row() for p in passes], ["layer", "server", "caller", "pass", "tiles", "200", "empty", "errors",
                                             "tiles/s",
                                             "p50 ms", "p95 ms", "KB/tile", "server cpu", "db cpu", "client cpu",
