@@ -41,7 +41,8 @@ database holds no buildings): a city from the demo generator without residents a
    with ``GISGRID_CASE_SWEEP_SECONDS=0`` so nothing else writes), then ``--intake`` POST /cases from
    ``--clients`` threads (httpx, keep-alive), a fresh Idempotency-Key each, points from
    ``ST_GeneratePoints`` inside the sub-districts (a few may fall in no grid, as in life; the server
-   migrates the database to head first). Then a
+   migrates the database to head first; every request carries the API key of a city-wide benchmark
+   administrator made in it after that, ``common.benchmark_caller``, revoked at the end). Then a
    retry storm (``--retries`` of those keys sent again: 200 + Idempotent-Replayed, the same case
    number) and racing duplicates (``--racing`` new reports, each sent 4x at once: one 201, three
    replays). Reported: requests/s, median / p95 / p99 latency, errors (must be 0), CPU seconds of
@@ -103,7 +104,9 @@ from gisgrid.demo import names  # noqa: E402
 
 from common import (  # noqa: E402
     CLK_TCK,
+    Caller,
     Server,
+    benchmark_caller,
     database_arg,
     engine_from,
     median,
@@ -717,7 +720,7 @@ class Load:
                 "expected": expect}
 
 
-def intake(engine, server: Server, args, db_pid: int | None) -> tuple[list[dict], list[str]]:
+def intake(engine, server: Server, caller: Caller, args, db_pid: int | None) -> tuple[list[dict], list[str]]:
     run = f"bench-{int(time.time())}-{os.getpid()}"
     with engine.connect() as conn:
         bodies = report_bodies(conn, args.intake + args.racing, args.seed)
@@ -726,7 +729,7 @@ def intake(engine, server: Server, args, db_pid: int | None) -> tuple[list[dict]
     rng = random.Random(args.seed)
     notes: list[str] = []
     limits = httpx.Limits(max_connections=args.clients, max_keepalive_connections=args.clients)
-    headers = {"X-Actor": "benchmark"}
+    headers = {"X-Actor": "benchmark", **caller.headers}
     with httpx.Client(base_url=server.base, limits=limits, headers=headers, timeout=120) as client:
         warm = Load("warm-up").run(client, [(f"{run}-warm-{i}", b) for i, b in enumerate(bodies[:args.clients * 2])],
                                    args.clients, server.proc.pid, db_pid)
@@ -833,13 +836,13 @@ def intake_profile(args, runs: int) -> tuple[list[dict], dict | None]:
     return rows, plan
 
 
-def http_reports(server: Server, week: str, since: date, until: date, sd: str) -> list[dict]:
+def http_reports(server: Server, caller: Caller, week: str, since: date, until: date, sd: str) -> list[dict]:
     rows = []
     targets = [("weekly-city", f"/reports/weekly?week={week}"),
                ("weekly-subdistrict", f"/reports/weekly?week={week}&scope={sd}"),
                ("assessment-grid", f"/reports/assessment?from={since}&to={until}&by=grid"),
                ("assessment-worker", f"/reports/assessment?from={since}&to={until}&by=worker")]
-    with httpx.Client(base_url=server.base, timeout=1800) as client:
+    with httpx.Client(base_url=server.base, headers=caller.headers, timeout=1800) as client:
         for kind, path in targets:
             began = time.perf_counter()
             response = client.get(path)
@@ -1080,16 +1083,20 @@ def main() -> None:
             env["GISGRID_DATABASE_URL"] = args.database_url
         server = Server("gisgrid-serve", [str(ROOT / ".venv/bin/gisgrid"), "serve", "--port", "{port}", "--workers",
                                           str(args.workers), "--no-access-log"], env, "/health", logdir, cwd=ROOT)
+        caller = None
         try:
             server.wait_ready(120)
+            caller = benchmark_caller(engine)  # the server has migrated the database by now
             if not args.skip_intake:
                 print(f"\nintake: {args.intake:,} reports from {args.clients} clients to {args.workers} workers "
-                      f"({neighbours()}) ...", flush=True)
-                intake_rows, intake_notes = intake(engine, server, args, db_pid)
+                      f"as {caller.username} ({caller.role}, scope {caller.scope_key}; {neighbours()}) ...", flush=True)
+                intake_rows, intake_notes = intake(engine, server, caller, args, db_pid)
             if not args.skip_reports:
-                report_rows += http_reports(server, week, since, until, scope)
+                report_rows += http_reports(server, caller, week, since, until, scope)
         finally:
             server.stop()
+            if caller:
+                caller.revoke(engine)
         if not args.skip_intake:
             profile_rows, plan = intake_profile(args, 50)
             explains.insert(0, ("one intake (workflow.intake, rolled back)", plan))

@@ -1,11 +1,13 @@
 """Shared by the benchmark scripts: the database to use, timing, medians, a table printer, servers
-started in their own process group, and CPU time read from /proc."""
+started in their own process group, the signed-in caller the HTTP benchmarks send, and CPU time
+read from /proc."""
 
 from __future__ import annotations
 
 import argparse
 import os
 import resource
+import secrets
 import signal
 import socket
 import statistics
@@ -13,6 +15,7 @@ import subprocess
 import time
 from collections.abc import Callable
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
@@ -131,6 +134,72 @@ class Server:
                 return
             except subprocess.TimeoutExpired:
                 continue
+
+
+# --- a signed-in caller ------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Caller:
+    """A benchmark account's API key for this run, and the scope gisgrid resolves it to (the
+    ``scope_key`` that also keys the caller's cached tiles)."""
+
+    username: str
+    role: str
+    key: str
+    scope_key: str
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.key}"}
+
+    def revoke(self, engine) -> None:
+        """The key is of no use after the run (it may linger in a process list or a temp file)."""
+        from gisgrid.auth.service import digest
+
+        with engine.begin() as conn:
+            conn.execute(text("UPDATE api_keys SET revoked_at = now() WHERE key_hash = :h AND revoked_at IS NULL"),
+                         {"h": digest(self.key)})
+
+
+def benchmark_caller(engine, username: str = "benchmark", role: str = "admin",
+                     scope_grid: str | None = None) -> Caller:
+    """Sign the benchmark in, in a database gisgrid has migrated: the account ``username`` is made
+    once (a city-wide administrator by default; a community manager names the L1 grid of its
+    scope) with a random password nobody keeps, and each run gets a fresh API key expiring in a
+    day, made as ``tests/conftest.py`` makes the tests' key. The account's expired and revoked
+    keys of earlier runs are deleted. An existing account with another role or scope stops the
+    run rather than skew it."""
+    from sqlalchemy.orm import Session
+
+    from gisgrid.auth.service import API_KEY_PREFIX, account, create_account, digest
+    from gisgrid.core.enums import Role
+
+    with Session(engine) as db:
+        found = db.execute(text("SELECT id FROM accounts WHERE lower(username) = lower(:u)"), {"u": username}).scalar()
+        if found is None:
+            made = create_account(db, username=username, display_name=f"基准测试 {username}", role=Role(role),
+                                  password="Bench-9x" + secrets.token_urlsafe(24), scope_grid=scope_grid)
+        else:
+            made = account(db, found)
+            if (made["role"], made["scope_grid"], made["subdistrict"] if role == "admin" else None,
+                made["active"]) != (role, scope_grid, None, True):
+                raise SystemExit(f"the account {username!r} exists as {made['role']} of "
+                                 f"{made['scope_grid'] or made['subdistrict'] or 'the city'} (active: {made['active']}), "
+                                 f"not as the benchmark's {role} of {scope_grid or 'the city'}: rename or remove it")
+        db.execute(text("DELETE FROM api_keys WHERE account_id = :a AND (revoked_at IS NOT NULL OR expires_at < now())"),
+                   {"a": made["id"]})
+        key = API_KEY_PREFIX + "bench-" + secrets.token_urlsafe(32)
+        db.execute(text("""INSERT INTO api_keys (account_id, name, prefix, key_hash, expires_at)
+                           VALUES (:a, 'benchmark', :p, :h, now() + interval '1 day')"""),
+                   {"a": made["id"], "p": key[:10], "h": digest(key)})
+        db.commit()
+        # the server's own resolution of the key, so a key it would refuse stops the run here
+        scope_key = db.execute(text("SELECT scope_key FROM gisgrid_principal(:h, true, now())"),
+                               {"h": digest(key)}).scalar()
+        db.commit()
+    if scope_key is None:
+        raise SystemExit(f"gisgrid does not accept the benchmark key of {username!r}")
+    return Caller(username, role, key, scope_key)
 
 
 # --- CPU from /proc ---------------------------------------------------------------------------
