@@ -220,24 +220,44 @@ def http(server):
         yield client
 
 
-@pytest.fixture(scope="session")
-def scratch_engine(database_url):
-    """A second database in the same cluster, migrated, for tests whose changes commit (HTTP
-    edits, concurrency): the demo database stays as the demo tests expect it."""
+def fresh_database(url: str, name: str) -> str:
+    """An empty database ``name`` in the same cluster, PostGIS in it, migrated to head: for tests
+    whose work must commit (a CLI subprocess, HTTP edits, fuzzing) away from the demo."""
     from sqlalchemy import create_engine, text
     from sqlalchemy.engine import make_url
 
     from gisgrid.core import migrate
+
+    drop_database(url, name)
+    admin = create_engine(url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    admin.dispose()
+    fresh = make_url(url).set(database=name).render_as_string(hide_password=False)
+    owner = create_engine(fresh, isolation_level="AUTOCOMMIT")
+    with owner.connect() as conn:
+        conn.execute(text("CREATE EXTENSION IF NOT EXISTS postgis"))
+    owner.dispose()
+    migrate.upgrade(fresh)
+    return fresh
+
+
+def drop_database(url: str, name: str) -> None:
+    from sqlalchemy import create_engine, text
+
+    admin = create_engine(url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    admin.dispose()
+
+
+@pytest.fixture(scope="session")
+def scratch_engine(database_url):
+    """A second database in the same cluster, migrated, for tests whose changes commit (HTTP
+    edits, concurrency): the demo database stays as the demo tests expect it."""
     from gisgrid.core.database import engine_for
 
-    admin = create_engine(database_url, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text("DROP DATABASE IF EXISTS gisgrid_scratch"))
-        conn.execute(text("CREATE DATABASE gisgrid_scratch"))
-    admin.dispose()
-    url = make_url(database_url).set(database="gisgrid_scratch").render_as_string(hide_password=False)
-    migrate.upgrade(url)
-    scratch = engine_for(url)
+    scratch = engine_for(fresh_database(database_url, "gisgrid_scratch"))
     grant_test_key(scratch)
     return scratch
 

@@ -12,9 +12,9 @@ from pathlib import Path
 import geopandas as gpd
 import pandas as pd
 import pytest
+from conftest import drop_database, fresh_database
 from shapely import LineString, MultiPolygon, Point, Polygon
 from sqlalchemy import create_engine, text
-from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
 
 from gisgrid.core import crs
@@ -540,20 +540,9 @@ def test_households_outside_the_named_subdistrict(db, tmp_path):
 @pytest.fixture
 def scratch_url(engine):
     """A separate database in the same cluster: the CLI subprocess needs committed data."""
-    from gisgrid.core import migrate
-
-    name = "gisgrid_import_cli_test"
-    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
-        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    url = make_url(engine.url.render_as_string(hide_password=False)).set(database=name)
-    url_text = url.render_as_string(hide_password=False)
-    with create_engine(url_text).connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
-        conn.execute(text("CREATE EXTENSION IF NOT EXISTS postgis"))
-    migrate.upgrade(url_text)
-    yield url_text
-    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
-        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    url = engine.url.render_as_string(hide_password=False)
+    yield fresh_database(url, "gisgrid_import_cli_test")
+    drop_database(url, "gisgrid_import_cli_test")
 
 
 def _gisgrid(url: str, *args: str) -> subprocess.CompletedProcess:

@@ -11,9 +11,8 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import settings_env
+from conftest import drop_database, fresh_database, settings_env
 from sqlalchemy import create_engine, text
-from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
 from gisgrid.core.errors import SetupError
@@ -109,20 +108,9 @@ def test_a_value_sealed_under_a_key_no_longer_configured_says_which(db, demo):
 @pytest.fixture
 def keys_url(engine):
     """A database of its own: the command line commits, and the others' data stays under key 7."""
-    from gisgrid.core import migrate
-
-    name = "gisgrid_keys_test"
-    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
-        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    url = make_url(engine.url.render_as_string(hide_password=False)).set(database=name)
-    url_text = url.render_as_string(hide_password=False)
-    with create_engine(url_text).connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
-        conn.execute(text("CREATE EXTENSION IF NOT EXISTS postgis"))
-    migrate.upgrade(url_text)
-    yield url_text
-    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
-        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    url = engine.url.render_as_string(hide_password=False)
+    yield fresh_database(url, "gisgrid_keys_test")
+    drop_database(url, "gisgrid_keys_test")
 
 
 def _gisgrid(url: str, data_key: str, *args: str) -> subprocess.CompletedProcess:

@@ -35,11 +35,10 @@ from datetime import UTC, datetime
 import httpx
 import pytest
 import schemathesis
-from conftest import serve
+from conftest import fresh_database, serve
 from hypothesis import HealthCheck, settings
 from schemathesis.config import SchemathesisConfig
 from sqlalchemy import create_engine, text
-from sqlalchemy.engine import make_url
 
 from gisgrid.demo.accounts import PASSWORDS
 
@@ -77,18 +76,10 @@ QUICK = settings(deadline=None, derandomize=True, database=None, print_blob=Fals
 @pytest.fixture(scope="session")
 def fuzz_engine(database_url, demo):
     """A database of its own, migrated, with the demo loaded."""
-    from gisgrid.core import migrate
     from gisgrid.core.database import engine_for
     from gisgrid.demo.loader import load
 
-    admin = create_engine(database_url, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text("DROP DATABASE IF EXISTS gisgrid_fuzz"))
-        conn.execute(text("CREATE DATABASE gisgrid_fuzz"))
-    admin.dispose()
-    url = make_url(database_url).set(database="gisgrid_fuzz").render_as_string(hide_password=False)
-    migrate.upgrade(url)
-    engine = engine_for(url)
+    engine = engine_for(fresh_database(database_url, "gisgrid_fuzz"))
     load(engine, demo, progress=False)
     return engine
 
