@@ -85,9 +85,18 @@ class CaseFilter:
             i, j, size = self.cell
             hexagon = "ST_SetSRID(ST_Hexagon(:cell_size, :cell_i, :cell_j), 3857)"
             where.add(f"{alias}.geom && ST_Transform({hexagon}, 4326) "
-                      f"AND ST_Intersects(ST_Transform({alias}.geom, 3857), {hexagon})",
+                      f"AND (SELECT (h.i, h.j) FROM {hexagon_of(alias, ':cell_size')}) = (CAST(:cell_i AS integer), CAST(:cell_j AS integer))",
                       cell_i=i, cell_j=j, cell_size=size)
         return where
+
+
+def hexagon_of(alias: str, size: str) -> str:
+    """The one hexagon (of ``ST_HexagonGrid`` at ``size`` Mercator metres) a case counts in, as a
+    FROM item with columns i, j: a point on a shared edge or corner goes to the lowest (i, j), so
+    the counts per hexagon and the list of a hexagon's cases come from the same rule."""
+    point = f"ST_Transform({alias}.geom, 3857)"
+    return (f"ST_HexagonGrid({size}, {point}) h WHERE ST_Intersects(h.geom, {point}) "
+            f"ORDER BY h.i, h.j LIMIT 1")
 
 
 def local_midnight(day: date, days_after: int = 0) -> datetime:
@@ -133,16 +142,15 @@ def hexagons(session: Session, filters: CaseFilter, size_m: float = 150.0) -> di
         return {"type": "FeatureCollection", "features": [], "mode": "hex", "cases": 0}
     mercator_size = size_m / math.cos(math.radians(lat))
     rows = session.execute(text(f"""
-        WITH picked AS (SELECT ST_Transform(c.geom, 3857) AS geom FROM cases c WHERE {where.sql}),
-        extent AS (SELECT ST_Extent(geom)::geometry AS box FROM picked),
-        cells AS (SELECT h.geom, h.i, h.j FROM extent, ST_HexagonGrid(:size, ST_SetSRID(extent.box, 3857)) h)
-        SELECT cells.i, cells.j, count(*) AS n, ST_AsGeoJSON(ST_Transform(cells.geom, 4326), 7) AS geometry
-        FROM cells JOIN picked ON ST_Intersects(cells.geom, picked.geom)
-        GROUP BY cells.i, cells.j, cells.geom
-        ORDER BY n DESC, cells.i, cells.j
+        WITH counted AS (
+            SELECT cell.i, cell.j, count(*) AS n FROM cases c
+            CROSS JOIN LATERAL (SELECT h.i, h.j FROM {hexagon_of("c", ":size")}) cell
+            WHERE {where.sql} GROUP BY cell.i, cell.j)
+        SELECT i, j, n, ST_AsGeoJSON(ST_Transform(ST_SetSRID(ST_Hexagon(:size, i, j), 3857), 4326), 7) AS geometry
+        FROM counted ORDER BY n DESC, i, j
     """), {**where.params, "size": mercator_size}).all()
     features = [{"type": "Feature", "id": f"{r.i}:{r.j}", "geometry": json.loads(r.geometry),
-                 "properties": {"cases": int(r.n), "cell": f"{r.i},{r.j},{mercator_size:.3f}"}} for r in rows]
+                 "properties": {"cases": int(r.n), "cell": f"{r.i},{r.j},{mercator_size!r}"}} for r in rows]
     return {"type": "FeatureCollection", "features": features, "mode": "hex",
             "cases": sum(f["properties"]["cases"] for f in features), "size_m": size_m}
 
