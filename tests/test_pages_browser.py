@@ -53,6 +53,13 @@ def test_notice_board_fits_one_a4_page_and_names_no_vulnerable_resident(server, 
                            "JOIN grids g ON g.id = a.grid_id WHERE g.code = :c"), {"c": code}).scalars().all()
     named = [name for name in cared_for if name in body and not any(name in member for member in team)]
     assert cared_for and named == []
+    sensitive = db.execute(text("""
+        SELECT k.name_zh FROM key_groups k WHERE k.sensitive AND EXISTS (
+          SELECT 1 FROM resident_key_groups rk JOIN residents r ON r.id = rk.resident_id
+          JOIN households h ON h.id = r.household_id JOIN buildings b ON b.id = h.building_id
+          JOIN grids g ON g.id = b.grid_l2_id WHERE g.code = :c AND rk.key_group = k.code)"""),
+                           {"c": code}).scalars().all()
+    assert sensitive and [name for name in sensitive if name in body] == []  # a public wall counts none
     assert page.locator("svg.board-map path").count() >= 2
     watched.shot("notice-board")
     pdf = page.pdf(format="A4", print_background=True)
