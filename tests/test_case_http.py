@@ -22,6 +22,7 @@ from gisgrid.core.clock import FixedClock
 
 from builders import Town, lonlat
 
+CHECKER = {"X-Actor": "%E7%9D%A3%E6%9F%A5%E5%91%98"}  # 督查员: the check and the closing are not the handler's
 START = datetime(2026, 11, 23, 9, 0, tzinfo=ZoneInfo("Asia/Shanghai"))
 
 
@@ -137,7 +138,8 @@ def test_a_resident_reports_follows_and_rates_without_an_account(api, town):
     assert api.get("/public/cases/abc").status_code == 422
     case_no = view["case_no"]
     for to in ("registered", "dispatched", "in_progress", "handled", "verified", "closed"):
-        api.post(f"/cases/{case_no}/transitions", json={"to": to, "note": "已清理" if to == "closed" else None})
+        api.post(f"/cases/{case_no}/transitions", json={"to": to, "note": "已清理" if to == "closed" else None},
+                 headers=CHECKER if to in ("verified", "closed") else {})
     followed = api.get(f"/public/cases/{code}").json()
     assert followed["status"] == "closed" and followed["can_rate"]
     assert followed["steps"][-1]["note"] == "已清理"
@@ -191,3 +193,24 @@ def test_hostile_headers_and_values_get_4xx_not_500(api, town):
     assert api.get("/cases", params={"to": "9999-12-31"}).status_code == 422
     assert api.get(f"/cases/{case_no}").json().get("tracking_code") is None  # only the reporter gets it
     assert api.post(f"/cases/{case_no}/transitions", json={"to": "registered"}).status_code == 200
+
+
+def test_the_handler_may_not_check_or_close_their_own_case(api, town):
+    """GB/T 30428's loop: 核查 and 结案 by someone other than the person who handled the case (403 naming the rule)."""
+    handler = {"X-Actor": "%E7%BD%91%E6%A0%BC%E5%91%98%E4%B8%99"}  # 网格员丙
+    case_no = api.post("/cases", json=body(town)).json()["case_no"]
+    for to in ("registered", "dispatched"):
+        assert api.post(f"/cases/{case_no}/transitions", json={"to": to}).status_code == 200
+    for to in ("in_progress", "handled"):
+        assert api.post(f"/cases/{case_no}/transitions", json={"to": to}, headers=handler).status_code == 200
+    own_check = api.post(f"/cases/{case_no}/transitions", json={"to": "verified"}, headers=handler)
+    assert own_check.status_code == 403 and own_check.json()["detail"]["rule"] == "check_by_another"
+    assert "处置人" in own_check.json()["message"]
+    assert api.get(f"/cases/{case_no}").json()["status"] == "handled"  # nothing was written
+    assert api.post(f"/cases/{case_no}/transitions", json={"to": "verified"}, headers=CHECKER).status_code == 200
+    own_close = api.post(f"/cases/{case_no}/transitions", json={"to": "closed", "note": "x"}, headers=handler)
+    assert own_close.status_code == 403 and own_close.json()["detail"]["rule"] == "check_by_another"
+    closed = api.post(f"/cases/{case_no}/transitions", json={"to": "closed", "note": "已清理"}, headers=CHECKER)
+    assert closed.status_code == 200
+    actors = {e["to_status"]: e["actor"] for e in closed.json()["events"]}
+    assert actors["handled"] != actors["verified"] and actors["handled"] != actors["closed"]

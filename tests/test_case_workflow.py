@@ -19,7 +19,7 @@ from gisgrid.cases.calendar import work_calendar
 from gisgrid.cases.schemas import CaseReport, Location, Transition
 from gisgrid.core.dependencies import Actor
 from gisgrid.core.enums import CaseStatus as S
-from gisgrid.core.errors import Conflict, InvalidInput, NotFound
+from gisgrid.core.errors import Conflict, Forbidden, InvalidInput, NotFound
 from gisgrid.grids import operations
 from gisgrid.grids.editing import EditRequest
 from gisgrid.staff.models import LeadingGroupMember, Staff
@@ -30,6 +30,7 @@ SD = "110101077"
 BEIJING = ZoneInfo("Asia/Shanghai")
 MONDAY_9 = datetime(2026, 11, 23, 9, 0, tzinfo=BEIJING)
 WORKER = Actor("网格员甲", None)
+CHECKER = Actor("网格督查员乙", None)  # checks and closes: never the one who handled the case
 
 
 @pytest.fixture
@@ -66,7 +67,11 @@ def new_case(db, now=MONDAY_9, **extra) -> dict:
 
 
 def step(db, case_no, to, now=MONDAY_9, **extra) -> dict:
-    return workflow.transition(db, case_no, Transition(to=to, **extra), actor=WORKER, now=now)
+    """A step by the worker, or by the checker where the handler may not act (check, close, reopen)."""
+    status = db.execute(text("SELECT status FROM cases WHERE case_no = :n"), {"n": case_no}).scalar_one()
+    checking = to in (S.VERIFIED, S.CLOSED) or status == "verified"
+    return workflow.transition(db, case_no, Transition(to=to, **extra), actor=CHECKER if checking else WORKER,
+                               now=now)
 
 
 PATHS = {
@@ -333,3 +338,32 @@ def test_dispatch_on_the_demo_goes_to_the_lead_of_the_grid_holding_each_place(db
             (2, grid["code"], lead_of[grid["id"]])
         checked += 1
     assert checked >= 15
+
+
+def test_a_grid_worker_neither_registers_nor_dispatches_and_the_handler_does_not_close(db, town):
+    """Separation of duties: intake and dispatch by the supervisor or the command centre, the check
+    and the closing by someone other than the handler; each refusal is a 403 naming its rule."""
+    worker = Actor("网格员丁", town.leads[SD + "001001"], "grid_worker")
+    case_no = new_case(db)["case_no"]
+    for to in (S.REGISTERED, S.REJECTED):
+        with pytest.raises(Forbidden) as refused:
+            workflow.transition(db, case_no, Transition(to=to, note="x"), actor=worker, now=MONDAY_9)
+        assert refused.value.status == 403 and refused.value.detail["rule"] == "dispatch_by_supervisor"
+    step(db, case_no, S.REGISTERED)
+    with pytest.raises(Forbidden):
+        workflow.transition(db, case_no, Transition(to=S.DISPATCHED), actor=worker, now=MONDAY_9)
+    step(db, case_no, S.DISPATCHED)
+    with pytest.raises(Forbidden):
+        workflow.reassign(db, case_no, town.leads[SD + "001002"], actor=worker, now=MONDAY_9, note="x")
+    for to in (S.IN_PROGRESS, S.HANDLED):
+        workflow.transition(db, case_no, Transition(to=to), actor=worker, now=MONDAY_9)
+    same_person = Actor("另一个名字", worker.staff_id)  # the same staff member under another name
+    with pytest.raises(Forbidden) as refused:
+        workflow.transition(db, case_no, Transition(to=S.VERIFIED), actor=same_person, now=MONDAY_9)
+    assert refused.value.detail["rule"] == "check_by_another"
+    other_worker = Actor("网格员戊", town.leads[SD + "001002"], "grid_worker")
+    workflow.transition(db, case_no, Transition(to=S.VERIFIED), actor=other_worker, now=MONDAY_9)
+    with pytest.raises(Forbidden):
+        workflow.transition(db, case_no, Transition(to=S.CLOSED), actor=worker, now=MONDAY_9)
+    closed = workflow.transition(db, case_no, Transition(to=S.CLOSED), actor=CHECKER, now=MONDAY_9)
+    assert closed["status"] == "closed"

@@ -151,3 +151,21 @@ def test_same_seed_same_data_other_seed_other_data():
         pd.testing.assert_frame_equal(first[table], second[table], check_like=True)
     other = generate(DemoConfig(communities=2, cases=False, seed=7))
     assert not first["buildings"]["address"].equals(other["buildings"]["address"])
+
+
+def test_the_demo_cases_separate_handling_from_checking_and_closing(db, demo):
+    """No demo case is checked or closed by the person who handled it (GB/T 30428's loop)."""
+    checked = db.execute(text("""
+        SELECT count(*) FILTER (WHERE c.to_status IN ('verified', 'closed')) AS steps,
+               count(*) FILTER (WHERE c.to_status IN ('verified', 'closed') AND (c.actor = h.actor
+                                OR c.actor_staff_id = h.actor_staff_id)) AS by_handler
+        FROM case_events c JOIN LATERAL (
+            SELECT actor, actor_staff_id FROM case_events h WHERE h.case_id = c.case_id AND h.to_status = 'handled'
+              AND (h.at, h.id) < (c.at, c.id) ORDER BY h.at DESC, h.id DESC LIMIT 1) h ON true""")).one()
+    assert checked.steps > 100 and checked.by_handler == 0
+    intake = db.execute(text("""
+        SELECT count(*) FROM case_events e JOIN staff s ON s.id = e.actor_staff_id
+        JOIN accounts a ON a.staff_id = s.id AND a.role = 'grid_worker'
+        WHERE e.to_status IN ('registered', 'rejected', 'duplicate', 'dispatched') AND e.kind = 'transition'
+          AND e.from_status <> 'verified'""")).scalar_one()
+    assert intake == 0

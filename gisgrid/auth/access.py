@@ -205,7 +205,7 @@ def get_actor(
     """Who acts on a case: the signed-in account and its staff record. Only an administrator's
     integration (a hotline system, say) may name someone else, for the per-worker figures."""
     if principal.role is not Role.ADMIN:
-        return Actor(principal.username, principal.staff_id)
+        return Actor(principal.username, principal.staff_id, principal.role.value)
     name = unquote(x_actor)[:100] if x_actor else principal.username
     if "\x00" in name or not name.strip():
         raise InvalidInput("X-Actor 不能为空或含 NUL 字符 / X-Actor must be a name without NUL characters",
@@ -213,7 +213,7 @@ def get_actor(
     if x_staff_id is not None and session.execute(text("SELECT 1 FROM staff WHERE id = :id"),
                                                   {"id": x_staff_id}).first() is None:
         raise InvalidInput(f"没有工作人员 {x_staff_id} / no staff member {x_staff_id}", where="X-Staff-Id")
-    return Actor(name, x_staff_id if x_staff_id is not None else principal.staff_id)
+    return Actor(name, x_staff_id if x_staff_id is not None else principal.staff_id, principal.role.value)
 
 
 def token_of(request: Request) -> str | None:

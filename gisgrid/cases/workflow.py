@@ -22,7 +22,7 @@ from gisgrid.cases.calendar import work_calendar
 from gisgrid.cases.schemas import CaseReport, Transition
 from gisgrid.core.dependencies import Actor
 from gisgrid.core.enums import CaseStatus as S
-from gisgrid.core.errors import Conflict, InvalidInput, NotFound
+from gisgrid.core.errors import Conflict, Forbidden, InvalidInput, NotFound
 from gisgrid.core.settings import get_settings
 
 ALLOWED: dict[S, tuple[S, ...]] = {
@@ -37,6 +37,10 @@ ALLOWED: dict[S, tuple[S, ...]] = {
 # The stage a status waits in, and so the deadline that runs while it does.
 STAGE = {S.REPORTED: "register", S.REGISTERED: "dispatch", S.DISPATCHED: "handle", S.IN_PROGRESS: "handle",
          S.HANDLED: "close", S.VERIFIED: "close"}
+# Separation of duties (GB/T 30428): intake decisions and dispatch are the supervisor's or the
+# command centre's, not a grid worker's; the check and the closing are never the handler's own.
+SUPERVISOR_STEPS = (S.REGISTERED, S.REJECTED, S.DUPLICATE, S.DISPATCHED)
+CHECK_STEPS = (S.VERIFIED, S.CLOSED)
 ESCALATABLE = (S.REGISTERED, S.DISPATCHED, S.IN_PROGRESS)
 LEVEL_NAMES = {2: "网格 / grid", 1: "社区 / community", 0: "街道领导小组 / the sub-district's leading group"}
 TRACKING_ALPHABET = "23456789ABCDEFGHJKLMNPQRSTUVWXYZ"  # no 0/O, 1/I: read out over the phone
@@ -261,6 +265,7 @@ def transition(session: Session, case_no: str, change: Transition, *, actor: Act
         raise Conflict(f"事件 {case_no} 处于“{current.label_zh}”，不能转为“{target.label_zh}”；可转为：{allowed} / "
                        f"case {case_no} is {current.value}; it cannot become {target.value}. Allowed: {allowed}",
                        where="to", status=current.value, allowed=[s.value for s in ALLOWED[current]])
+    _separate_duties(session, case, target, actor)
     duplicate_of = _check_fields(session, case, change)
     updates: dict[str, object] = {"updated_at": now}
     assignee, level, grid = case["assignee_staff_id"], case["handling_level"], case["handling_grid_id"]
@@ -294,6 +299,30 @@ def transition(session: Session, case_no: str, change: Transition, *, actor: Act
     return detail(session, case_id=case["id"], now=now)
 
 
+def _separate_duties(session: Session, case: dict, target: S, actor: Actor) -> None:
+    """Refuse a step its actor may not take: registering, rejecting or dispatching by a grid
+    worker; checking or closing (and failing a check, which reopens) by the person who handled it."""
+    if actor.role == "grid_worker" and (target in SUPERVISOR_STEPS and S(case["status"]) is not S.VERIFIED):
+        raise Forbidden(f"“{target.label_zh}”由上级或街道网格化服务中心办理，网格员不能操作（立案、派遣与处置分离）"
+                        f" / a grid worker may not make a case {target.value}: registration and dispatch are the "
+                        "supervisor's or the command centre's (separation of duties)", where="to",
+                        rule="dispatch_by_supervisor")
+    reopening = S(case["status"]) is S.VERIFIED and target is S.DISPATCHED
+    if target not in CHECK_STEPS and not reopening:
+        return
+    handler = session.execute(text("""
+        SELECT actor, actor_staff_id FROM case_events WHERE case_id = :id AND to_status = 'handled'
+        ORDER BY at DESC, id DESC LIMIT 1"""), {"id": case["id"]}).first()
+    if handler is None:
+        return
+    same = (actor.staff_id is not None and actor.staff_id == handler.actor_staff_id) or actor.name == handler.actor
+    if same:
+        step = "核查" if target is not S.CLOSED else "结案"
+        raise Forbidden(f"处置人不能{step}自己处置的事件（处置与核查、结案分离）/ the person who handled the case may "
+                        f"not {'check' if target is not S.CLOSED else 'close'} it: checking and closing are "
+                        "someone else's (separation of duties)", where="to", rule="check_by_another")
+
+
 def _check_fields(session: Session, case: dict, change: Transition) -> int | None:
     """Fields that belong to one target only are refused elsewhere, and required ones asked for.
     Returns the id of the case a duplicate repeats."""
@@ -324,6 +353,7 @@ def reassign(session: Session, case_no: str, staff_id: int, *, actor: Actor, now
     if S(case["status"]) not in (S.DISPATCHED, S.IN_PROGRESS):
         raise Conflict(f"只有已派遣的事件可改派；事件 {case_no} 处于“{S(case['status']).label_zh}” / only a "
                        f"dispatched case can be reassigned; case {case_no} is {case['status']}", where="case")
+    _separate_duties(session, case, S.DISPATCHED, actor)
     _staff_exists(session, staff_id, "assignee_staff_id")
     if staff_id == case["assignee_staff_id"]:
         raise InvalidInput("改派对象与当前责任人相同 / the case is already with that person", where="assignee_staff_id")

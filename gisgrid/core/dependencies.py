@@ -20,7 +20,9 @@ def get_session(request: Request) -> Iterator[Session]:
 
 @dataclass(frozen=True)
 class Actor:
-    """Who acts: a name for the record and, for staff, their id (for per-worker figures)."""
+    """Who acts: a name for the record and, for staff, their id (for per-worker figures); the
+    account's role when a signed-in person acts (the case loop keeps some steps from some roles)."""
 
     name: str
     staff_id: int | None = None
+    role: str | None = None
