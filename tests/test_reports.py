@@ -228,3 +228,17 @@ def test_report_commands(database_url, demo, tmp_path):
     bad = subprocess.run([GISGRID, "report", "weekly", "--week", "last"], capture_output=True, text=True, env=env,
                          timeout=120)
     assert bad.returncode == 2 and "YYYY-Www" in bad.stderr
+
+
+def test_the_weekly_page_speaks_english_on_request_and_picks_its_week(http, demo):
+    subdistrict = demo["subdistricts"]["code"].iloc[0]
+    query = {"scope": subdistrict, "week": "2026-W43"}
+    english = http.get("/reports/weekly/page", params={**query, "lang": "en"})
+    assert english.status_code == 200 and '<html lang="en">' in english.text
+    assert "Weekly grid management report" in english.text and "网格化管理工作周报" not in english.text
+    assert "Overdue steps" in english.text and "超期环节" not in english.text
+    chinese = http.get("/reports/weekly/page", params=query).text
+    assert "Weekly grid management report" not in chinese and "Overdue steps" not in chinese
+    assert 'type="week" name="week" value="2026-W43"' in chinese
+    assert f"?week=2026-W42&amp;scope={subdistrict}&amp;lang=zh" in chinese and f"?week=2026-W44&amp;scope={subdistrict}" in chinese
+    assert http.get("/reports/weekly/page", params={**query, "lang": "fr"}).status_code == 422

@@ -47,9 +47,11 @@ async def weekly_report(scope: str | None = SCOPE, week: str | None = WEEK,
 
 @router.get("/reports/weekly/page", response_class=HTMLResponse, summary="周报（打印）/ Printable weekly summary",
             responses=responses(404))
-def weekly_page(scope: str | None = SCOPE, week: str | None = WEEK, me: Principal = Depends(needs("reports")),
+def weekly_page(scope: str | None = SCOPE, week: str | None = WEEK,
+                lang: str = Query("zh", pattern="^(zh|en)$", description="zh 中文 or en English"),
+                me: Principal = Depends(needs("reports")),
                 clock: Clock = Depends(get_clock), session: Session = Depends(get_session)) -> str:
-    return exports.weekly_html(weekly(session, scope, week, clock.now(), me))
+    return exports.weekly_html(weekly(session, scope, week, clock.now(), me), lang)
 
 
 @router.get("/reports/assessment", summary="考核 / Assessment ranking", responses={
