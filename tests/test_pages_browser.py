@@ -144,6 +144,9 @@ def test_editor_round_trip_by_mouse(scratch_server, scratch_engine, watched):
     page.wait_for_function("window.ggEditor.status === 'previewed'")
     assert "1 栋楼" in page.inner_text("#gg-moved") and "10 户" in page.inner_text("#gg-moved")
     assert page.locator("path.gg-moved").count() == 1
+    loads = page.inner_text("table.gg-loads")
+    assert any(word in loads for word in ("偏少", "达标", "超标"))
+    assert not re.search(r"\b(within|under|over)\b", loads)  # no raw status word on a Chinese page
     with scratch_engine.connect() as conn:  # the preview kept nothing
         assert conn.execute(text("SELECT version FROM grids WHERE code = :c"), {"c": town.west}).scalar_one() == 1
     watched.shot("editor-preview")
@@ -182,6 +185,7 @@ def test_editor_shows_the_conflict_of_a_stale_save(scratch_server, scratch_engin
     page.wait_for_function("window.ggEditor.status === 'conflict'")
     assert page.evaluate("window.ggEditor.version") == 2
     assert page.locator("path.gg-theirs").count() == 1 and page.is_visible("#gg-restart")
+    assert f"网格 {town.west}" in page.inner_text("#gg-message")  # names the grid that changed
     watched.shot("editor-conflict")
     page.click("#gg-restart")
     page.wait_for_function("document.getElementById('gg-selected').textContent.includes('v2')")

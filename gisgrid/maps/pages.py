@@ -352,9 +352,10 @@ EDIT_TEXT = {
            "reason_first": "请填写修改原因。", "draw_polygon": "在地图上逐点绘制多边形，点击第一个点闭合。",
            "draw_line": "绘制切割线，两端越过网格边界，点击最后一点结束。", "drawn": "已绘制。填写原因后预览影响。",
            "previewed": "以上为预览，尚未保存。", "saved": "已保存，新版本 v{v}。",
-           "conflict": "保存失败：他人已修改此网格（当前版本 v{v}），红色虚线为其形状。请重新开始。",
+           "conflict": "保存失败：他人已修改网格 {g}（当前版本 v{v}），红色虚线为其形状。请重新开始。",
            "restarted": "已载入最新边界，请重新绘制。", "moves": "换网格：{b} 栋楼，{h} 户", "grid": "网格",
-           "before": "之前", "after": "之后", "band": "标准", "retired": "撤销", "lang": "English"},
+           "before": "之前", "after": "之后", "band": "标准", "retired": "撤销", "lang": "English",
+           "status": {"under": "偏少", "within": "达标", "over": "超标"}},
     "en": {"title": "Boundary editor", "operation": "Operation", "transfer": "transfer (give part to a neighbour)",
            "split": "split (draw a cutting line)", "reshape": "redraw the boundary",
            "merge": "merge (click neighbours)", "to": "Receiving grid", "draw": "Draw", "reason": "Reason (required)",
@@ -366,10 +367,10 @@ EDIT_TEXT = {
            "draw_line": "Draw a line crossing the grid; click the last point again to finish.",
            "drawn": "Drawn. Give a reason, then preview.", "previewed": "This is a preview: nothing is saved yet.",
            "saved": "Saved: version v{v}.",
-           "conflict": "Not saved: someone else changed this grid (now v{v}); their shape is dashed red. Start over.",
+           "conflict": "Not saved: someone else changed grid {g} (now v{v}); its shape is dashed red. Start over.",
            "restarted": "Latest boundaries loaded: draw again.", "moves": "Changing grid: {b} buildings, {h} households",
            "grid": "Grid", "before": "before", "after": "after", "band": "band", "retired": "retired",
-           "lang": "中文"},
+           "lang": "中文", "status": {"under": "under", "within": "in band", "over": "over"}},
 }
 
 EDIT_CSS = """

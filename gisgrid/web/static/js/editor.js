@@ -151,7 +151,7 @@
         .bindTooltip(`${b.name}: ${b.households} ${t.households}`).addTo(previewLayer);
     }
     const rows = impact.loads.map((l) => `<tr><td>${l.code}</td><td>${l.before ? l.before.households : "—"}</td>` +
-      `<td>${l.after ? l.after.households + " " + l.after.status : t.retired}</td><td>${l.band[0]}–${l.band[1]}</td></tr>`);
+      `<td>${l.after ? l.after.households + " " + (t.status[l.after.status] || l.after.status) : t.retired}</td><td>${l.band[0]}–${l.band[1]}</td></tr>`);
     const defects = [...impact.defects.created.map((d) => `+ ${d.label} ${d.area_m2} m²`),
                      ...impact.defects.removed.map((d) => `− ${d.label} ${d.area_m2} m²`)];
     $("gg-impact").innerHTML =
@@ -181,7 +181,7 @@
       L.geoJSON(window.ggShift(body.detail.current), { style: { color: "#d7301f", weight: 4, dashArray: "8 4", fillOpacity: 0.15 },
                                         className: "gg-theirs" }).addTo(conflictLayer);
       $("gg-restart").hidden = false;
-      say(t.conflict.replace("{v}", body.detail.current_version), "error");
+      say(t.conflict.replace("{g}", body.detail.grid).replace("{v}", body.detail.current_version), "error");
       window.ggEditor = { status: "conflict", version: body.detail.current_version };
       return;
     }
