@@ -316,6 +316,16 @@ class Watched:
 
 
 @pytest.fixture
+def phone(browser):
+    """A page on a phone: 390×844 CSS pixels, touch, Chinese; signed in with the tests' key."""
+    context = browser.new_context(viewport={"width": 390, "height": 844}, device_scale_factor=2, is_mobile=True,
+                                  has_touch=True, locale="zh-CN", bypass_csp=True, extra_http_headers=AUTH)
+    page = context.new_page()
+    yield Watched(page)
+    context.close()
+
+
+@pytest.fixture
 def watched(browser):
     # Playwright's wait_for_function evaluates strings, which the app's CSP forbids; the policy
     # itself is checked page by page in test_security_headers.py

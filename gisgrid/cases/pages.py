@@ -15,7 +15,7 @@ from gisgrid.core.enums import CaseStatus
 from gisgrid.core.geojson import BBox
 from gisgrid.core.settings import get_settings
 from gisgrid.maps.layers import Layer
-from gisgrid.maps.pages import _shift, _subdistrict, new_map, scripted_page, text_for, to_basemap
+from gisgrid.maps.pages import _subdistrict, new_map, scripted_page, text_for, to_basemap
 from gisgrid.maps.service import collection
 
 REPORT_TEXT = {
@@ -52,9 +52,6 @@ REPORT_CSS = """
   .gg-message.error { background: #fde0dd; color: #a50f15; }
   #gg-done a { margin-right: 12px; }
   .gg-code { font: 600 28px/1.3 ui-monospace, monospace; letter-spacing: 2px; color: #b22222; margin: 6px 0; }
-  @media (max-width: 600px) {
-    .gg-panel { top: auto; bottom: 10px; left: 10px; right: 10px; width: auto; max-width: none; max-height: 55vh; }
-  }
 </style>
 """
 
@@ -66,8 +63,7 @@ def report_page(session: Session, layers: dict[str, Layer], *, subdistrict: str 
     text_for(lang)
     t = REPORT_TEXT[lang]
     sd = _subdistrict(session, subdistrict)
-    (x0, x1), (y0, y1) = _shift([sd.w, sd.e], [sd.s, sd.n])
-    m = new_map((x0, y0, x1, y1), lang)  # framed in the basemap's system, where the boundary is drawn
+    m = new_map((sd.w, sd.s, sd.e, sd.n), lang)
     # drawn but not clickable: a click anywhere, on the boundary too, places the pin
     if boundary := layers.get("subdistrict"):
         data = to_basemap(collection(session, boundary, Principal.of_subdistrict(sd.code),
@@ -96,7 +92,7 @@ def report_page(session: Session, layers: dict[str, Layer], *, subdistrict: str 
         <button id="gg-again" type="button">{t["again"]}</button>
       </div>
     </div>"""
-    config = {"lang": lang, "bounds": [[y0, x0], [y1, x1]],
+    config = {"lang": lang,
               "text": {k: v for k, v in t.items() if k not in ("title", "lang", "intro")}}
     return scripted_page(m, css=REPORT_CSS, panel=panel, config=config, script="report_form.js",
                          title=f"{sd.name} · {t['title']}")

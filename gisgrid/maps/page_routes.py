@@ -17,7 +17,7 @@ from gisgrid.auth.access import Principal, grid_in_scope, needs
 from gisgrid.cases import pages as case_pages
 from gisgrid.core.dependencies import get_session
 from gisgrid.core.errors import responses
-from gisgrid.maps import boards, pages
+from gisgrid.maps import basemap, boards, pages
 
 router = APIRouter(tags=["map pages"])
 templates = Jinja2Templates(directory=PathLib(__file__).parent / "templates")
@@ -130,6 +130,6 @@ def _blank_png() -> bytes:
     return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(raw, 9)) + chunk(b"IEND", b"")
 
 
-@router.get("/basemap/blank/{z}/{x}/{y}.png", include_in_schema=False)
+@router.get(basemap.BLANK, include_in_schema=False)
 def blank_tile(z: int = Path(..., ge=0, le=24), x: int = Path(..., ge=0), y: int = Path(..., ge=0)) -> Response:
     return Response(_blank_png(), media_type="image/png", headers={"Cache-Control": "public, max-age=86400"})

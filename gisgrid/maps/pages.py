@@ -25,7 +25,7 @@ from gisgrid.core.errors import InvalidInput, NotFound
 from gisgrid.core.geojson import BBox
 from gisgrid.core.settings import get_settings
 from gisgrid.coverage import service as coverage
-from gisgrid.maps import assets
+from gisgrid.maps import assets, basemap
 from gisgrid.maps.layers import Layer
 from gisgrid.maps.service import collection
 
@@ -85,15 +85,37 @@ def to_basemap(geojson: dict) -> dict:
 
 
 def new_map(bounds: tuple[float, float, float, float], lang: str) -> folium.Map:
+    """A map framed on ``bounds`` (WGS84 west, south, east, north). The frame is set by the
+    page's own script once the map has its size (a phone's differs from a desktop's), in the
+    basemap's system; the basemap is the configured one when it answers, else the blank one."""
     settings = get_settings()
     west, south, east, north = bounds
     m = folium.Map(location=[(south + north) / 2, (west + east) / 2], zoom_start=15, tiles=None,
                    control_scale=True, prefer_canvas=False)
-    folium.TileLayer(tiles=settings.basemap_url, attr=settings.basemap_attribution, name=TEXT[lang]["basemap"],
-                     max_zoom=20, max_native_zoom=19).add_to(m)
-    # the panel sits top-left: keep the territory clear of it
-    m.fit_bounds([[south, west], [north, east]], padding_top_left=[380, 20], padding_bottom_right=[20, 20])
+    url = basemap.tile_url()
+    folium.TileLayer(tiles=url, attr=settings.basemap_attribution if url != basemap.BLANK else "gisgrid",
+                     name=TEXT[lang]["basemap"], max_zoom=20, max_native_zoom=19).add_to(m)
+    (x0, x1), (y0, y1) = _shift([west, east], [south, north])
+    m.gg_frame = {"map": m.get_name(), "bounds": [[y0, x0], [y1, x1]], "blank": basemap.BLANK}
     return m
+
+
+def area_bounds(session: Session, sd, principal: Principal | None) -> tuple[float, float, float, float]:
+    """What a page opens on: a grid worker's own grids, a manager's community, else the sub-district."""
+    if principal is not None and (principal.grids is not None or principal.community is not None):
+        ids = list(principal.grids) if principal.grids is not None else [principal.community[0]]
+        row = session.execute(text("""
+            SELECT ST_XMin(box) w, ST_YMin(box) s, ST_XMax(box) e, ST_YMax(box) n
+            FROM (SELECT ST_Extent(geom) AS box FROM grids WHERE id = ANY(:ids)) extent"""), {"ids": ids}).one()
+        if row.w is not None:
+            return row.w, row.s, row.e, row.n
+    return sd.w, sd.s, sd.e, sd.n
+
+
+def frame_script(m: folium.Map) -> str:
+    """The map's frame and fallback basemap for ``map_page.js``, and the script itself."""
+    return (f'<script type="application/json" id="gg-frame">{json.dumps(m.gg_frame)}</script>'
+            '<script src="/static/js/map_page.js" defer></script>')
 
 
 def add_layer(m: folium.Map, session: Session, layer: Layer, principal: Principal, bbox: BBox, lang: str, *,
@@ -164,6 +186,16 @@ PAGE_CSS = """
   .gg-legend { position: absolute; bottom: 24px; left: 10px; z-index: 1000; background: #fff; padding: 6px 10px;
                font: 12px/1.5 'Noto Sans CJK SC', sans-serif; box-shadow: 0 1px 5px rgba(0,0,0,.4); border-radius: 4px; }
   .gg-legend .swatch { display: inline-block; width: 14px; height: 10px; margin-right: 6px; border: 1px solid #555; }
+  /* a phone: the map on the top of the screen, the panel and the legend below it, in the page's flow */
+  @media (max-width: 699px) {
+    html, body { height: auto !important; }
+    body { display: flex; flex-direction: column; }
+    .folium-map { position: relative !important; height: 56vh !important; width: 100% !important; order: 0; }
+    .gg-panel { position: static; order: 1; max-width: none !important; width: auto !important; max-height: none;
+                box-shadow: none; border-radius: 0; border-top: 1px solid #ccc; padding: 8px 14px; }
+    .gg-panel button, .gg-panel select, .gg-panel input { min-height: 40px; font-size: 16px; }
+    .gg-legend { position: static; order: 2; box-shadow: none; border-top: 1px solid #eee; padding: 6px 14px; }
+  }
 </style>
 """
 
@@ -175,7 +207,7 @@ def coverage_page(session: Session, layers: dict[str, Layer], principal: Princip
     t = text_for(lang)
     sd = _subdistrict(session, subdistrict, principal)
     bbox = BBox(sd.w, sd.s, sd.e, sd.n)
-    m = new_map((sd.w, sd.s, sd.e, sd.n), lang)
+    m = new_map(area_bounds(session, sd, principal), lang)
     shown = [layers[name] for name in ("subdistrict", "grids_l1", "grids_l2", "grids_l3") if name in layers]
     for layer in shown:
         add_layer(m, session, layer, principal, bbox, lang, show=layer.name != "grids_l3")
@@ -254,7 +286,7 @@ def coverage_page(session: Session, layers: dict[str, Layer], principal: Princip
     root = m.get_root()
     root.header.add_child(folium.Element(PAGE_CSS))
     root.html.add_child(folium.Element(panel + legend_html(shown, lang)))
-    root.html.add_child(folium.Element(script))
+    root.html.add_child(folium.Element(script + frame_script(m)))
     root.title = f"{sd.name} · {t['coverage']}"
     assets.offline(root)
     return root.render()
@@ -295,7 +327,7 @@ def cases_page(session: Session, layers: dict[str, Layer], principal: Principal,
     t = CASES_TEXT[lang]
     sd = _subdistrict(session, subdistrict, principal)
     bbox = BBox(sd.w, sd.s, sd.e, sd.n)
-    m = new_map((sd.w, sd.s, sd.e, sd.n), lang)
+    m = new_map(area_bounds(session, sd, principal), lang)
     for name in ("subdistrict", "grids_l2"):
         if name in layers:
             add_layer(m, session, layers[name], principal, bbox, lang)
@@ -337,7 +369,7 @@ def scripted_page(m: folium.Map, *, css: str, panel: str, config: dict, script: 
     root.html.add_child(folium.Element(
         f'<script type="application/json" id="gg-config">{json.dumps(config, ensure_ascii=False)}</script>'))
     root.html.add_child(folium.Element('<script src="/static/js/chinacrs.js" defer></script>'
-                                       f'<script src="/static/js/{script}" defer></script>'))
+                                       f'<script src="/static/js/{script}" defer></script>' + frame_script(m)))
     root.title = title
     assets.offline(root)
     return root.render()
@@ -396,7 +428,7 @@ def edit_page(session: Session, layers: dict[str, Layer], principal: Principal, 
         raise InvalidInput(f"level 应为 1、2 或 3 / level must be 1, 2 or 3, got {level}", where="level")
     t = EDIT_TEXT[lang]
     sd = _subdistrict(session, subdistrict, principal)
-    m = new_map((sd.w, sd.s, sd.e, sd.n), lang)
+    m = new_map(area_bounds(session, sd, principal), lang)
     if "subdistrict" in layers:
         add_layer(m, session, layers["subdistrict"], principal, BBox(sd.w, sd.s, sd.e, sd.n), lang)
     Needs(js=["leaflet_draw_js"], css=["leaflet_draw_css"]).add_to(m)

@@ -45,7 +45,6 @@
   }
 
   map.on("click", (event) => place(event.latlng));
-  if (map.getSize().x < 600) map.fitBounds(cfg.bounds);  // the panel sits below the map on a phone
 
   form.elements.category.addEventListener("change", () => {
     const chosen = categories.find((c) => c.code === form.elements.category.value);
