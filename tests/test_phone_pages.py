@@ -84,3 +84,19 @@ def test_a_basemap_that_answers_is_the_one_drawn(server, watched, monkeypatch, e
     watched.page.goto(f"{server}/map/coverage", wait_until="networkidle")
     assert watched.page.evaluate(FRAME, area(engine))["tiles"] == own
     watched.clean()
+
+
+def test_the_notice_board_and_the_building_diagram_fit_a_phone(server, phone, engine, demo):
+    """At the phone's own width, not a desktop page shrunk: nothing wider than the screen."""
+    with engine.connect() as conn:
+        grid = conn.execute(text("SELECT code FROM grids WHERE level = 2 ORDER BY code LIMIT 1")).scalar_one()
+        building = conn.execute(text("""SELECT building_id FROM households GROUP BY building_id
+                                        ORDER BY count(*) DESC, building_id LIMIT 1""")).scalar_one()
+    page = phone.page
+    for path in (f"/grids/{grid}/board", f"/buildings/{building}/diagram"):
+        page.goto(f"{server}{path}", wait_until="networkidle")
+        width = page.evaluate("[window.innerWidth, document.documentElement.scrollWidth]")
+        assert width == [390, 390], (path, width)
+        assert page.evaluate("parseFloat(getComputedStyle(document.querySelector('td')).fontSize)") >= 14
+        phone.shot("phone-" + path.strip("/").split("/")[-1])
+    phone.clean()
