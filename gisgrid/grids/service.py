@@ -216,3 +216,36 @@ def membership_filter(session: Session, code: str, alias: str) -> tuple[str, dic
     """SQL condition selecting the points (``alias``) a grid holds, children included."""
     grid = grid_by_code(session, code)
     return f"{alias}.grid_l{grid.level}_id = :grid_id", {"grid_id": grid.id}
+
+
+def grid_table(session: Session, *, parent: str | None, subdistrict: str | None,
+               scope: tuple[str, dict]) -> list[dict]:
+    """The grids one level below ``parent`` (a sub-district's communities when it is None) in the
+    caller's ``scope`` (a condition on the grid ``g``), each with its load against both bands (households and people, from the
+    exact load table) and its lead: the list a community manager keeps on one page."""
+    rows = session.execute(text("""
+        SELECT g.code, g.name, g.level, coalesce(l.households, 0) AS households, coalesce(l.people, 0) AS people,
+               (SELECT s.name FROM grid_assignments a JOIN staff s ON s.id = a.staff_id
+                 WHERE a.grid_id = g.id AND a.role = 'grid_lead' ORDER BY s.id LIMIT 1) AS lead,
+               (SELECT count(*) FROM grids c WHERE c.parent_code = g.code AND c.retired_at IS NULL) AS children
+        FROM grids g LEFT JOIN grid_loads l ON l.grid_id = g.id
+        WHERE g.retired_at IS NULL AND (CASE WHEN CAST(:parent AS text) IS NULL
+                                             THEN g.level = 1 AND g.subdistrict_code = :sd
+                                             ELSE g.parent_code = :parent END) AND """ + scope[0] + """
+        ORDER BY g.code"""), {"parent": parent, "sd": subdistrict, **scope[1]}).mappings()
+    table = []
+    for row in rows:
+        bands = get_settings().load_bands[row["level"]]
+        table.append({**row, "households_band": [bands.households.low, bands.households.high],
+                      "households_status": bands.households.classify(row["households"]),
+                      "people_band": [bands.people.low, bands.people.high],
+                      "people_status": bands.people.classify(row["people"])})
+    return table
+
+
+def buildings_of(session: Session, code: str) -> list[dict]:
+    """The buildings an L2 grid holds, with their households: a worker's way to each diagram."""
+    return [dict(r) for r in session.execute(text("""
+        SELECT b.id, b.name, b.address, coalesce(l.households, 0) AS households
+        FROM buildings b JOIN grids g ON g.id = b.grid_l2_id LEFT JOIN building_loads l ON l.building_id = b.id
+        WHERE g.code = :code ORDER BY b.name, b.id"""), {"code": code}).mappings()]

@@ -14,6 +14,7 @@ from fastapi.templating import Jinja2Templates
 from sqlalchemy.orm import Session
 
 from gisgrid.auth.access import Principal, grid_in_scope, needs
+from gisgrid.auth.bar import BAR_CSS, account_bar
 from gisgrid.cases import pages as case_pages
 from gisgrid.core.dependencies import get_session
 from gisgrid.core.errors import responses
@@ -96,7 +97,7 @@ def notice_board(request: Request, code: str, lang: str = LANG, me: Principal = 
     data = boards.board(session, code)
     return templates.TemplateResponse(request, "board.html", {
         "t": t, "lang": lang, "other": other, "l": data["ledger"], "svg": data["svg"],
-        "hours": data["service_hours"], "key_groups": data["key_groups"]})
+        "hours": data["service_hours"], "key_groups": data["key_groups"], "bar": account_bar(me, lang) + BAR_CSS})
 
 
 @router.get("/buildings/{building_id}/diagram", response_class=HTMLResponse,
@@ -109,7 +110,8 @@ def building_diagram(request: Request, building_id: int, lang: str = LANG, me: P
     data = boards.diagram(session, building_id, scope=me.rows("b"))
     return templates.TemplateResponse(request, "diagram.html", {
         "t": t, "lang": lang, "other": other, "b": data["building"], "entrances": data["entrances"],
-        "totals": data["totals"], "key_groups": data["key_groups"], "short": data["short"]})
+        "totals": data["totals"], "key_groups": data["key_groups"], "short": data["short"],
+        "bar": account_bar(me, lang) + BAR_CSS})
 
 
 @router.get("/favicon.ico", include_in_schema=False)

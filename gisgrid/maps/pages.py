@@ -20,6 +20,7 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from gisgrid.auth.access import Principal
+from gisgrid.auth.bar import BAR_CSS, account_bar
 from gisgrid.core import crs as crs_mod
 from gisgrid.core.errors import InvalidInput, NotFound
 from gisgrid.core.geojson import BBox
@@ -260,7 +261,7 @@ def coverage_page(session: Session, layers: dict[str, Layer], principal: Princip
         entries.append(f'<li><a class="gg-defect" data-index="{index}" data-defect="{p["defect"]}">'
                        f'{escape(p["label"])}</a> {what}{area}</li>')
     other = "en" if lang == "zh" else "zh"
-    panel = (f'<div class="gg-panel" id="gg-summary"><h1>{escape(sd.name)} · {t["coverage"]}</h1>'
+    panel = (f'<div class="gg-panel" id="gg-summary">{account_bar(principal, lang)}<h1>{escape(sd.name)} · {t["coverage"]}</h1>'
              f'<a href="?subdistrict={sd.code}&lang={other}">{t["lang"]}</a><br>'
              f'{t["area"]} {summary["area_covered_pct"]}% · {t["households"]} {summary["households_covered_pct"]}%'
              f' · {t["grids"]} {summary["grids"]}'
@@ -284,7 +285,7 @@ def coverage_page(session: Session, layers: dict[str, Layer], principal: Princip
     }});
     </script>"""
     root = m.get_root()
-    root.header.add_child(folium.Element(PAGE_CSS))
+    root.header.add_child(folium.Element(PAGE_CSS + BAR_CSS))
     root.html.add_child(folium.Element(panel + legend_html(shown, lang)))
     root.html.add_child(folium.Element(script + frame_script(m)))
     root.title = f"{sd.name} · {t['coverage']}"
@@ -338,7 +339,7 @@ def cases_page(session: Session, layers: dict[str, Layer], principal: Principal,
                        for s in CaseStatus)
     other = "en" if lang == "zh" else "zh"
     panel = f"""
-    <div class="gg-panel" id="gg-panel"><h1>{escape(sd.name)} · {t["title"]}</h1>
+    <div class="gg-panel" id="gg-panel">{account_bar(principal, lang)}<h1>{escape(sd.name)} · {t["title"]}</h1>
       <a href="?subdistrict={sd.code}&lang={other}">{t["lang"]}</a>
       <form id="gg-filters" onsubmit="return false">
         <label>{t["mode"]}<select name="mode"><option value="heat">{t["heat"]}</option>
@@ -364,7 +365,7 @@ def scripted_page(m: folium.Map, *, css: str, panel: str, config: dict, script: 
     folium's own script has made the map."""
     config = {"map": m.get_name(), "api": "", "basemap_crs": get_settings().basemap_crs, **config}
     root = m.get_root()
-    root.header.add_child(folium.Element(PAGE_CSS + css))
+    root.header.add_child(folium.Element(PAGE_CSS + BAR_CSS + css))
     root.html.add_child(folium.Element(panel))
     root.html.add_child(folium.Element(
         f'<script type="application/json" id="gg-config">{json.dumps(config, ensure_ascii=False)}</script>'))
@@ -435,7 +436,7 @@ def edit_page(session: Session, layers: dict[str, Layer], principal: Principal, 
     operations = "".join(f'<option value="{op}">{t[op]}</option>' for op in ("transfer", "split", "reshape", "merge"))
     other = "en" if lang == "zh" else "zh"
     panel = f"""
-    <div class="gg-panel" id="gg-panel"><h1>{escape(sd.name)} · {t["title"]}</h1>
+    <div class="gg-panel" id="gg-panel">{account_bar(principal, lang)}<h1>{escape(sd.name)} · {t["title"]}</h1>
       <a href="?subdistrict={sd.code}&level={level}&lang={other}">{t["lang"]}</a>
       <p id="gg-selected">{t["pick_first"]}</p>
       <label>{t["operation"]}<select id="gg-operation">{operations}</select></label>

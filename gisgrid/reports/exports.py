@@ -88,7 +88,7 @@ WEEKLY_LABELS_EN = {"new": "New", "closed": "Closed", "rejected": "Rejected or d
                     "overdue": "Overdue steps", "escalated": "Escalated"}
 WEEKLY_TEXT = {
     "zh": {"title": "网格化管理工作周报", "print": "打印", "switch": "English", "to": "至", "week": "选择周",
-           "show": "查看", "previous": "上一周", "next": "下一周", "by_category": "一、分类统计（八大类信息）",
+           "show": "查看", "previous": "上一周", "skipped": "上周（{week}）没有上报的事件，这里是有事件的最近一周。", "next": "下一周", "by_category": "一、分类统计（八大类信息）",
            "category": "类别", "total": "合计", "units": "二、下级单位", "code": "编码", "name": "名称",
            "hotspots": "三、热点区域（本周与前四周周均相比）", "rank": "序号", "grid": "所在网格",
            "cases": "本周件数", "mean": "前四周周均", "score": "显著度", "no_hotspots": "本周无明显聚集区域。",
@@ -97,7 +97,8 @@ WEEKLY_TEXT = {
            "footer": "超期环节：本周到期而未按期完成的环节（一件事件可有多个环节，含超期自动上报）；未结：周末时尚未结案、"
                      "不予立案或判为重复的事件；新增减去结案、不予立案及重复，即未结的变化。生成于"},
     "en": {"title": "Weekly grid management report", "print": "Print", "switch": "中文", "to": "to",
-           "week": "Week", "show": "Show", "previous": "previous week", "next": "next week",
+           "week": "Week", "show": "Show", "previous": "previous week",
+           "skipped": "Last week ({week}) had no reported case: this is the latest week that has one.", "next": "next week",
            "by_category": "1. By category (the eight information categories)", "category": "Category",
            "total": "Total", "units": "2. Units below", "code": "Code", "name": "Name",
            "hotspots": "3. Hot spots (this week against the mean of the four before)", "rank": "No.",
@@ -116,7 +117,7 @@ def _week_of(day: date) -> str:
     return f"{year}-W{week:02d}"
 
 
-def weekly_html(report: dict, lang: str = "zh") -> str:
+def weekly_html(report: dict, lang: str = "zh", bar: str = "") -> str:
     """The printable weekly report (one A4 page for a grid or community, a few for a city), in
     Chinese or English, with a week picker and the weeks either side on screen (not in print)."""
     scope = f"&scope={report['scope']['code']}" if report["scope"]["code"] else ""
@@ -126,7 +127,7 @@ def weekly_html(report: dict, lang: str = "zh") -> str:
     weeks = {"previous": _week_of(start - timedelta(days=7)), "next": _week_of(start + timedelta(days=7))}
     return _TEMPLATES.get_template("weekly.html").render(
         r=report, figures=FIGURES, labels=WEEKLY_LABELS if lang == "zh" else WEEKLY_LABELS_EN, week_end=end,
-        t=WEEKLY_TEXT[lang], lang=lang, scope_code=report["scope"]["code"],
+        t=WEEKLY_TEXT[lang], lang=lang, scope_code=report["scope"]["code"], bar=bar,
         links={"xlsx": f"/reports/weekly?{query}&format=xlsx", "pdf": f"/reports/weekly?{query}&format=pdf",
                "switch": f"?{query}&lang={'en' if lang == 'zh' else 'zh'}",
                **{k: f"?week={w}{scope}&lang={lang}" for k, w in weeks.items()}})

@@ -11,6 +11,7 @@ from fastapi.responses import HTMLResponse
 from sqlalchemy.orm import Session
 
 from gisgrid.auth.access import Principal, needs
+from gisgrid.auth.bar import BAR_CSS, account_bar
 from gisgrid.core.clock import Clock, Day, get_clock
 from gisgrid.core.dependencies import get_session
 from gisgrid.core.errors import responses
@@ -51,7 +52,8 @@ def weekly_page(scope: str | None = SCOPE, week: str | None = WEEK,
                 lang: str = Query("zh", pattern="^(zh|en)$", description="zh 中文 or en English"),
                 me: Principal = Depends(needs("reports")),
                 clock: Clock = Depends(get_clock), session: Session = Depends(get_session)) -> str:
-    return exports.weekly_html(weekly(session, scope, week, clock.now(), me), lang)
+    return exports.weekly_html(weekly(session, scope, week, clock.now(), me, latest_with_cases=True), lang,
+                               bar=account_bar(me, lang) + BAR_CSS)
 
 
 @router.get("/reports/assessment", summary="考核 / Assessment ranking", responses={

@@ -151,11 +151,21 @@ def _collection(session: Session, scope: Scope, start: datetime, end: datetime) 
 
 
 def weekly(session: Session, scope_code: str | None, week: str | None, now: datetime,
-           caller: Principal | None = None) -> dict:
+           caller: Principal | None = None, *, latest_with_cases: bool = False) -> dict:
     """The summary for ``scope_code`` (checked against the ``caller``'s scope, and their own
-    scope when omitted; without a caller, as for the operator's command, the whole city)."""
+    scope when omitted; without a caller, as for the operator's command, the whole city).
+    With ``latest_with_cases`` and no week asked for, a last week without a single reported
+    case gives way to the latest week that has one (``skipped`` names the empty week), so the
+    page opens on figures, not on zeros."""
     scope = resolve(session, scope_code, caller)
     label, start, end = week_bounds(week, now)
+    skipped = None
+    if week is None and latest_with_cases:
+        latest = session.execute(text(f"SELECT max(c.reported_at) FROM cases c WHERE {scope.cases} AND "
+                                      "c.reported_at < :end"), {**scope.params, "end": end}).scalar()
+        if latest is not None and latest < start:
+            year, number, _ = latest.astimezone(start.tzinfo).isocalendar()
+            skipped, (label, start, end) = label, week_bounds(f"{year}-W{number:02d}", now)
     categories = session.execute(text("SELECT code, name_zh, name_en FROM case_categories WHERE parent_code IS NULL "
                                       "ORDER BY sort_order")).all()
     by_category = _counts(session, scope, "c.category_code", start, end, now)
@@ -171,7 +181,7 @@ def weekly(session: Session, scope_code: str | None, week: str | None, now: date
             units.append({"code": None, "name": "未入格 / in no unit", **by_unit[None]})
     return {
         "scope": {"kind": scope.kind, "code": scope.code, "name": scope.name, "label": scope.label},
-        "week": label, "from": start.isoformat(), "to": end.isoformat(),
+        "week": label, "from": start.isoformat(), "to": end.isoformat(), "skipped": skipped,
         "generated_at": now.astimezone(start.tzinfo).isoformat(),
         "total": total, "by_category": rows,
         "units": {"kind": scope.child_kind, "items": units},
