@@ -70,6 +70,8 @@ class Settings(BaseSettings):
     basemap_crs: str = Field(default="WGS84", description="the basemap's coordinate system: WGS84 (OSM, "
                              "天地图) or GCJ-02 / BD-09 (AMap, Tencent, Baidu tiles): overlays are shifted to match")
     language: str = "zh"
+    small_count: int = Field(default=5, ge=2, le=100, description="a count of people in a key group under this "
+                             "(and above 0) is shown as '<N' to callers without person access: 1 in 250 households names someone")
     board_service_hours: str = Field(default="周一至周五 8:30–12:00，14:00–17:30；节假日值班电话见社区公告",
                                      description="the service hours printed on every grid notice board")
     max_page_size: int = Field(default=5000, description="the most items one page of a list may ask for (limit)")

@@ -178,6 +178,8 @@ class Layer(Strict):
     zoom: Zoom = Field(default_factory=Zoom)
     visible_to: list[Literal[ROLES]] = Field(default_factory=lambda: list(ROLES))  # type: ignore[valid-type]
     depends_on: list[str] = Field(default_factory=list, description="tables whose changes alter the layer")
+    small_counts: list[str] = Field(default_factory=list, description="properties counting people of key groups: "
+                                    "shown as '<N' under the small_count setting to callers without person access")
     order: int = 100
 
     @field_validator("name")
@@ -204,6 +206,23 @@ class Layer(Strict):
         if not IDENTIFIER.match(self.scope.column):
             raise ValueError(f"scope.column must be a plain SQL name, got {self.scope.column!r}")
         return self
+
+    @model_validator(mode="after")
+    def _small_counts_are_properties(self) -> Layer:
+        for name in self.small_counts:
+            if name not in self.properties:
+                raise ValueError(f"small_counts {name!r} is not one of the layer's properties {self.properties}")
+            if any(rule.when.property == name for rule in self.style.rules):
+                raise ValueError(f"a style rule may not test {name!r}: callers without person access see it masked")
+        return self
+
+    def property_sql(self, name: str, alias: str, masked: bool) -> str:
+        """A property's value for the caller: a small count becomes '<N' when ``masked``."""
+        column = f"{alias}.{name}"
+        if not masked or name not in self.small_counts:
+            return column
+        return (f"CASE WHEN {column} > 0 AND {column} < CAST(:small_count AS integer) "
+                f"THEN '<' || CAST(:small_count AS integer) ELSE CAST({column} AS text) END")
 
     @model_validator(mode="after")
     def _rules_use_properties(self) -> Layer:

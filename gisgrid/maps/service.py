@@ -64,8 +64,13 @@ def layer_or_404(layers: dict[str, Layer], name: str, principal: Principal) -> L
     return layer
 
 
-def _properties_sql(layer: Layer, alias: str = "src") -> str:
-    pairs = ", ".join(f"'{p}', {alias}.{p}" for p in layer.properties)
+def masks_small_counts(principal: Principal) -> bool:
+    """A caller without person access sees a key group's small counts as '<N'."""
+    return not principal.can("people")
+
+
+def _properties_sql(layer: Layer, masked: bool, alias: str = "src") -> str:
+    pairs = ", ".join(f"'{p}', {layer.property_sql(p, alias, masked)}" for p in layer.properties)
     return f"json_build_object({pairs})" if pairs else "'{}'::json"
 
 
@@ -75,14 +80,14 @@ def features(session: Session, layer: Layer, principal: Principal, *, bbox: BBox
     source, geom, ident = layer.source.sql(), layer.source.geometry, layer.source.id
     where = layer.scope.sql("src")
     params = {**source_params(None if bbox is None else (bbox.west, bbox.south, bbox.east, bbox.north)),
-              **principal.scope_params()}
+              **principal.scope_params(), "small_count": get_settings().small_count}
     if bbox is not None:
         where += " AND " + BBox.sql(f"src.{geom}")
         params.update(bbox.params())
     features_sql = f"""
         SELECT json_build_object('type', 'Feature', 'id', src.{ident},
                                  'geometry', {geometry_json(f'src.{geom}')},
-                                 'properties', {_properties_sql(layer)})::text
+                                 'properties', {_properties_sql(layer, masks_small_counts(principal))})::text
         FROM {source} AS src WHERE {where} ORDER BY src.{ident}
     """
     count_sql = f"SELECT count(*) FROM {source} AS src WHERE {where}"
@@ -128,7 +133,7 @@ class TilePlan:
     params: dict
 
 
-_PLANS: dict[int, tuple[Layer, TilePlan]] = {}
+_PLANS: dict[tuple[int, bool], tuple[Layer, TilePlan]] = {}
 
 
 def cache_key(layer: Layer) -> str:
@@ -138,19 +143,20 @@ def cache_key(layer: Layer) -> str:
     return f"{layer.name}@{hashlib.sha256(fingerprint.encode()).hexdigest()[:12]}"
 
 
-def tile_plan(layer: Layer) -> TilePlan:
-    """The layer's :class:`TilePlan`, made on its first tile with the settings of that moment and
-    kept for the process (keyed by the layer object, which the memo keeps alive)."""
-    memo = _PLANS.get(id(layer))
+def tile_plan(layer: Layer, masked: bool = False) -> TilePlan:
+    """The layer's :class:`TilePlan` (with small counts masked or not), made on its first tile
+    with the settings of that moment and kept for the process (keyed by the layer object, which
+    the memo keeps alive)."""
+    memo = _PLANS.get((id(layer), masked))
     if memo is None:
-        memo = _PLANS[id(layer)] = (layer, _plan(layer, get_settings().tile_cache))
+        memo = _PLANS[id(layer), masked] = (layer, _plan(layer, get_settings().tile_cache, masked))
     return memo[1]
 
 
-def _plan(layer: Layer, cache: bool) -> TilePlan:
+def _plan(layer: Layer, cache: bool, masked: bool) -> TilePlan:
     cached = cache and bool(layer.depends_on)
     geom = layer.source.geometry
-    columns = "".join(f"src.{p}, " for p in layer.properties)
+    columns = "".join(f"{layer.property_sql(p, 'src', masked)} AS {p}, " for p in layer.properties)
     # MATERIALIZED: ST_AsMVTGeom runs once a row; inlined, the NULL test below would repeat it.
     sql = f"""
         WITH bounds AS (
@@ -169,8 +175,9 @@ def _plan(layer: Layer, cache: bool) -> TilePlan:
             SELECT :key, :z, :x, :y, :tables, bounds.box, tile.tile FROM bounds, tile ON CONFLICT DO NOTHING
         )"""
     sql += " SELECT tile FROM tile"
-    key = cache_key(layer) if cached else None
-    params = {**source_params(), "name": layer.name, "tables": list(layer.depends_on)}
+    key = (cache_key(layer) + ("~masked" if masked and layer.small_counts else "")) if cached else None
+    params = {**source_params(), "name": layer.name, "tables": list(layer.depends_on),
+              "small_count": get_settings().small_count}
     return TilePlan(key=key, render=str(text(sql).compile(dialect=psycopg.dialect())), params=params)
 
 
@@ -197,7 +204,7 @@ async def tile(pool: AsyncConnectionPool, layer: Layer, principal: Principal, z:
     check_tile(layer, z, x, y)
     if not layer.zoom.min <= z <= layer.zoom.max:
         return b""
-    plan = tile_plan(layer)
+    plan = tile_plan(layer, masks_small_counts(principal))
     key = None if plan.key is None else f"{plan.key}|{principal.scope_key}"
     async with pool.connection() as conn:
         if key is not None:
