@@ -5,6 +5,8 @@ nothing fetched from outside 127.0.0.1. Screenshots go to test-artifacts/."""
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from shapely import Point
 from sqlalchemy import text
@@ -150,4 +152,21 @@ def test_the_pages_in_english(scratch_server, watched, town):
     assert page.inner_text("#gg-message") == "no case has this tracking code"
     watched.shot("case-track-en")
     watched.errors = [e for e in watched.errors if "404" not in e]
+    watched.clean()
+
+
+def test_a_refused_report_speaks_chinese_on_the_chinese_form(scratch_server, watched, town):
+    """A check the API's validation makes (a title over 200 characters) reaches the Chinese form
+    in Chinese, not as pydantic's English."""
+    page = watched.page
+    open_form(page, scratch_server, town)
+    fill(page, "垃圾堆放")
+    page.evaluate("document.querySelector('input[name=title]').removeAttribute('maxlength')")
+    page.fill("input[name=title]", "长" * 300)
+    drop_pin(page, town, 100, 120)
+    page.click("#gg-submit")
+    page.wait_for_function("window.ggReport.status === 'refused'")
+    message = page.inner_text("#gg-message")
+    assert "200" in message and "字符" in message and not re.search(r"[A-Za-z]{3,}", message), message
+    watched.errors = [e for e in watched.errors if "422" not in e]  # the refused POST the page handled
     watched.clean()

@@ -78,4 +78,6 @@ def test_an_undeclared_field_is_refused_naming_it(scratch_http, method, path, bo
     answer = scratch_http.request(method, path, json=body)
     assert answer.status_code == 422, answer.text
     problems = answer.json()["detail"]["problems"]
-    assert {"where": where, "message": "Extra inputs are not permitted"} in problems, problems
+    field = where.removeprefix("body.")
+    message = f"{field}：不是可填的字段 / {field}: Extra inputs are not permitted"  # Chinese first, as every message
+    assert {"where": where, "message": message} in problems, problems

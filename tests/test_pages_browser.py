@@ -146,6 +146,7 @@ def test_editor_round_trip_by_mouse(scratch_server, scratch_engine, watched):
     assert page.locator("path.gg-moved").count() == 1
     loads = page.inner_text("table.gg-loads")
     assert any(word in loads for word in ("偏少", "达标", "超标"))
+    assert "200–300" in loads and "1000–1500" in loads  # both bands: households and people
     assert not re.search(r"\b(within|under|over)\b", loads)  # no raw status word on a Chinese page
     with scratch_engine.connect() as conn:  # the preview kept nothing
         assert conn.execute(text("SELECT version FROM grids WHERE code = :c"), {"c": town.west}).scalar_one() == 1
@@ -160,6 +161,29 @@ def test_editor_round_trip_by_mouse(scratch_server, scratch_engine, watched):
                                    "WHERE g.code = :c AND v.version = 2"), {"c": town.west}).scalar_one()
     assert (version, grid, reason) == (2, town.east, "桐梓苑划归东网格")
     watched.shot("editor-saved")
+    watched.clean()
+
+
+def test_the_editor_guides_its_first_use_and_shows_the_picked_grids_buildings_at_once(scratch_server, scratch_engine,
+                                                                                     watched):
+    from builders import Town
+
+    town = Town(scratch_engine)
+    page = watched.page
+    click = _editor(page, scratch_server, town)
+    assert "点击要修改的网格" in page.inner_text("#gg-selected")
+    click(60, 150)                                  # pick the west grid
+    page.wait_for_function("window.ggEditor.buildings !== undefined")
+    assert page.locator("path.gg-mine").count() == 1  # its building, drawn before any preview
+    assert page.input_value("#gg-to") == ""           # no receiver until one is clicked
+    assert "点击接收这块区域的相邻网格" in page.inner_text("#gg-message")
+    page.click("#gg-draw")                            # drawing before a receiver is refused, in words
+    assert "点击接收" in page.inner_text("#gg-message") and "error" in page.get_attribute("#gg-message", "class")
+    click(320, 150)                                   # the one clicked is the one chosen
+    assert page.input_value("#gg-to") == town.east
+    assert f"接收网格：{town.east}" in page.inner_text("#gg-message") and "开始绘制" in page.inner_text("#gg-message")
+    page.select_option("#gg-operation", "split")
+    assert "切割线" in page.inner_text("#gg-message")
     watched.clean()
 
 
@@ -216,4 +240,35 @@ def test_on_a_gcj02_basemap_every_overlay_is_shifted(server, watched, monkeypatc
                            "ST_ForcePolygonCCW(boundary), 1)), 1) p FROM subdistricts ORDER BY code LIMIT 1) s")).one()
     gx, gy = crs.wgs84_to_gcj02(x, y)
     assert f"{float(gx):.6f}"[:-1] in html and f"{float(gy):.6f}"[:-1] in html
+    watched.clean()
+
+
+ENGLISH_WORDS = re.compile(r"\b(reported|registered|dispatched|in_progress|in progress|handled|verified|closed|rejected|"
+                           r"duplicate|within|under|over|open|blind spot|overlap)\b", re.IGNORECASE)
+
+
+def test_the_chinese_pages_hold_no_english_status_word(server, watched, db, demo):
+    """Every page a member of staff opens in Chinese, with the lists it fills by script opened too."""
+    grid = db.execute(text("SELECT code FROM grids WHERE level = 2 ORDER BY code LIMIT 1")).scalar_one()
+    building = db.execute(text("SELECT building_id FROM households ORDER BY building_id LIMIT 1")).scalar_one()
+    page = watched.page
+    found = {}
+    for path in ("/", "/map/coverage", "/map/cases", "/map/edit", f"/grids/{grid}/board",
+                 f"/buildings/{building}/diagram", "/reports/weekly/page", "/report", "/track"):
+        page.goto(f"{server}{path}", wait_until="networkidle")
+        if path == "/map/cases":  # a hexagon's list of cases, with their statuses
+            page.select_option("select[name=mode]", "hex")
+            page.wait_for_function("""() => { const map = window[JSON.parse(
+                document.getElementById('gg-config').textContent).map]; let hexes = 0;
+                map.eachLayer(l => { if (l.feature && l.feature.properties && l.feature.properties.cell) hexes++; });
+                return hexes > 0; }""")
+            page.evaluate("""() => { const map = window[JSON.parse(document.getElementById('gg-config').textContent).map];
+                let best = null; map.eachLayer(l => { if (l.feature && l.feature.properties && l.feature.properties.cell
+                  && (!best || l.feature.properties.cases > best.feature.properties.cases)) best = l; });
+                best.fire('click'); }""")
+            page.wait_for_function("window.ggCases.listed !== undefined")
+        words = set(ENGLISH_WORDS.findall(page.inner_text("body")))
+        if words:
+            found[path] = words
+    assert found == {}
     watched.clean()

@@ -97,7 +97,7 @@ def new_map(bounds: tuple[float, float, float, float], lang: str) -> folium.Map:
     folium.TileLayer(tiles=url, attr=settings.basemap_attribution if url != basemap.BLANK else "gisgrid",
                      name=TEXT[lang]["basemap"], max_zoom=20, max_native_zoom=19).add_to(m)
     (x0, x1), (y0, y1) = _shift([west, east], [south, north])
-    m.gg_frame = {"map": m.get_name(), "bounds": [[y0, x0], [y1, x1]], "blank": basemap.BLANK}
+    m.gg_frame = {"map": m.get_name(), "bounds": [[y0, x0], [y1, x1]], "blank": basemap.BLANK, "lang": lang}
     return m
 
 
@@ -354,7 +354,8 @@ def cases_page(session: Session, layers: dict[str, Layer], principal: Principal,
       <p id="gg-stats"></p><div id="gg-cases"></div>
     </div>"""
     Needs(js=["leaflet-heat.js"]).add_to(m)
-    config = {"subdistrict": sd.code, "text": {"count": t["count"], "in_cell": t["in_cell"]}}
+    config = {"subdistrict": sd.code, "text": {"count": t["count"], "in_cell": t["in_cell"]},
+              "statuses": {s.value: s.label_zh if lang == "zh" else s.value.replace("_", " ") for s in CaseStatus}}
     return scripted_page(m, css=CASES_CSS, panel=panel, config=config, script="cases_map.js",
                          title=f"{sd.name} · {t['title']}")
 
@@ -380,21 +381,33 @@ EDIT_TEXT = {
     "zh": {"title": "网格边界编辑", "operation": "操作", "transfer": "划转（把一块划给相邻网格）", "split": "拆分（画切割线）",
            "reshape": "重画边界", "merge": "合并（点选相邻网格）", "to": "接收网格", "draw": "开始绘制",
            "reason": "修改原因（必填）", "mode": "校验", "strict": "严格", "fit": "自动贴合", "preview": "预览影响",
-           "save": "保存", "restart": "重新开始", "households": "户", "picked": "已选中。选择操作，然后开始绘制。",
-           "pick_first": "请先点选一个网格。", "draw_first": "请先绘制。", "merge_first": "请点选要并入的相邻网格。",
+           "save": "保存", "restart": "重新开始", "households": "户",
+           "pick_first": "第一步：在地图上点击要修改的网格。",
+           "click_receiver": "（在地图上点击接收网格）", "not_neighbour": "只能划给相邻的同级网格。",
+           "guide_transfer": "第二步：在地图上点击接收这块区域的相邻网格（将显示为绿色）。",
+           "guide_draw_transfer": "接收网格：{to}。第三步：点“开始绘制”，画出要划出的一块（须与两网格的边界相接）。",
+           "guide_split": "第二步：点“开始绘制”，画一条穿过网格的切割线，两端越过网格边界。",
+           "guide_reshape": "第二步：点“开始绘制”，画出这个网格的新边界。",
+           "guide_merge": "第二步：在地图上点击要并入的相邻网格，然后填写原因并预览。", "draw_first": "请先绘制。", "merge_first": "请点选要并入的相邻网格。",
            "reason_first": "请填写修改原因。", "draw_polygon": "在地图上逐点绘制多边形，点击第一个点闭合。",
            "draw_line": "绘制切割线，两端越过网格边界，点击最后一点结束。", "drawn": "已绘制。填写原因后预览影响。",
            "previewed": "以上为预览，尚未保存。", "saved": "已保存，新版本 v{v}。",
            "conflict": "保存失败：他人已修改网格 {g}（当前版本 v{v}），红色虚线为其形状。请重新开始。",
            "restarted": "已载入最新边界，请重新绘制。", "moves": "换网格：{b} 栋楼，{h} 户", "grid": "网格",
-           "before": "之前", "after": "之后", "band": "标准", "retired": "撤销", "lang": "English",
+           "before": "之前", "after": "之后", "band": "标准", "retired": "撤销", "lang": "English", "people": "人",
            "status": {"under": "偏少", "within": "达标", "over": "超标"}},
     "en": {"title": "Boundary editor", "operation": "Operation", "transfer": "transfer (give part to a neighbour)",
            "split": "split (draw a cutting line)", "reshape": "redraw the boundary",
            "merge": "merge (click neighbours)", "to": "Receiving grid", "draw": "Draw", "reason": "Reason (required)",
            "mode": "Checks", "strict": "strict", "fit": "fit", "preview": "Preview impact", "save": "Save",
            "restart": "Start over", "households": "households",
-           "picked": "Selected. Choose an operation, then draw.", "pick_first": "Click a grid first.",
+           "pick_first": "Step 1: click the grid to change on the map.",
+           "click_receiver": "(click the receiving grid on the map)", "not_neighbour": "Only a neighbour of the same level can receive.",
+           "guide_transfer": "Step 2: click the neighbour that receives the area (it turns green).",
+           "guide_draw_transfer": "Receiving grid: {to}. Step 3: press Draw and outline the part to give (touching both grids' border).",
+           "guide_split": "Step 2: press Draw and draw a cutting line across the grid, both ends beyond its border.",
+           "guide_reshape": "Step 2: press Draw and draw the grid's new boundary.",
+           "guide_merge": "Step 2: click the neighbours to merge in, then give a reason and preview.",
            "draw_first": "Draw first.", "merge_first": "Click the neighbours to merge in.",
            "reason_first": "Give a reason.", "draw_polygon": "Click the corners; click the first one to close.",
            "draw_line": "Draw a line crossing the grid; click the last point again to finish.",
@@ -403,7 +416,7 @@ EDIT_TEXT = {
            "conflict": "Not saved: someone else changed grid {g} (now v{v}); its shape is dashed red. Start over.",
            "restarted": "Latest boundaries loaded: draw again.", "moves": "Changing grid: {b} buildings, {h} households",
            "grid": "Grid", "before": "before", "after": "after", "band": "band", "retired": "retired",
-           "lang": "中文", "status": {"under": "under", "within": "in band", "over": "over"}},
+           "lang": "中文", "status": {"under": "under", "within": "in band", "over": "over"}, "people": "people"},
 }
 
 EDIT_CSS = """

@@ -26,6 +26,41 @@ log = logging.getLogger(__name__)
 RETRYABLE = {"55P03", "40P01", "40001", "23505"}
 
 
+# pydantic's checks, in Chinese (the English half is pydantic's own message)
+VALIDATION_ZH = {
+    "missing": "必须填写", "extra_forbidden": "不是可填的字段", "json_invalid": "不是有效的 JSON",
+    "string_too_long": "最多 {max_length} 个字符", "string_too_short": "至少 {min_length} 个字符",
+    "too_long": "最多 {max_length} 项", "too_short": "至少 {min_length} 项",
+    "greater_than_equal": "应不小于 {ge}", "less_than_equal": "应不大于 {le}", "greater_than": "应大于 {gt}",
+    "less_than": "应小于 {lt}", "int_parsing": "应为整数", "int_type": "应为整数", "int_from_float": "应为整数",
+    "float_parsing": "应为数字", "float_type": "应为数字", "finite_number": "应为有限的数字",
+    "string_type": "应为文字", "bool_parsing": "应为 true 或 false", "bool_type": "应为 true 或 false",
+    "literal_error": "应为以下之一：{expected}", "enum": "应为以下之一：{expected}",
+    "string_pattern_mismatch": "格式不对", "date_parsing": "应为日期（YYYY-MM-DD）",
+    "date_from_datetime_parsing": "应为日期（YYYY-MM-DD）", "datetime_parsing": "应为时间（ISO 8601）",
+    "datetime_from_date_parsing": "应为时间（ISO 8601）", "list_type": "应为列表", "dict_type": "应为对象",
+    "model_type": "应为对象", "model_attributes_type": "应为对象", "uuid_parsing": "应为 UUID",
+}
+
+
+def validation_message(error: dict) -> tuple[str, str]:
+    """Where, and "中文 / English" for one of pydantic's errors (our own validators' messages,
+    already bilingual, pass through)."""
+    loc = [str(p) for p in error.get("loc", ())]
+    where = ".".join(loc)
+    field = ".".join(loc[1:] if len(loc) > 1 and loc[0] in ("body", "query", "path", "header") else loc)
+    english = error.get("msg", "")
+    if error.get("type") == "value_error":
+        own = english.removeprefix("Value error, ")
+        return where, own if " / " in own else f"{field}：{own} / {field}: {own}"
+    template = VALIDATION_ZH.get(error.get("type", ""), "不符合要求")
+    try:
+        chinese = template.format(**{k: v for k, v in (error.get("ctx") or {}).items()})
+    except (KeyError, IndexError):
+        chinese = template
+    return where, f"{field}：{chinese} / {field}: {english}"
+
+
 def error_page(exc: GisgridError) -> str:
     """A refused or missing page as a page: the bilingual message, and the ways on."""
     title = {403: "无此权限 / Not allowed", 404: "没有找到 / Not found"}.get(exc.status, "请求有误 / Cannot do that")
@@ -49,13 +84,7 @@ def install_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:
-        problems = [
-            {
-                "where": ".".join(str(p) for p in err.get("loc", ())),
-                "message": err.get("msg", ""),
-            }
-            for err in exc.errors()
-        ]
+        problems = [dict(zip(("where", "message"), validation_message(err), strict=True)) for err in exc.errors()]
         first = problems[0] if problems else {"where": None, "message": "invalid request"}
         return JSONResponse(
             {

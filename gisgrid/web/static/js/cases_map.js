@@ -29,7 +29,7 @@
     const answer = await fetch(cfg.api + "/cases/density?" + params.toString());
     const data = await answer.json();
     clear();
-    if (!answer.ok) { stats.textContent = data.message; return; }
+    if (!answer.ok) { stats.textContent = window.ggLocalised(data.message); return; }
     if (mode === "heat") {
       const top = Math.max(1, ...data.points.map(p => p[2]));
       heat = L.heatLayer(data.points.map(p => window.ggShift([p[0], p[1], p[2] / top])), { radius: 18, blur: 14, maxZoom: 17 });
@@ -60,7 +60,7 @@
     for (const item of data.items) {
       const row = document.createElement("div");
       row.className = "gg-case";
-      row.textContent = `${item.case_no} ${item.title} · ${item.category} · ${item.status} · ${item.reported_at.slice(0, 10)}`;
+      row.textContent = `${item.case_no} ${item.title} · ${item.category} · ${cfg.statuses[item.status] || item.status} · ${item.reported_at.slice(0, 10)}`;
       list.appendChild(row);
     }
     window.ggCases.listed = data.numberMatched;

@@ -10,6 +10,7 @@
   const state = { grids: {}, selected: null, drawn: null, operation: "transfer", merge: new Set() };
   let gridLayer = null, drawnLayer = L.featureGroup().addTo(map), previewLayer = L.featureGroup().addTo(map);
   let conflictLayer = L.featureGroup().addTo(map), handler = null;
+  const buildingLayer = L.featureGroup().addTo(map);
   window.ggEditor = { status: "loading" };
 
   const base = { color: "#2b7bba", weight: 2, fillOpacity: 0.08 };
@@ -27,6 +28,7 @@
     const data = await answer.json();
     if (gridLayer) map.removeLayer(gridLayer);
     state.grids = {};
+    state.wgs84 = Object.fromEntries(data.features.map((f) => [f.id, L.geoJSON(f).getBounds()]));  // for API boxes
     gridLayer = L.geoJSON(window.ggShift(data), {
       style: () => base,
       onEachFeature: (feature, layer) => {
@@ -64,8 +66,10 @@
       return;
     }
     if (state.selected && state.operation === "transfer" && code !== state.selected && state.drawn === null) {
-      $("gg-to").value = code;
+      if (![...$("gg-to").options].some((o) => o.value === code)) { say(t.not_neighbour, "error"); return; }
+      $("gg-to").value = code;  // the one clicked, nothing else
       restyle();
+      say(t.guide_draw_transfer.replace("{to}", code));
       return;
     }
     state.selected = code;
@@ -74,6 +78,7 @@
     $("gg-selected").textContent = `${p.name} · ${code} · v${p.version} · ${p.households} ${t.households}`;
     const select = $("gg-to");
     select.innerHTML = "";
+    select.appendChild(new Option(t.click_receiver, ""));  // none until one is clicked or chosen
     for (const f of neighbours(code)) {
       const option = document.createElement("option");
       option.value = f.id;
@@ -81,11 +86,41 @@
       select.appendChild(option);
     }
     restyle();
-    say(t.picked);
+    showBuildings(code);
+    say(guide());
+  }
+
+  // what to do next, in words, for the operation in hand
+  function guide() {
+    if (!state.selected) return t.pick_first;
+    if (state.operation === "transfer") {
+      return $("gg-to").value ? t.guide_draw_transfer.replace("{to}", $("gg-to").value) : t.guide_transfer;
+    }
+    return t["guide_" + state.operation];
+  }
+
+  // the picked grid's buildings at once: what a boundary change would move is in sight before drawing
+  async function showBuildings(code) {
+    buildingLayer.clearLayers();
+    const box = state.wgs84[code];
+    const answer = await fetch(`${cfg.api}/layers/buildings/items?bbox=${box.toBBoxString()}&limit=5000`);
+    if (!answer.ok || state.selected !== code) return;
+    const data = await answer.json();
+    for (const f of data.features) {
+      const [lon, lat] = f.geometry.coordinates;
+      const mine = cfg.level === 1 ? (f.properties.grid_code || "").startsWith(code) : f.properties.grid_code === code;
+      L.circleMarker(window.ggShift([lat, lon]), { radius: mine ? 5 : 3, weight: 1, color: "#333",
+                                                   fillColor: mine ? "#e6550d" : "#9e9e9e", fillOpacity: 0.9,
+                                                   className: mine ? "gg-building gg-mine" : "gg-building" })
+        .bindTooltip(`${f.properties.name}: ${f.properties.households} ${t.households}`).addTo(buildingLayer);
+    }
+    window.ggEditor.buildings = buildingLayer.getLayers().length;
   }
 
   function startDrawing() {
     if (!state.selected) { say(t.pick_first, "error"); return; }
+    if (state.operation === "transfer" && !$("gg-to").value) { say(t.guide_transfer, "error"); return; }
+    if (state.operation === "merge") { say(t.guide_merge); return; }
     drawnLayer.clearLayers();
     previewLayer.clearLayers();
     state.drawn = null;
@@ -150,15 +185,21 @@
       L.circleMarker(window.ggShift([b.lat, b.lon]), { radius: 6, color: "#e6550d", fillOpacity: 0.9, className: "gg-moved" })
         .bindTooltip(`${b.name}: ${b.households} ${t.households}`).addTo(previewLayer);
     }
-    const rows = impact.loads.map((l) => `<tr><td>${l.code}</td><td>${l.before ? l.before.households : "—"}</td>` +
-      `<td>${l.after ? l.after.households + " " + (t.status[l.after.status] || l.after.status) : t.retired}</td><td>${l.band[0]}–${l.band[1]}</td></tr>`);
+    // households and people, each against its band (200–300 households, 1,000–1,500 people for a grid)
+    const word = (status) => t.status[status] || status;
+    const rows = impact.loads.map((l) => `<tr><td rowspan="2">${l.code}</td><td>${t.households}</td>` +
+      `<td>${l.before ? l.before.households : "—"}</td>` +
+      `<td>${l.after ? l.after.households + " " + word(l.after.status) : t.retired}</td><td>${l.band[0]}–${l.band[1]}</td></tr>` +
+      `<tr class="gg-people"><td>${t.people}</td><td>${l.before ? l.before.people : "—"}</td>` +
+      `<td>${l.after ? l.after.people + " " + word(l.after.people_status) : t.retired}</td>` +
+      `<td>${l.people_band[0]}–${l.people_band[1]}</td></tr>`);
     const defects = [...impact.defects.created.map((d) => `+ ${d.label} ${d.area_m2} m²`),
                      ...impact.defects.removed.map((d) => `− ${d.label} ${d.area_m2} m²`)];
     $("gg-impact").innerHTML =
       `<p id="gg-moved">${t.moves.replace("{b}", impact.moves.buildings.length).replace("{h}", impact.households_moved || 0)}</p>` +
-      `<table class="gg-loads"><tr><th>${t.grid}</th><th>${t.before}</th><th>${t.after}</th><th>${t.band}</th></tr>${rows.join("")}</table>` +
+      `<table class="gg-loads"><tr><th>${t.grid}</th><th></th><th>${t.before}</th><th>${t.after}</th><th>${t.band}</th></tr>${rows.join("")}</table>` +
       (defects.length ? `<p>${defects.join("<br>")}</p>` : "") +
-      (report.adjustments.length ? `<p>${report.adjustments.map((a) => a.message).join("<br>")}</p>` : "") +
+      (report.adjustments.length ? `<p>${report.adjustments.map((a) => window.ggLocalised(a.message)).join("<br>")}</p>` : "") +
       (report.warnings.length ? `<p class="gg-warn">${report.warnings.join("<br>")}</p>` : "");
   }
 
@@ -166,7 +207,7 @@
     if (!ready()) return;
     const answer = await request(true);
     const body = await answer.json();
-    if (!answer.ok) { say(body.message, "error"); window.ggEditor.status = "refused"; return; }
+    if (!answer.ok) { say(window.ggLocalised(body.message), "error"); window.ggEditor.status = "refused"; return; }
     showImpact(body);
     window.ggEditor = { status: "previewed", report: body };
     say(t.previewed);
@@ -185,7 +226,7 @@
       window.ggEditor = { status: "conflict", version: body.detail.current_version };
       return;
     }
-    if (!answer.ok) { say(body.message, "error"); window.ggEditor.status = "refused"; return; }
+    if (!answer.ok) { say(window.ggLocalised(body.message), "error"); window.ggEditor.status = "refused"; return; }
     showImpact(body);
     const mine = body.grids.find((g) => g.code === state.selected);
     say(t.saved.replace("{v}", mine ? mine.version_after : ""), "ok");
@@ -213,8 +254,9 @@
     state.merge.clear();
     $("gg-to-row").hidden = state.operation !== "transfer";
     restyle();
+    say(guide());
   });
-  $("gg-to").addEventListener("change", restyle);
+  $("gg-to").addEventListener("change", () => { restyle(); say(guide()); });
   $("gg-draw").addEventListener("click", startDrawing);
   $("gg-preview").addEventListener("click", preview);
   $("gg-save").addEventListener("click", save);

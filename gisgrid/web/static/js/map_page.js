@@ -7,6 +7,13 @@
   const map = window[frame.map];
   const PHONE = 700;
 
+  // server messages are "中文 / English": the page's scripts show the reader's half
+  window.ggLocalised = function (message) {
+    const cut = (message || "").indexOf(" / ");
+    if (cut < 0) return message;
+    return frame.lang === "zh" ? message.slice(0, cut) : message.slice(cut + 3);
+  };
+
   function fit() {
     map.invalidateSize();
     map.options.zoomSnap = 0.25;  // a phone's few hundred pixels: frame closer than whole zoom steps

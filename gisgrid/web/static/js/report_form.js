@@ -25,11 +25,15 @@
     $("gg-message").className = "gg-message" + (text ? " error" : "");
   }
 
-  // server messages are "中文 / English": show the reader's half
-  function localised(message) {
-    const cut = (message || "").indexOf(" / ");
-    if (cut < 0) return message;
-    return cfg.lang === "zh" ? message.slice(0, cut) : message.slice(cut + 3);
+  const localised = (message) => window.ggLocalised(message);
+
+  // "title：…" names the form's field by its label, as the reader sees it
+  function withLabel(message, where) {
+    const field = (where || "").split(".").pop();
+    const input = field && form.elements[field];
+    const label = input && input.closest("label");
+    return label ? message.replace(`${field}：`, `${label.firstChild.textContent.trim()}：`)
+                          .replace(`${field}: `, `${label.firstChild.textContent.trim()}: `) : message;
   }
 
   function place(latlng) {
@@ -83,7 +87,7 @@
       else {
         // refused: nothing was stored, so the corrected form is a new fill with a new key
         key = newKey();
-        say(t.failed + localised(data.message));
+        say(t.failed + withLabel(localised(data.message), data.where));
         window.ggReport.status = "refused";
       }
     } catch (error) {
