@@ -137,3 +137,10 @@ def test_the_weekly_page_opens_on_the_latest_week_with_cases(server, signed, eng
     assert 'id="gg-skipped"' in page  # and it says the last week had none
     as_json = httpx.get(f"{server}/reports/weekly", headers=signed["admin"]).json()
     assert as_json["week"] != shown and as_json["total"]["new"] == 0  # the API keeps its plain default
+
+
+@pytest.mark.parametrize("level, households, people", [(1, "1500–4500", "3000–15000"), (2, "200–300", "1000–1500"),
+                                                        (3, "30–150", "60–500")])
+def test_every_grid_layer_shows_load_against_both_bands(http, level, households, people):
+    feature = http.get(f"/layers/grids_l{level}/items", params={"limit": 1}).json()["features"][0]["properties"]
+    assert (feature["band"], feature["people_band"]) == (households, people)
