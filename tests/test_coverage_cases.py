@@ -104,3 +104,33 @@ def test_scope_to_one_community_and_level(db, territory):
     level1 = analyse(db, Scope(subdistrict=SD, level=1))
     assert {d.type for d in level1.defects if d.type in areas} == {"blind_spot"}
     assert all(d.level == 1 for d in level1.defects)
+
+
+def uneven_depths(db) -> Territory:
+    """Three communities 500 m × 500 m, subdivided to different depths: 001 into an L2 with micro-grids
+    and an L2 without; 002 not at all; 003 into one L2 with a micro-grid, leaving its north
+    100 m in no L2."""
+    t = Territory(db, SD, metres_box(0, 0, 1500, 500))
+    t.grid("001", metres_box(0, 0, 500, 500))
+    t.grid("001001", metres_box(0, 0, 500, 250))
+    t.grid("001001001", metres_box(0, 0, 500, 250))
+    t.grid("001002", metres_box(0, 250, 500, 500))
+    t.grid("002", metres_box(500, 0, 1000, 500))
+    t.grid("003", metres_box(1000, 0, 1500, 500))
+    t.grid("003001", metres_box(1000, 0, 1500, 400))
+    t.grid("003001001", metres_box(1000, 0, 1500, 400))
+    return t
+
+
+def test_a_level_that_is_not_subdivided_has_no_orphans_below_it(db):
+    t = uneven_depths(db)
+    t.building(250, 100, households=10)           # 001 / 001001 / 001001001
+    t.building(250, 400, households=10)           # 001 / 001002, which has no micro-grids
+    t.building(750, 250, households=10)           # 002, which has no grids below it
+    in_l2_gap = t.building(1250, 450, households=10)  # 003, outside its only L2
+    membership.refresh(db, subdistrict=SD)
+    report = analyse(db, Scope(subdistrict=SD))
+    orphans = by_type(report, "orphan_building")
+    assert [(o.detail["id"], o.detail["missing_levels"]) for o in orphans] == [(in_l2_gap.id, [2, 3])]
+    level3 = analyse(db, Scope(subdistrict=SD, level=3))
+    assert [o.detail["id"] for o in by_type(level3, "orphan_building")] == [in_l2_gap.id]

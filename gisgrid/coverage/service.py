@@ -5,8 +5,9 @@ about 1 cm), so exactly shared borders leave no numerical dust; what remains is 
 measured on the ellipsoid (``geography``) in m². Pieces under the sliver tolerance
 (``GISGRID_SLIVER_TOLERANCE_M2``, default 1 m²) are reported apart as slivers.
 
-A grid with no children is not subdivided, so it has no blind spots below it; the
-sub-district itself always has (every square metre must be in an L1 zone).
+A grid with no children is not subdivided, so it has no blind spots below it and no point in it
+misses a lower level; the sub-district itself always has (every square metre must be in an L1
+zone).
 
 Load is judged on households, the band the source document manages by (200-300户 per grid);
 people are reported against their own band next to it. A grid is a defect when its households
@@ -94,21 +95,29 @@ SELECT type, level, parent_code, grids, area_m2, ST_AsBinary(geom) AS wkb
 FROM gisgrid_area_defects(CAST(:sd AS text), CAST(:community AS text), CAST(:families AS text[]), NULL)
 """
 
-# A level is expected of a point when it is L1, when the point's grid one level up is
-# subdivided, or (having no grid one level up) when the sub-district has grids at that level.
-ORPHANS = """
+# The levels a point (alias ``p``) lacks. L1 is always expected. A lower level is expected when
+# the nearest grid the point has above it is subdivided down to that level (has live descendants
+# there): a grid with nothing below it is not subdivided, so nothing below it is missing, as it
+# has no blind spots. A point in no grid at all lacks every level its sub-district has.
+MISSING_LEVELS = """array_remove(ARRAY[
+    CASE WHEN p.grid_l1_id IS NULL THEN 1 END,
+    CASE WHEN p.grid_l2_id IS NULL AND CASE WHEN p.grid_l1_id IS NULL
+        THEN EXISTS (SELECT 1 FROM grids c WHERE c.subdistrict_code = p.subdistrict_code AND c.level = 2 AND c.retired_at IS NULL)
+        ELSE EXISTS (SELECT 1 FROM grids c JOIN grids up ON c.parent_code = up.code WHERE up.id = p.grid_l1_id AND c.retired_at IS NULL)
+        END THEN 2 END,
+    CASE WHEN p.grid_l3_id IS NULL AND CASE
+        WHEN p.grid_l2_id IS NOT NULL
+        THEN EXISTS (SELECT 1 FROM grids c JOIN grids up ON c.parent_code = up.code WHERE up.id = p.grid_l2_id AND c.retired_at IS NULL)
+        WHEN p.grid_l1_id IS NOT NULL
+        THEN EXISTS (SELECT 1 FROM grids c JOIN grids mid ON c.parent_code = mid.code JOIN grids up ON mid.parent_code = up.code
+                     WHERE up.id = p.grid_l1_id AND mid.retired_at IS NULL AND c.retired_at IS NULL)
+        ELSE EXISTS (SELECT 1 FROM grids c WHERE c.subdistrict_code = p.subdistrict_code AND c.level = 3 AND c.retired_at IS NULL)
+        END THEN 3 END], NULL)"""
+
+ORPHANS = f"""
 SELECT :kind AS type, id, name, ST_AsBinary(geom) AS wkb, levels FROM (
-    SELECT p.id, p.name, p.geom, array_remove(ARRAY[
-        CASE WHEN p.grid_l1_id IS NULL THEN 1 END,
-        CASE WHEN p.grid_l2_id IS NULL AND CASE WHEN p.grid_l1_id IS NULL
-            THEN EXISTS (SELECT 1 FROM grids c WHERE c.subdistrict_code = p.subdistrict_code AND c.level = 2 AND c.retired_at IS NULL)
-            ELSE EXISTS (SELECT 1 FROM grids c JOIN grids up ON c.parent_code = up.code WHERE up.id = p.grid_l1_id AND c.retired_at IS NULL)
-            END THEN 2 END,
-        CASE WHEN p.grid_l3_id IS NULL AND CASE WHEN p.grid_l2_id IS NULL
-            THEN EXISTS (SELECT 1 FROM grids c WHERE c.subdistrict_code = p.subdistrict_code AND c.level = 3 AND c.retired_at IS NULL)
-            ELSE EXISTS (SELECT 1 FROM grids c JOIN grids up ON c.parent_code = up.code WHERE up.id = p.grid_l2_id AND c.retired_at IS NULL)
-            END THEN 3 END], NULL) AS levels
-    FROM {table} p
+    SELECT p.id, p.name, p.geom, {MISSING_LEVELS} AS levels
+    FROM {{table}} p
     WHERE (CAST(:sd AS text) IS NULL OR p.subdistrict_code = :sd)
       AND (p.grid_l1_id IS NULL OR p.grid_l2_id IS NULL OR p.grid_l3_id IS NULL)
       AND (CAST(:community AS text) IS NULL
