@@ -134,3 +134,19 @@ def test_a_level_that_is_not_subdivided_has_no_orphans_below_it(db):
     assert [(o.detail["id"], o.detail["missing_levels"]) for o in orphans] == [(in_l2_gap.id, [2, 3])]
     level3 = analyse(db, Scope(subdistrict=SD, level=3))
     assert [o.detail["id"] for o in by_type(level3, "orphan_building")] == [in_l2_gap.id]
+
+
+def test_households_are_covered_by_the_finest_grid_that_exists_where_they_live(db):
+    t = uneven_depths(db)
+    t.building(250, 100, households=10)   # in a micro-grid
+    t.building(250, 400, households=20)   # in an L2 with no micro-grids
+    t.building(750, 250, households=30)   # in a community with no grids below it
+    t.building(1250, 450, households=40)  # missing an L2 (and so a micro-grid) in 003
+    membership.refresh(db, subdistrict=SD)
+    summary = analyse(db, Scope(subdistrict=SD)).summary
+    assert summary["households"] == 100
+    assert summary["households_covered_pct"] == pytest.approx(60.0)
+    assert [summary["by_level"][level]["households_covered_pct"] for level in (1, 2, 3)] == \
+        pytest.approx([100.0, 60.0, 60.0])
+    community = analyse(db, Scope(subdistrict=SD, community=SD + "002")).summary
+    assert community["households"] == 30 and community["households_covered_pct"] == pytest.approx(100.0)

@@ -168,15 +168,21 @@ UNION ALL
 SELECT ST_Area(geom::geography) FROM grids WHERE code = :community
 """
 
-HOUSEHOLDS_COVERED = """
-SELECT count(*) FILTER (WHERE h.occupancy <> 'vacant') AS households,
-       count(*) FILTER (WHERE h.occupancy <> 'vacant' AND b.grid_l1_id IS NOT NULL) AS l1,
-       count(*) FILTER (WHERE h.occupancy <> 'vacant' AND b.grid_l2_id IS NOT NULL) AS l2,
-       count(*) FILTER (WHERE h.occupancy <> 'vacant' AND b.grid_l3_id IS NOT NULL) AS l3
-FROM households h JOIN buildings b ON b.id = h.building_id
-WHERE (CAST(:sd AS text) IS NULL OR b.subdistrict_code = :sd)
-  AND (CAST(:community AS text) IS NULL OR b.grid_l1_id = (SELECT id FROM grids WHERE code = :community)
-       OR (b.grid_l1_id IS NULL AND ST_Intersects(b.geom, (SELECT geom FROM grids WHERE code = :community))))
+# A household is covered at level L when its building lacks no level down to L (MISSING_LEVELS):
+# a building in an L2 with no micro-grids, or in a community not subdivided, is covered at L3.
+HOUSEHOLDS_COVERED = f"""
+SELECT count(*) AS households,
+       count(*) FILTER (WHERE NOT b.missing && ARRAY[1]) AS l1,
+       count(*) FILTER (WHERE NOT b.missing && ARRAY[1, 2]) AS l2,
+       count(*) FILTER (WHERE NOT b.missing && ARRAY[1, 2, 3]) AS l3
+FROM households h JOIN (
+    SELECT p.id, {MISSING_LEVELS} AS missing
+    FROM buildings p
+    WHERE (CAST(:sd AS text) IS NULL OR p.subdistrict_code = :sd)
+      AND (CAST(:community AS text) IS NULL OR p.grid_l1_id = (SELECT id FROM grids WHERE code = :community)
+           OR (p.grid_l1_id IS NULL AND ST_Intersects(p.geom, (SELECT geom FROM grids WHERE code = :community))))
+) b ON b.id = h.building_id
+WHERE h.occupancy <> 'vacant'
 """
 
 
@@ -254,7 +260,9 @@ def analyse(session: Session, scope: Scope = Scope(), tolerance_m2: float | None
 
 def _summary(session: Session, params: dict, report: CoverageReport, gap_area: dict) -> dict:
     """Area covered at level L is the territory less every gap down to L: the part of it that
-    lies in a grid of each level above and at L (a spill into a neighbour's gap does not count)."""
+    lies in a grid of each level above and at L (a spill into a neighbour's gap does not count).
+    Households covered at L are those in a building that lacks no level down to L, by the rule
+    that finds orphans, so the two figures always agree."""
     territory = sum(session.execute(text(TERRITORY_AREA), params).scalars())
     households = session.execute(text(HOUSEHOLDS_COVERED), params).one()
 
