@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import pytest
+import shapely.geometry
 from shapely import Polygon
 
-from gisgrid.coverage.service import Scope, analyse
+from gisgrid.coverage.service import Defect, Scope, analyse, defect_features
 from gisgrid.grids import membership
 
 from builders import Territory, metres_box
+from geojson_checks import assert_rfc7946
 
 SD = "110101097"
 
@@ -150,3 +152,40 @@ def test_households_are_covered_by_the_finest_grid_that_exists_where_they_live(d
         pytest.approx([100.0, 60.0, 60.0])
     community = analyse(db, Scope(subdistrict=SD, community=SD + "002")).summary
     assert community["households"] == 30 and community["households_covered_pct"] == pytest.approx(100.0)
+
+
+def test_a_tiny_sliver_is_written_as_a_valid_polygon(db):
+    """A 0.19 m² spill of a community past a sub-district outline that came off the storage grid
+    (converted from GCJ-02): a 1 cm × 96 m needle the database computes on the 1e-7° grid."""
+    boundary = Polygon([(0, 0), (1000, 0), (1000.0088, 151), (1000, 300), (1000, 1000), (0, 1000)])
+    t = Territory(db, SD, boundary, boundary_on_grid=False)
+    t.grid("001", Polygon([(0, 0), (1000, 0), (1000.005, 51), (1000, 183), (1000, 1000), (0, 1000)]))
+    report = analyse(db, Scope(subdistrict=SD))
+    needle = [d for d in report.defects if d.type == "sliver_spill"]
+    assert [d.area_m2 for d in needle] == [pytest.approx(0.19, abs=0.01)]
+
+    collection = defect_features(report)
+    for feature in collection["features"]:
+        geometry, kind = feature["geometry"], feature["properties"]["defect"]
+        polygons = {"Polygon": [geometry["coordinates"]],
+                    "MultiPolygon": geometry["coordinates"]}.get(geometry["type"], [])
+        assert geometry["type"] == "Point" or polygons, kind
+        for rings in polygons:
+            assert rings, kind
+            for ring in rings:
+                assert len(ring) >= 4 and ring[0] == ring[-1], kind
+    assert_rfc7946(collection)
+    written = [f for f in collection["features"] if f["properties"]["defect"] == "sliver_spill"]
+    assert [f["properties"]["area_m2"] for f in written] == [needle[0].area_m2]
+    assert shapely.geometry.shape(written[0]["geometry"]).area > 0
+
+
+def test_a_defect_with_no_area_left_is_listed_without_a_geometry(db):
+    """Whatever reaches the writer, an empty ring is never written: no geometry, same entry."""
+    report = analyse(db, Scope(subdistrict=None, community=None))
+    report.defects = [Defect("sliver_gap", 2, [SD + "001001"], Polygon(), 0.01),
+                      Defect("sliver_gap", 2, [SD + "001002"],
+                             Polygon([(116.38, 39.9), (116.381, 39.9), (116.382, 39.9)]), 0.0)]
+    features = defect_features(report)["features"]
+    assert [(f["geometry"], f["properties"]["grids"], f["properties"]["area_m2"]) for f in features] == [
+        (None, [SD + "001001"], 0.01), (None, [SD + "001002"], 0.0)]

@@ -302,11 +302,10 @@ def defect_features(report: CoverageReport) -> dict:
     """The defects as an RFC 7946 FeatureCollection, each feature typed by ``defect``."""
     features = []
     for index, defect in enumerate(report.defects, 1):
-        geometry = shapely.orient_polygons(defect.geometry)
         features.append({
             "type": "Feature",
             "id": index,
-            "geometry": json.loads(shapely.to_geojson(shapely.set_precision(geometry, 1e-7))),
+            "geometry": geojson_geometry(defect.geometry),
             "properties": {
                 "defect": defect.type,
                 "label": LABELS_ZH[defect.type],
@@ -317,6 +316,26 @@ def defect_features(report: CoverageReport) -> dict:
             },
         })
     return {"type": "FeatureCollection", "features": features}
+
+
+def geojson_geometry(geom: shapely.Geometry) -> dict | None:
+    """``geom`` as GeoJSON at the 1e-7° it was computed on, exteriors counter-clockwise.
+
+    Rounded point by point, never snapped again as a whole: re-noding a 1 cm wide needle on the
+    grid (GEOS's default) collapses it to an empty polygon, which is not GeoJSON. If rounding
+    would make it invalid it is written as it is; a defect with no area left at all has no
+    geometry (``null``), keeping its place, type and area in the list.
+    """
+    rounded = shapely.set_precision(geom, 1e-7, mode="pointwise")
+    shape = rounded if rounded.is_valid else geom
+    if shape.geom_type in ("Polygon", "MultiPolygon"):
+        parts = [part for part in shapely.get_parts(shape) if part.area > 0]
+        if not parts:
+            return None
+        shape = parts[0] if shape.geom_type == "Polygon" else shapely.MultiPolygon(parts)
+    elif shape.is_empty:
+        return None
+    return json.loads(shapely.to_geojson(shapely.orient_polygons(shape)))
 
 
 def report_json(report: CoverageReport) -> dict:
