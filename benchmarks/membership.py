@@ -37,15 +37,21 @@ def postgis_full(session: Session) -> None:
 
 
 def geopandas_full(session: Session) -> None:
-    """Read both layers, sjoin per level (smaller code wins on shared borders), write back."""
+    """Read both layers, sjoin per level (smaller code wins on shared borders, below L1 among the
+    descendants of the nearest grid chosen above), write back."""
     conn = session.connection()
     buildings = geopandas.read_postgis("SELECT id, geom FROM buildings", conn, geom_col="geom")
     grids = geopandas.read_postgis("SELECT id, level, code, geom FROM grids", conn, geom_col="geom")
     out = pd.DataFrame({"id": buildings["id"]})
+    above = pd.Series(dtype=object)  # building id → code of the nearest grid chosen so far
     for level in (1, 2, 3):
         layer = grids[grids["level"] == level]
         hits = geopandas.sjoin(buildings, layer, predicate="covered_by", how="inner")
-        hits = hits.sort_values(["id_left", "code"]).drop_duplicates("id_left")
+        ancestor = hits["id_left"].map(above)
+        inside = [pd.isna(a) or code.startswith(a) for code, a in zip(hits["code"], ancestor, strict=True)]
+        hits = hits[inside].sort_values(["id_left", "code"]).drop_duplicates("id_left")
+        above = pd.concat([above.drop(hits["id_left"], errors="ignore"),
+                           pd.Series(hits["code"].to_numpy(), index=hits["id_left"].to_numpy())])
         out = out.merge(hits[["id_left", "id_right"]].rename(
             columns={"id_left": "id", "id_right": f"l{level}"}), on="id", how="left")
     raw = conn.connection.dbapi_connection

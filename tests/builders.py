@@ -31,31 +31,33 @@ LON0, LAT0 = 116.3800000, 39.9000000
 LON_STEP, LAT_STEP = 117e-7, 90e-7  # degrees per local metre
 
 
-def lonlat(geom_m):
-    """Local metres → WGS84 on the 1e-7° grid."""
-    return shapely.transform(
-        geom_m,
-        lambda xy: np.round(np.column_stack([LON0 + xy[:, 0] * LON_STEP, LAT0 + xy[:, 1] * LAT_STEP]), 7),
-    )
+def lonlat(geom_m, *, on_grid: bool = True):
+    """Local metres → WGS84 on the 1e-7° grid (or, ``on_grid=False``, at full double precision,
+    as an outline converted from GCJ-02 arrives)."""
+    def convert(xy):
+        lonlats = np.column_stack([LON0 + xy[:, 0] * LON_STEP, LAT0 + xy[:, 1] * LAT_STEP])
+        return np.round(lonlats, 7) if on_grid else lonlats
+
+    return shapely.transform(geom_m, convert)
 
 
 def metres_box(x0, y0, x1, y1) -> Polygon:
     return box(x0, y0, x1, y1)
 
 
-def _multi(geom_m):
-    geom = lonlat(geom_m)
+def _multi(geom_m, *, on_grid: bool = True):
+    geom = lonlat(geom_m, on_grid=on_grid)
     return from_shape(geom if geom.geom_type == "MultiPolygon" else MultiPolygon([geom]), srid=4326)
 
 
 class Territory:
     """A sub-district under construction inside the test's transaction."""
 
-    def __init__(self, db, code: str, boundary_m):
+    def __init__(self, db, code: str, boundary_m, *, boundary_on_grid: bool = True):
         self.db, self.code = db, code
         set_change_context(db, actor="test", reason="hand-built territory", operation="create")
         db.add(SubDistrict(code=code, name="测试街道", county="东城区", city="北京市",
-                           boundary=_multi(boundary_m)))
+                           boundary=_multi(boundary_m, on_grid=boundary_on_grid)))
         db.flush()
         self.grids: dict[str, Grid] = {}
 

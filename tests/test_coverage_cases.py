@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import pytest
+import shapely.geometry
 from shapely import Polygon
 
-from gisgrid.coverage.service import Scope, analyse
+from gisgrid.coverage.service import Defect, Scope, analyse, defect_features
 from gisgrid.grids import membership
 
 from builders import Territory, metres_box
+from geojson_checks import assert_rfc7946
 
 SD = "110101097"
 
@@ -104,3 +106,86 @@ def test_scope_to_one_community_and_level(db, territory):
     level1 = analyse(db, Scope(subdistrict=SD, level=1))
     assert {d.type for d in level1.defects if d.type in areas} == {"blind_spot"}
     assert all(d.level == 1 for d in level1.defects)
+
+
+def uneven_depths(db) -> Territory:
+    """Three communities 500 m × 500 m, subdivided to different depths: 001 into an L2 with micro-grids
+    and an L2 without; 002 not at all; 003 into one L2 with a micro-grid, leaving its north
+    100 m in no L2."""
+    t = Territory(db, SD, metres_box(0, 0, 1500, 500))
+    t.grid("001", metres_box(0, 0, 500, 500))
+    t.grid("001001", metres_box(0, 0, 500, 250))
+    t.grid("001001001", metres_box(0, 0, 500, 250))
+    t.grid("001002", metres_box(0, 250, 500, 500))
+    t.grid("002", metres_box(500, 0, 1000, 500))
+    t.grid("003", metres_box(1000, 0, 1500, 500))
+    t.grid("003001", metres_box(1000, 0, 1500, 400))
+    t.grid("003001001", metres_box(1000, 0, 1500, 400))
+    return t
+
+
+def test_a_level_that_is_not_subdivided_has_no_orphans_below_it(db):
+    t = uneven_depths(db)
+    t.building(250, 100, households=10)           # 001 / 001001 / 001001001
+    t.building(250, 400, households=10)           # 001 / 001002, which has no micro-grids
+    t.building(750, 250, households=10)           # 002, which has no grids below it
+    in_l2_gap = t.building(1250, 450, households=10)  # 003, outside its only L2
+    membership.refresh(db, subdistrict=SD)
+    report = analyse(db, Scope(subdistrict=SD))
+    orphans = by_type(report, "orphan_building")
+    assert [(o.detail["id"], o.detail["missing_levels"]) for o in orphans] == [(in_l2_gap.id, [2, 3])]
+    level3 = analyse(db, Scope(subdistrict=SD, level=3))
+    assert [o.detail["id"] for o in by_type(level3, "orphan_building")] == [in_l2_gap.id]
+
+
+def test_households_are_covered_by_the_finest_grid_that_exists_where_they_live(db):
+    t = uneven_depths(db)
+    t.building(250, 100, households=10)   # in a micro-grid
+    t.building(250, 400, households=20)   # in an L2 with no micro-grids
+    t.building(750, 250, households=30)   # in a community with no grids below it
+    t.building(1250, 450, households=40)  # missing an L2 (and so a micro-grid) in 003
+    membership.refresh(db, subdistrict=SD)
+    summary = analyse(db, Scope(subdistrict=SD)).summary
+    assert summary["households"] == 100
+    assert summary["households_covered_pct"] == pytest.approx(60.0)
+    assert [summary["by_level"][level]["households_covered_pct"] for level in (1, 2, 3)] == \
+        pytest.approx([100.0, 60.0, 60.0])
+    community = analyse(db, Scope(subdistrict=SD, community=SD + "002")).summary
+    assert community["households"] == 30 and community["households_covered_pct"] == pytest.approx(100.0)
+
+
+def test_a_tiny_sliver_is_written_as_a_valid_polygon(db):
+    """A 0.19 m² spill of a community past a sub-district outline that came off the storage grid
+    (converted from GCJ-02): a 1 cm × 96 m needle the database computes on the 1e-7° grid."""
+    boundary = Polygon([(0, 0), (1000, 0), (1000.0088, 151), (1000, 300), (1000, 1000), (0, 1000)])
+    t = Territory(db, SD, boundary, boundary_on_grid=False)
+    t.grid("001", Polygon([(0, 0), (1000, 0), (1000.005, 51), (1000, 183), (1000, 1000), (0, 1000)]))
+    report = analyse(db, Scope(subdistrict=SD))
+    needle = [d for d in report.defects if d.type == "sliver_spill"]
+    assert [d.area_m2 for d in needle] == [pytest.approx(0.19, abs=0.01)]
+
+    collection = defect_features(report)
+    for feature in collection["features"]:
+        geometry, kind = feature["geometry"], feature["properties"]["defect"]
+        polygons = {"Polygon": [geometry["coordinates"]],
+                    "MultiPolygon": geometry["coordinates"]}.get(geometry["type"], [])
+        assert geometry["type"] == "Point" or polygons, kind
+        for rings in polygons:
+            assert rings, kind
+            for ring in rings:
+                assert len(ring) >= 4 and ring[0] == ring[-1], kind
+    assert_rfc7946(collection)
+    written = [f for f in collection["features"] if f["properties"]["defect"] == "sliver_spill"]
+    assert [f["properties"]["area_m2"] for f in written] == [needle[0].area_m2]
+    assert shapely.geometry.shape(written[0]["geometry"]).area > 0
+
+
+def test_a_defect_with_no_area_left_is_listed_without_a_geometry(db):
+    """Whatever reaches the writer, an empty ring is never written: no geometry, same entry."""
+    report = analyse(db, Scope(subdistrict=None, community=None))
+    report.defects = [Defect("sliver_gap", 2, [SD + "001001"], Polygon(), 0.01),
+                      Defect("sliver_gap", 2, [SD + "001002"],
+                             Polygon([(116.38, 39.9), (116.381, 39.9), (116.382, 39.9)]), 0.0)]
+    features = defect_features(report)["features"]
+    assert [(f["geometry"], f["properties"]["grids"], f["properties"]["area_m2"]) for f in features] == [
+        (None, [SD + "001001"], 0.01), (None, [SD + "001002"], 0.0)]

@@ -111,3 +111,32 @@ def test_refresh_after_an_edit_touches_only_the_changed_area(db):
     assert changed["buildings"] == 1
     assert grids_of(db, "buildings", moved.id)[0] == SD + "002"
     assert all(grids_of(db, "buildings", b.id)[0] == SD + "001" for b in stays)
+
+
+def test_on_a_tie_the_micro_grid_is_one_of_the_chosen_grids_children(db):
+    """West 001001 wins the border at x = 500, but its micro-grid stops 10 m short of it and
+    only the east grid's micro-grid reaches it: the building is in no micro-grid of 001001."""
+    t = Territory(db, SD, metres_box(0, 0, 1000, 1000))
+    t.grid("001", metres_box(0, 0, 1000, 1000))
+    t.grid("001001", metres_box(0, 0, 500, 1000))
+    t.grid("001002", metres_box(500, 0, 1000, 1000))
+    t.grid("001001001", metres_box(0, 0, 490, 1000))
+    t.grid("001002001", metres_box(500, 0, 1000, 1000))
+    on_border = t.building(500, 500)
+    in_west_micro = t.building(250, 500)
+    membership.refresh(db, subdistrict=SD)
+    assert grids_of(db, "buildings", on_border.id) == (SD + "001", SD + "001001", None)
+    assert grids_of(db, "buildings", in_west_micro.id) == (SD + "001", SD + "001001", SD + "001001001")
+
+
+def test_on_a_tie_between_communities_the_grids_below_are_the_chosen_communitys(db):
+    """The same at the level above: community 001 takes the border, its only L2 stops short."""
+    t = Territory(db, SD, metres_box(0, 0, 1000, 1000))
+    t.grid("001", metres_box(0, 0, 500, 1000))
+    t.grid("002", metres_box(500, 0, 1000, 1000))
+    t.grid("001001", metres_box(0, 0, 490, 1000))
+    t.grid("002001", metres_box(500, 0, 1000, 1000))
+    t.grid("002001001", metres_box(500, 0, 1000, 1000))
+    on_border = t.shop(500, 500)
+    membership.refresh(db, subdistrict=SD)
+    assert grids_of(db, "shops", on_border.id) == (SD + "001", None, None)

@@ -5,8 +5,9 @@ about 1 cm), so exactly shared borders leave no numerical dust; what remains is 
 measured on the ellipsoid (``geography``) in m². Pieces under the sliver tolerance
 (``GISGRID_SLIVER_TOLERANCE_M2``, default 1 m²) are reported apart as slivers.
 
-A grid with no children is not subdivided, so it has no blind spots below it; the
-sub-district itself always has (every square metre must be in an L1 zone).
+A grid with no children is not subdivided, so it has no blind spots below it and no point in it
+misses a lower level; the sub-district itself always has (every square metre must be in an L1
+zone).
 
 Load is judged on households, the band the source document manages by (200-300户 per grid);
 people are reported against their own band next to it. A grid is a defect when its households
@@ -94,21 +95,29 @@ SELECT type, level, parent_code, grids, area_m2, ST_AsBinary(geom) AS wkb
 FROM gisgrid_area_defects(CAST(:sd AS text), CAST(:community AS text), CAST(:families AS text[]), NULL)
 """
 
-# A level is expected of a point when it is L1, when the point's grid one level up is
-# subdivided, or (having no grid one level up) when the sub-district has grids at that level.
-ORPHANS = """
+# The levels a point (alias ``p``) lacks. L1 is always expected. A lower level is expected when
+# the nearest grid the point has above it is subdivided down to that level (has live descendants
+# there): a grid with nothing below it is not subdivided, so nothing below it is missing, as it
+# has no blind spots. A point in no grid at all lacks every level its sub-district has.
+MISSING_LEVELS = """array_remove(ARRAY[
+    CASE WHEN p.grid_l1_id IS NULL THEN 1 END,
+    CASE WHEN p.grid_l2_id IS NULL AND CASE WHEN p.grid_l1_id IS NULL
+        THEN EXISTS (SELECT 1 FROM grids c WHERE c.subdistrict_code = p.subdistrict_code AND c.level = 2 AND c.retired_at IS NULL)
+        ELSE EXISTS (SELECT 1 FROM grids c JOIN grids up ON c.parent_code = up.code WHERE up.id = p.grid_l1_id AND c.retired_at IS NULL)
+        END THEN 2 END,
+    CASE WHEN p.grid_l3_id IS NULL AND CASE
+        WHEN p.grid_l2_id IS NOT NULL
+        THEN EXISTS (SELECT 1 FROM grids c JOIN grids up ON c.parent_code = up.code WHERE up.id = p.grid_l2_id AND c.retired_at IS NULL)
+        WHEN p.grid_l1_id IS NOT NULL
+        THEN EXISTS (SELECT 1 FROM grids c JOIN grids mid ON c.parent_code = mid.code JOIN grids up ON mid.parent_code = up.code
+                     WHERE up.id = p.grid_l1_id AND mid.retired_at IS NULL AND c.retired_at IS NULL)
+        ELSE EXISTS (SELECT 1 FROM grids c WHERE c.subdistrict_code = p.subdistrict_code AND c.level = 3 AND c.retired_at IS NULL)
+        END THEN 3 END], NULL)"""
+
+ORPHANS = f"""
 SELECT :kind AS type, id, name, ST_AsBinary(geom) AS wkb, levels FROM (
-    SELECT p.id, p.name, p.geom, array_remove(ARRAY[
-        CASE WHEN p.grid_l1_id IS NULL THEN 1 END,
-        CASE WHEN p.grid_l2_id IS NULL AND CASE WHEN p.grid_l1_id IS NULL
-            THEN EXISTS (SELECT 1 FROM grids c WHERE c.subdistrict_code = p.subdistrict_code AND c.level = 2 AND c.retired_at IS NULL)
-            ELSE EXISTS (SELECT 1 FROM grids c JOIN grids up ON c.parent_code = up.code WHERE up.id = p.grid_l1_id AND c.retired_at IS NULL)
-            END THEN 2 END,
-        CASE WHEN p.grid_l3_id IS NULL AND CASE WHEN p.grid_l2_id IS NULL
-            THEN EXISTS (SELECT 1 FROM grids c WHERE c.subdistrict_code = p.subdistrict_code AND c.level = 3 AND c.retired_at IS NULL)
-            ELSE EXISTS (SELECT 1 FROM grids c JOIN grids up ON c.parent_code = up.code WHERE up.id = p.grid_l2_id AND c.retired_at IS NULL)
-            END THEN 3 END], NULL) AS levels
-    FROM {table} p
+    SELECT p.id, p.name, p.geom, {MISSING_LEVELS} AS levels
+    FROM {{table}} p
     WHERE (CAST(:sd AS text) IS NULL OR p.subdistrict_code = :sd)
       AND (p.grid_l1_id IS NULL OR p.grid_l2_id IS NULL OR p.grid_l3_id IS NULL)
       AND (CAST(:community AS text) IS NULL
@@ -159,15 +168,21 @@ UNION ALL
 SELECT ST_Area(geom::geography) FROM grids WHERE code = :community
 """
 
-HOUSEHOLDS_COVERED = """
-SELECT count(*) FILTER (WHERE h.occupancy <> 'vacant') AS households,
-       count(*) FILTER (WHERE h.occupancy <> 'vacant' AND b.grid_l1_id IS NOT NULL) AS l1,
-       count(*) FILTER (WHERE h.occupancy <> 'vacant' AND b.grid_l2_id IS NOT NULL) AS l2,
-       count(*) FILTER (WHERE h.occupancy <> 'vacant' AND b.grid_l3_id IS NOT NULL) AS l3
-FROM households h JOIN buildings b ON b.id = h.building_id
-WHERE (CAST(:sd AS text) IS NULL OR b.subdistrict_code = :sd)
-  AND (CAST(:community AS text) IS NULL OR b.grid_l1_id = (SELECT id FROM grids WHERE code = :community)
-       OR (b.grid_l1_id IS NULL AND ST_Intersects(b.geom, (SELECT geom FROM grids WHERE code = :community))))
+# A household is covered at level L when its building lacks no level down to L (MISSING_LEVELS):
+# a building in an L2 with no micro-grids, or in a community not subdivided, is covered at L3.
+HOUSEHOLDS_COVERED = f"""
+SELECT count(*) AS households,
+       count(*) FILTER (WHERE NOT b.missing && ARRAY[1]) AS l1,
+       count(*) FILTER (WHERE NOT b.missing && ARRAY[1, 2]) AS l2,
+       count(*) FILTER (WHERE NOT b.missing && ARRAY[1, 2, 3]) AS l3
+FROM households h JOIN (
+    SELECT p.id, {MISSING_LEVELS} AS missing
+    FROM buildings p
+    WHERE (CAST(:sd AS text) IS NULL OR p.subdistrict_code = :sd)
+      AND (CAST(:community AS text) IS NULL OR p.grid_l1_id = (SELECT id FROM grids WHERE code = :community)
+           OR (p.grid_l1_id IS NULL AND ST_Intersects(p.geom, (SELECT geom FROM grids WHERE code = :community))))
+) b ON b.id = h.building_id
+WHERE h.occupancy <> 'vacant'
 """
 
 
@@ -245,7 +260,9 @@ def analyse(session: Session, scope: Scope = Scope(), tolerance_m2: float | None
 
 def _summary(session: Session, params: dict, report: CoverageReport, gap_area: dict) -> dict:
     """Area covered at level L is the territory less every gap down to L: the part of it that
-    lies in a grid of each level above and at L (a spill into a neighbour's gap does not count)."""
+    lies in a grid of each level above and at L (a spill into a neighbour's gap does not count).
+    Households covered at L are those in a building that lacks no level down to L, by the rule
+    that finds orphans, so the two figures always agree."""
     territory = sum(session.execute(text(TERRITORY_AREA), params).scalars())
     households = session.execute(text(HOUSEHOLDS_COVERED), params).one()
 
@@ -285,11 +302,10 @@ def defect_features(report: CoverageReport) -> dict:
     """The defects as an RFC 7946 FeatureCollection, each feature typed by ``defect``."""
     features = []
     for index, defect in enumerate(report.defects, 1):
-        geometry = shapely.orient_polygons(defect.geometry)
         features.append({
             "type": "Feature",
             "id": index,
-            "geometry": json.loads(shapely.to_geojson(shapely.set_precision(geometry, 1e-7))),
+            "geometry": geojson_geometry(defect.geometry),
             "properties": {
                 "defect": defect.type,
                 "label": LABELS_ZH[defect.type],
@@ -300,6 +316,26 @@ def defect_features(report: CoverageReport) -> dict:
             },
         })
     return {"type": "FeatureCollection", "features": features}
+
+
+def geojson_geometry(geom: shapely.Geometry) -> dict | None:
+    """``geom`` as GeoJSON at the 1e-7° it was computed on, exteriors counter-clockwise.
+
+    Rounded point by point, never snapped again as a whole: re-noding a 1 cm wide needle on the
+    grid (GEOS's default) collapses it to an empty polygon, which is not GeoJSON. If rounding
+    would make it invalid it is written as it is; a defect with no area left at all has no
+    geometry (``null``), keeping its place, type and area in the list.
+    """
+    rounded = shapely.set_precision(geom, 1e-7, mode="pointwise")
+    shape = rounded if rounded.is_valid else geom
+    if shape.geom_type in ("Polygon", "MultiPolygon"):
+        parts = [part for part in shapely.get_parts(shape) if part.area > 0]
+        if not parts:
+            return None
+        shape = parts[0] if shape.geom_type == "Polygon" else shapely.MultiPolygon(parts)
+    elif shape.is_empty:
+        return None
+    return json.loads(shapely.to_geojson(shapely.orient_polygons(shape)))
 
 
 def report_json(report: CoverageReport) -> dict:

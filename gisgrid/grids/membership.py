@@ -3,9 +3,13 @@
 Rule (deterministic, one grid per level): a point belongs to the grid whose closed polygon
 covers it (the border counts, holes do not); on a border shared by two grids of
 one level, the grid with the smaller code wins (codes number west→east, north→south, so the
-west/north grid takes its border). A stationed unit (驻区单位) that no L2 grid covers joins the
-nearest L2 grid of its sub-district (就近划入), with that grid's parent and nearest child, and is
-flagged ``joined_nearest``.
+west/north grid takes its border). Below L1 the choice is among the descendants of the nearest
+grid chosen above, so a point's grids are always one branch of the hierarchy: on a tie the L3 is
+inside the chosen L2, never the neighbour's; where no child of the chosen grid covers the point,
+the point has no grid at that level (it lies in that grid's blind spot). A point outside every
+grid above keeps the choice among all grids (a spill-over, which coverage reports). A stationed
+unit (驻区单位) left with no L2 grid joins the nearest L2 grid of its sub-district (就近划入), with
+that grid's parent and nearest child, and is flagged ``joined_nearest``.
 
 Membership is stored, not computed per read: every boundary change calls :func:`refresh` in its
 own transaction with the changed area, so only the points in that area are recomputed and only
@@ -22,22 +26,35 @@ POINT_TABLES = ("buildings", "stationed_units", "shops")
 # Grids drive the join (LATERAL): each polygon is prepared once by PostGIS and tested against
 # the points its index probe returns. For a point, ST_Intersects is exactly ST_Covers (border
 # included) and takes PostGIS's cached point-in-polygon path, about five times faster here.
+# Then level by level: the smallest code among the grids that cover the point and descend from
+# the nearest grid chosen above (a code begins with its parent's, the database enforces it);
+# among all of them when none was chosen above.
 _COMPUTE = """
-WITH hits AS (
-    SELECT DISTINCT ON (p.id, g.level) p.id, g.level, g.id AS grid_id
+WITH hits AS MATERIALIZED (
+    SELECT p.id, g.level, g.id AS grid_id, g.code, g.parent_code
     FROM grids g CROSS JOIN LATERAL (
         SELECT p.id FROM {table} p WHERE ST_Intersects(g.geom, p.geom) AND {scope}
     ) p
     WHERE g.retired_at IS NULL AND {grid_scope}
-    ORDER BY p.id, g.level, g.code
+), l1 AS (
+    SELECT DISTINCT ON (id) id, grid_id, code FROM hits WHERE level = 1 ORDER BY id, code
+), l2 AS (
+    SELECT DISTINCT ON (h.id) h.id, h.grid_id, h.code
+    FROM hits h LEFT JOIN l1 up ON up.id = h.id
+    WHERE h.level = 2 AND (up.code IS NULL OR h.parent_code = up.code)
+    ORDER BY h.id, h.code
+), l3 AS (
+    SELECT DISTINCT ON (h.id) h.id, h.grid_id
+    FROM hits h LEFT JOIN l2 ON l2.id = h.id LEFT JOIN l1 ON l1.id = h.id
+    WHERE h.level = 3 AND (coalesce(l2.code, l1.code) IS NULL
+                           OR left(h.code, length(coalesce(l2.code, l1.code))) = coalesce(l2.code, l1.code))
+    ORDER BY h.id, h.code
 ), computed AS (
     SELECT p.id, p.grid_l1_id AS o1, p.grid_l2_id AS o2, p.grid_l3_id AS o3,
-           max(h.grid_id) FILTER (WHERE h.level = 1) AS l1,
-           max(h.grid_id) FILTER (WHERE h.level = 2) AS l2,
-           max(h.grid_id) FILTER (WHERE h.level = 3) AS l3
-    FROM {table} p LEFT JOIN hits h ON h.id = p.id
+           l1.grid_id AS l1, l2.grid_id AS l2, l3.grid_id AS l3
+    FROM {table} p LEFT JOIN l1 ON l1.id = p.id LEFT JOIN l2 ON l2.id = p.id
+         LEFT JOIN l3 ON l3.id = p.id
     WHERE {scope}
-    GROUP BY p.id
 )
 UPDATE {table} p
 SET grid_l1_id = c.l1, grid_l2_id = c.l2, grid_l3_id = c.l3 {extra_set}
