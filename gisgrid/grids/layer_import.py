@@ -155,12 +155,16 @@ def import_layer(session: Session, request: EditRequest, path: str | Path, *, cr
             parent_geom = edit.parent_shape(parent, subdistrict)
         siblings = [f for f in features if (f["level"], f["parent"], f["subdistrict"]) == (level, parent, subdistrict)]
         done: dict[str, object] = {}
+        labels = {f"features[{f['index']}] ({f['code']})": f for f in siblings}
+        for label, f in labels.items():
+            done[f["code"]] = edit.fit(f["geom"], parent=parent_geom, neighbours=done, label=label,
+                                       where=f"features[{f['index']}].geometry", fill_slivers=False)
+        if request.mode == "fit":
+            # slivers once the whole family is placed: a gap goes to the grid bordering it most
+            filled = edit.fill_slivers({label: done[f["code"]] for label, f in labels.items()}, parent_geom, {})
+            done = {f["code"]: filled[label] for label, f in labels.items()}
         for f in siblings:
-            label = f"features[{f['index']}] ({f['code']})"
-            shape = edit.fit(f["geom"], parent=parent_geom, neighbours=done, label=label,
-                             where=f"features[{f['index']}].geometry")
-            done[f["code"]] = shape
-            placed[f["code"]] = shape
+            shape = placed[f["code"]] = done[f["code"]]
             row = rows.get(f["code"])
             if row is None:
                 edit.create(parent_code=parent, subdistrict=subdistrict, level=level, name=f["name"], geom=shape,

@@ -94,6 +94,15 @@ def is_thin(geom: BaseGeometry, width_m: float) -> bool:
     return metric.buffer(-width_m / 2).is_empty
 
 
+def shared_border_m(a: BaseGeometry, b: BaseGeometry) -> float:
+    """Length (m) of the border two shapes share: 0 when they only meet at a point or not at all."""
+    shared = shapely.intersection(a.boundary, b.boundary, grid_size=GRID)
+    if shared.is_empty:
+        return 0.0
+    centre = shared.centroid
+    return to_metres(shared, (centre.x, centre.y)).length
+
+
 def degrees_for(metres: float, lat: float) -> float:
     """A distance in degrees that is at least ``metres`` in every direction at ``lat``."""
     return metres / (111_320.0 * max(math.cos(math.radians(lat)), 0.1))
