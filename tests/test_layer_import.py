@@ -4,6 +4,7 @@ refusals that name the place in the user's own coordinates."""
 from __future__ import annotations
 
 import itertools
+import re
 
 import geopandas as gpd
 import numpy as np
@@ -13,10 +14,12 @@ from shapely import Polygon
 from sqlalchemy import text
 
 from gisgrid.core import crs
+from gisgrid.core.errors import InvalidInput
 from gisgrid.coverage.service import AREA_DEFECTS, SLIVERS, Scope, analyse
 from gisgrid.grids import shapes
 from gisgrid.grids.editing import EditRequest
 from gisgrid.grids.layer_import import import_layer
+from gisgrid.imports.service import ImportOptions, import_file
 
 from builders import LAT0, LAT_STEP, LON0, LON_STEP, Territory, lonlat, metres_box
 
@@ -178,3 +181,53 @@ def test_a_gcj02_child_layer_fits_the_parent_stored_from_gcj02(db, zone, tmp_pat
     assert_a_partition({g["code"]: shapely.geometry.shape(g["geometry"]) for g in report["grids"]}, stored)
     counts = analyse(db, Scope(subdistrict=SD, level=3)).counts()
     assert all(counts[kind] == 0 for kind in (*AREA_DEFECTS, *SLIVERS.values())), counts
+
+
+# --- refusals name the place in the user's coordinates ------------------------------------------
+
+# A bow-tie drawn in GCJ-02: its edges cross at (150, 150) of the frame.
+BOW_TIE_M = Polygon([(100, 100), (200, 200), (200, 100), (100, 200), (100, 100)])
+
+
+def named_places(message: str) -> dict[str, tuple[float, float]]:
+    """The points a message names, by CRS: ``GCJ-02 (lon, lat) = WGS84 (lon, lat)``."""
+    return {name: (float(x), float(y))
+            for name, x, y in re.findall(r"(GCJ-02|WGS84) \((-?[0-9.]+), (-?[0-9.]+)\)", message.split(" / ")[-1])}
+
+
+def assert_names_the_crossing(message: str) -> None:
+    crossing = shapely.get_coordinates(drawn_in("GCJ-02")(shapely.Point(150, 150)))[0]
+    places = named_places(message)
+    assert np.abs(np.subtract(places["GCJ-02"], crossing)).max() < 1e-6, message
+    assert np.abs(np.subtract(places["WGS84"], crs.gcj02_to_wgs84(*crossing))).max() < 1e-6, message
+
+
+def test_a_refused_layer_feature_names_its_problem_point_in_gcj02_and_wgs84(db, zone, tmp_path):
+    path = write_layer(tmp_path, [L2_CODE], [drawn_in("GCJ-02")(BOW_TIE_M)])
+    with pytest.raises(InvalidInput) as refused:
+        import_layer(db, req(dry_run=True), path, crs="GCJ-02")
+    assert "Self-intersection" in refused.value.message and refused.value.where == "features[0].geometry"
+    assert_names_the_crossing(refused.value.message)
+    assert_names_the_crossing(refused.value.detail["problems"][0]["message"])
+
+
+def test_a_refused_row_names_its_problem_point_in_gcj02_and_wgs84(db, zone, tmp_path):
+    path = tmp_path / "buildings.geojson"
+    gpd.GeoDataFrame([{"地址": "测试路1号", "层数": 3}], geometry=[drawn_in("GCJ-02")(BOW_TIE_M)],
+                     crs="EPSG:4326").to_file(path, driver="GeoJSON", engine="pyogrio")
+    report = import_file(db, "buildings", path, ImportOptions(crs="GCJ-02"))
+    (refusal,) = report.refused
+    assert refusal.row == 1 and "Self-intersection" in refusal.reason
+    assert_names_the_crossing(refusal.reason)
+
+
+def test_a_row_outside_the_subdistrict_is_named_where_the_gcj02_map_shows_it(db, zone, tmp_path):
+    path = tmp_path / "shops.csv"
+    outside = shapely.get_coordinates(drawn_in("GCJ-02")(shapely.Point(5000, 5000)))[0]
+    path.write_text(f"名称,地址,经度,纬度\n远处商铺,测试路9号,{outside[0]:.7f},{outside[1]:.7f}\n", encoding="utf-8")
+    report = import_file(db, "shops", path, ImportOptions(crs="GCJ-02"))
+    (refusal,) = report.refused
+    assert refusal.code == "outside_subdistrict"
+    places = named_places(refusal.reason)
+    assert np.abs(np.subtract(places["GCJ-02"], outside)).max() < 1e-6, refusal.reason
+    assert np.abs(np.subtract(places["WGS84"], crs.gcj02_to_wgs84(*outside))).max() < 1e-6, refusal.reason

@@ -22,7 +22,7 @@ from pyproj import Geod, Transformer
 from shapely.geometry.base import BaseGeometry
 
 from gisgrid.core import crs as crs_mod
-from gisgrid.core.coordinates import coordinate_problem
+from gisgrid.core.coordinates import coordinate_problem, invalidity
 from gisgrid.core.errors import InvalidInput
 from gisgrid.core.settings import get_settings
 
@@ -181,22 +181,16 @@ def _convert(geom: BaseGeometry, crs: str | None, where: str) -> BaseGeometry:
     return wgs
 
 
-def _valid(geom: BaseGeometry, where: str) -> None:
+def _valid(geom: BaseGeometry, crs: str | None, where: str) -> None:
+    """A shape as given must be valid; its problem point is named in the input's CRS."""
     if geom.is_empty:
         raise InvalidInput(f"{where} 为空 / {where} is empty", where=where)
-    if not geom.is_valid:
-        reason = shapely.is_valid_reason(geom)
-        kind, _, at = reason.partition("[")
-        place = ""
-        if at:
-            x, y = at.rstrip("]").split()[:2]
-            place = f" at ({float(x):.7f}, {float(y):.7f})"
-        label = {"Self-intersection": "自相交", "Ring Self-intersection": "环自相交",
-                 "Too few points": "点数过少", "Hole lies outside shell": "洞在外环之外",
-                 "Nested shells": "外环嵌套", "Interior is disconnected": "内部不连通",
-                 "Duplicate Rings": "环重复", "Nested holes": "洞嵌套"}.get(kind.strip(), "无效")
-        raise InvalidInput(f"{where} 几何无效：{label}{place} / {where} is not a valid polygon: "
-                           f"{kind.strip()}{place}", where=where)
+    name = crs_mod.canonical(crs) if crs else crs_mod.WGS84
+    to_wgs84 = None if crs_mod.is_lonlat(name) else (lambda x, y: crs_mod.to_wgs84(x, y, name))
+    problem = invalidity(geom, name, to_wgs84)
+    if problem:
+        raise InvalidInput(f"{where} 几何无效：{problem[0]} / {where} is not a valid polygon: {problem[1]}",
+                           where=where)
 
 
 def _vertex_cap(vertices: int, where: str) -> None:
@@ -224,7 +218,7 @@ def _checked(value, crs: str | None, where: str) -> tuple[BaseGeometry, shapely.
         _rings(polygon, where_c if kind == "Polygon" else f"{where_c}[{p}]")
     geom = shapely.geometry.shape({"type": kind, "coordinates": _xy(coords, 2 if kind == "Polygon" else 3)})
     wgs = _convert(geom, crs, where)
-    _valid(wgs, where)
+    _valid(geom, crs, where)
     stored = as_multi(on_grid(wgs))
     if stored.is_empty:
         raise InvalidInput(f"{where} 过小，在 1 厘米精度下消失 / {where} is too small: it vanishes at the storage "
