@@ -2,6 +2,7 @@
 
 import numpy as np
 import pytest
+import shapely
 from shapely import Point
 
 from gisgrid.core import crs
@@ -51,3 +52,12 @@ def test_geometry_conversion_moves_every_vertex():
 def test_unknown_crs_is_refused_with_its_name(name):
     with pytest.raises(InvalidInput, match="unknown CRS"):
         crs.canonical(name)
+
+
+def test_a_swapped_bd09_corner_is_named_as_given_with_its_wgs84_beside():
+    from gisgrid.core.coordinates import coordinate_problem
+
+    swapped = shapely.box(39.90, 116.39, 39.91, 116.40)
+    wgs = crs.geometry_to_wgs84(swapped, "BD-09")
+    problem = coordinate_problem(*shapely.bounds(wgs), 39.90, 116.39, "BD-09")
+    assert "apparently swapped" in problem and "BD-09 (39.900000, 116.390000) = WGS84 (" in problem

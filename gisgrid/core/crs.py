@@ -141,6 +141,21 @@ def from_wgs84(lon, lat, crs: str) -> tuple[np.ndarray, np.ndarray]:
     )
 
 
+def is_lonlat(crs: str) -> bool:
+    """Whether ``crs`` is WGS84 lon/lat already, or within centimetres of it: nothing to convert."""
+    return canonical(crs) in (WGS84, CGCS2000)
+
+
+def unit_m(crs: str) -> float:
+    """About how many metres one unit of ``crs``'s coordinates is: a degree of latitude for the
+    lon/lat systems, the axis unit (metre, foot …) for a projected one."""
+    name = canonical(crs)
+    if name in ALIASES.values():
+        return 111_320.0
+    system = CRS.from_user_input(name)
+    return 111_320.0 if system.is_geographic else system.axis_info[0].unit_conversion_factor
+
+
 def geometry_to_wgs84(geometry, crs: str):
     """A shapely geometry (or array of them) in ``crs`` → WGS84, vertex by vertex."""
     import shapely
@@ -149,3 +164,13 @@ def geometry_to_wgs84(geometry, crs: str):
     if name in (WGS84, CGCS2000):
         return geometry
     return shapely.transform(geometry, lambda xy: np.column_stack(to_wgs84(xy[:, 0], xy[:, 1], name)))
+
+
+def geometry_from_wgs84(geometry, crs: str):
+    """A WGS84 shapely geometry → ``crs``, vertex by vertex: a stored shape seen in the input's CRS."""
+    import shapely
+
+    name = canonical(crs)
+    if name in (WGS84, CGCS2000):
+        return geometry
+    return shapely.transform(geometry, lambda xy: np.column_stack(from_wgs84(xy[:, 0], xy[:, 1], name)))

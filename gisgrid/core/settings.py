@@ -83,8 +83,7 @@ class Settings(BaseSettings):
     max_grid_vertices: int = Field(default=20_000, description="the most vertices a drawn grid may have")
     snap_tolerance_m: float = Field(
         default=1.0,
-        description="in 'fit' mode, drawn borders within this distance of a neighbour's snap to it, "
-        "and gaps nowhere wider than it are filled",
+        description="in 'fit' mode, gaps nowhere wider than this join the grid bordering them most",
     )
 
     case_deadlines: dict[str, float] = Field(

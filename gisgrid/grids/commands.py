@@ -23,7 +23,7 @@ from gisgrid.core.errors import GisgridError, InvalidInput
 grid_app = typer.Typer(help="网格边界编辑 / draw and adjust grid boundaries", no_args_is_help=True)
 
 REASON = typer.Option(..., "--reason", help="修改原因（必填，记入沿革）/ why (kept in the history)")
-MODE = typer.Option("strict", "--mode", help="strict: refuse what does not fit; fit: clip, snap and say so")
+MODE = typer.Option("strict", "--mode", help="strict: refuse what does not fit; fit: clip, fill slivers and say so")
 CRS = typer.Option(None, "--crs", help="WGS84 (default), CGCS2000, GCJ-02, BD-09 or EPSG:xxxx")
 DRY = typer.Option(False, "--dry-run", help="只预览影响，不保存 / preview the impact, keep nothing")
 VERSION = typer.Option(None, "--version", help="the version of the grid you started from")

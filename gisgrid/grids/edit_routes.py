@@ -47,7 +47,7 @@ class Change(BaseModel):
 
     reason: str = Field(..., min_length=1, max_length=500, description="why (kept in the grid's history)")
     mode: Literal["strict", "fit"] = Field("strict", description="strict refuses a shape that does not fit; "
-                                           "fit clips and snaps it and says what it changed")
+                                           "fit clips it, fills slivers and says what it changed")
     versions: dict[str, int] = Field(default_factory=dict, description="grid code → the version you started "
                                      "from, for grids other than the one in the path")
     crs: str | None = Field(None, description="WGS84 (default), CGCS2000, GCJ-02, BD-09 or EPSG:xxxx",

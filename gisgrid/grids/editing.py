@@ -9,7 +9,7 @@ Every operation works the same way, so each gets the same guarantees:
 3. the operation computes the final state of every grid it touches — shapes on the 1e-7°
    storage grid, codes for new grids (never reusing a retired grid's), children re-coded under
    a new parent when theirs goes away — and checks it against the parent and the siblings:
-   ``strict`` refuses with the reasons, ``fit`` clips, snaps and fills slivers and says what it
+   ``strict`` refuses with the reasons, ``fit`` clips and fills slivers and says what it
    changed;
 4. it is written in one statement per grid (one new version each, with who / why / which
    operation, by the history trigger), membership is refreshed over the changed area, and the
@@ -308,19 +308,15 @@ class Edit:
                 self.move_children([child], best)
 
     def fit(self, shape: BaseGeometry, *, parent: BaseGeometry, neighbours: dict[str, BaseGeometry],
-            label: str, where: str) -> BaseGeometry:
-        """Check a drawn shape against its parent and siblings; in ``fit`` mode make it fit."""
+            label: str, where: str, fill_slivers: bool = True) -> BaseGeometry:
+        """Check a drawn shape against its parent and siblings; in ``fit`` mode make it fit.
+
+        Fit only takes away what spills out of the parent and what overlaps a sibling, then fills
+        the slivers the shape borders most (unless ``fill_slivers`` is off: a layer fills them once
+        its whole family is placed). No vertex is moved towards a neighbour, so area never passes
+        between grids whose input did not overlap, and a shape cannot fold into a tail or two parts.
+        """
         fit = self.request.mode == "fit"
-        lat = shape.centroid.y
-        if fit:
-            references = [parent.boundary, *(n.boundary for n in neighbours.values())]
-            snapped = shapely.snap(shape, shapely.union_all(references), shapes.degrees_for(self.snap_m, lat))
-            snapped = shapes.polygonal(shapely.make_valid(snapped))
-            if not snapped.equals(shape):
-                self.adjustments.append({"grid": label, "what": "snapped",
-                                         "message": f"顶点吸附到 {self.snap_m} m 内的邻接边界 / vertices within "
-                                                    f"{self.snap_m} m of a neighbour's border snapped to it"})
-            shape = snapped
         spill = shapes.difference(shape, parent)
         spill_area = shapes.area_m2(spill)
         if spill_area > self.tolerance and not fit:
@@ -349,31 +345,43 @@ class Edit:
                 self.adjustments.append({"grid": label, "what": "clipped_to_sibling", "with": code,
                                          "area_m2": round(area, 2), "message":
                                          f"让出与 {code} 重叠的 {area:.2f} m² / gave up {area:.2f} m² overlapping {code}"})
-        if fit and not shape.is_empty:
-            shape = self._fill_slivers(shape, parent, neighbours, label)
+        if fit and fill_slivers and not shape.is_empty:
+            shape = self.fill_slivers({label: shape}, parent, neighbours)[label]
         if shape.is_empty or shapes.area_m2(shape) <= self.tolerance:
             self.problems.append({"where": where, "grid": label, "problem": "nothing_left", "message":
                                   f"{label} 裁剪后不剩面积 / nothing of {label} is left inside its parent "
                                   "once its siblings' area is taken out"})
         return shapes.as_multi(shape)
 
-    def _fill_slivers(self, shape, parent, neighbours, label) -> BaseGeometry:
-        """Gaps along the new border nowhere wider than the snap tolerance join the shape."""
-        taken = shapes.union(shape, *neighbours.values())
-        near = shapely.box(*shape.buffer(shapes.degrees_for(self.snap_m * 3, shape.centroid.y)).bounds)
-        pockets = shapes.difference(shapes.intersection(parent, near), taken)
-        filled = []
+    def fill_slivers(self, changing: dict[str, BaseGeometry], parent: BaseGeometry,
+                     others: dict[str, BaseGeometry]) -> dict[str, BaseGeometry]:
+        """Gaps nowhere wider than the snap tolerance among ``changing`` (by label) and ``others``
+        (siblings left as they are) each join the grid sharing the longest border with them, if
+        that grid is changing: a slit between two grids goes to one of them, never as a tail to a
+        third that only closes its end."""
+        family = {**others, **changing}
+        area = shapes.union(*changing.values())
+        if area.is_empty:
+            return dict(changing)
+        near = shapely.box(*area.buffer(shapes.degrees_for(self.snap_m * 3, area.centroid.y)).bounds)
+        pockets = shapes.difference(shapes.intersection(parent, near), shapes.union(*family.values()))
+        gained: dict[str, list[BaseGeometry]] = {}
         for piece in shapely.get_parts(pockets):
-            if piece.distance(shape) == 0 and shapes.is_thin(piece, self.snap_m) \
-                    and not piece.intersects(near.boundary):
-                filled.append(piece)
-        if not filled:
-            return shape
-        area = sum(shapes.area_m2(p) for p in filled)
-        self.adjustments.append({"grid": label, "what": "filled_slivers", "area_m2": round(area, 2),
-                                 "message": f"填补 {len(filled)} 处窄缝共 {area:.2f} m² / filled {len(filled)} "
-                                            f"sliver gap(s) of {area:.2f} m² along the new border"})
-        return shapes.union(shape, *filled)
+            if piece.intersects(near.boundary) or not shapes.is_thin(piece, self.snap_m):
+                continue
+            borders = {key: shapes.shared_border_m(piece, geom) for key, geom in family.items()
+                       if geom.intersects(piece)}
+            owner = max(borders, key=borders.get, default=None)
+            if owner in changing and borders[owner] > 0:
+                gained.setdefault(owner, []).append(piece)
+        filled = dict(changing)
+        for label, pieces in gained.items():
+            area_m2 = sum(shapes.area_m2(p) for p in pieces)
+            self.adjustments.append({"grid": label, "what": "filled_slivers", "area_m2": round(area_m2, 2),
+                                     "message": f"填补 {len(pieces)} 处窄缝共 {area_m2:.2f} m² / filled {len(pieces)} "
+                                                f"sliver gap(s) of {area_m2:.2f} m² along the new border"})
+            filled[label] = shapes.as_multi(shapes.union(changing[label], *pieces))
+        return filled
 
     def refuse_if_problems(self) -> None:
         if self.problems:

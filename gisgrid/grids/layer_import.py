@@ -7,6 +7,9 @@ parent's other children are retired. Each feature needs a ``code`` (the full 12/
 grid code, which says the level and the parent) and a ``name`` (``编码`` / ``名称`` and
 ``网格编码`` / ``网格名称`` are read too).
 
+The features are converted to WGS84 as one layer (:func:`~gisgrid.grids.shapes.convert_layer`),
+against the stored parents of their families, so borders shared in the file's CRS stay shared.
+
 The caller must say which state of the layer the file was made from: the dry run returns the
 layer's ETag (a digest of the code and version of every grid in scope) and the real import
 needs it back (If-Match): a layer edited meanwhile gives 409, none given 428.
@@ -56,13 +59,15 @@ def _read(path: Path, crs: str | None, layer: str | None):
     declared = frame.crs
     if crs is None and declared is not None:
         epsg = declared.to_epsg()
-        if epsg not in (4326, 4490):
+        if epsg is None:  # no code to name it by: converted here, vertex by vertex
             frame = frame.to_crs(4326)
+        elif epsg not in (4326, 4490):
+            crs = f"EPSG:{epsg}"
     elif crs is not None and declared is not None and crs_mod.canonical(crs) not in (
             crs_mod.GCJ02, crs_mod.BD09) and declared.to_epsg() not in (4326, 4490, None):
         raise InvalidInput(f"文件声明坐标系 {declared.name}，与 crs {crs} 矛盾 / the file declares "
                            f"{declared.name}, which contradicts crs {crs}", where="crs")
-    return frame, code_col, name_col
+    return frame, code_col, name_col, crs
 
 
 def _etag(rows) -> str:
@@ -73,8 +78,7 @@ def _etag(rows) -> str:
 def import_layer(session: Session, request: EditRequest, path: str | Path, *, crs: str | None = None,
                  layer: str | None = None, expected_etag: str | None = None) -> dict:
     path = Path(path)
-    frame, code_col, name_col = _read(path, crs, layer)
-    given = crs
+    frame, code_col, name_col, given = _read(path, crs, layer)
     problems: list[dict] = []
     features: list[dict] = []
     seen: dict[str, int] = {}
@@ -94,7 +98,7 @@ def import_layer(session: Session, request: EditRequest, path: str | Path, *, cr
             problems.append({"where": f"{where}.geometry", "message": f"{where} 缺少几何 / {where} has no geometry"})
             continue
         try:
-            shape = shapes.parse_area(mapping(geom), given, where=f"{where}.geometry")
+            shape = shapes.read_area(mapping(geom), given, where=f"{where}.geometry")
         except InvalidInput as exc:
             problems.append({"where": exc.where, "message": exc.message})
             continue
@@ -146,21 +150,30 @@ def import_layer(session: Session, request: EditRequest, path: str | Path, *, cr
             raise Conflict("图层在试运行后已被修改，请重新试运行 / the layer changed since the dry run: run it again",
                            where="If-Match", current_etag=layer_etag)
 
+    stored_parents = {}  # the parents the file does not hold: the layer is converted to fit them
+    for _, parent, subdistrict in families:
+        edit.lock_parent(parent, subdistrict)
+        if parent not in in_file:
+            stored_parents[parent or subdistrict] = edit.parent_shape(parent, subdistrict)
+    for f, shape in zip(features, shapes.convert_layer([f["geom"] for f in features], given,
+                                                       list(stored_parents.values())), strict=True):
+        f["geom"] = shape
+
     placed: dict[str, object] = {}  # the layer after the import, by code
     for level, parent, subdistrict in families:
-        edit.lock_parent(parent, subdistrict)
-        if parent is not None and parent in placed:
-            parent_geom = placed[parent]
-        else:
-            parent_geom = edit.parent_shape(parent, subdistrict)
+        parent_geom = placed[parent] if parent in in_file else stored_parents[parent or subdistrict]
         siblings = [f for f in features if (f["level"], f["parent"], f["subdistrict"]) == (level, parent, subdistrict)]
         done: dict[str, object] = {}
+        labels = {f"features[{f['index']}] ({f['code']})": f for f in siblings}
+        for label, f in labels.items():
+            done[f["code"]] = edit.fit(f["geom"], parent=parent_geom, neighbours=done, label=label,
+                                       where=f"features[{f['index']}].geometry", fill_slivers=False)
+        if request.mode == "fit":
+            # slivers once the whole family is placed: a gap goes to the grid bordering it most
+            filled = edit.fill_slivers({label: done[f["code"]] for label, f in labels.items()}, parent_geom, {})
+            done = {f["code"]: filled[label] for label, f in labels.items()}
         for f in siblings:
-            label = f"features[{f['index']}] ({f['code']})"
-            shape = edit.fit(f["geom"], parent=parent_geom, neighbours=done, label=label,
-                             where=f"features[{f['index']}].geometry")
-            done[f["code"]] = shape
-            placed[f["code"]] = shape
+            shape = placed[f["code"]] = done[f["code"]]
             row = rows.get(f["code"])
             if row is None:
                 edit.create(parent_code=parent, subdistrict=subdistrict, level=level, name=f["name"], geom=shape,

@@ -31,15 +31,6 @@ from gisgrid.grids.editing import Edit, EditRequest, Row, Target
 from gisgrid.grids.models import is_grid_code
 
 
-def _touching(a: BaseGeometry, b: BaseGeometry) -> float:
-    """Length (m) of the border two shapes share: 0 when they only meet at a point or not at all."""
-    shared = shapely.intersection(a.boundary, b.boundary, grid_size=shapes.GRID)
-    if shared.is_empty:
-        return 0.0
-    centre = shared.centroid
-    return shapes.to_metres(shared, (centre.x, centre.y)).length
-
-
 def _name(value: str | None, where: str) -> str | None:
     if value is None:
         return None
@@ -146,7 +137,7 @@ def transfer(session: Session, request: EditRequest, code: str, *, to: str, area
     rest = shapes.difference(giver.geom, drawn)
     _not_taking_all(giver, rest, "area", edit.tolerance)
     for part in shapely.get_parts(piece):
-        if _touching(part, receiver.geom) == 0 and shapes.area_m2(part) > edit.tolerance:
+        if shapes.shared_border_m(part, receiver.geom) == 0 and shapes.area_m2(part) > edit.tolerance:
             centre = part.centroid
             gap = shapes.to_metres(shapely.shortest_line(part, receiver.geom), (centre.x, centre.y)).length
             raise InvalidInput(f"划出部分（{shapes.area_m2(part):.0f} m²，位于 {centre.x:.6f}, {centre.y:.6f}）与网格 {to} "
@@ -188,7 +179,7 @@ def _give(edit: Edit, piece: BaseGeometry, giver: Target, receiver: Target) -> N
             continue
         child_target = edit.reshape(child, shapes.difference(current, piece), "gave area")
         kids = _kids(edit, receiver)
-        borders = {k.code: _touching(part, edit.target(k).geom) for k in kids}
+        borders = {k.code: shapes.shared_border_m(part, edit.target(k).geom) for k in kids}
         best = max(borders, key=borders.get, default=None)
         if best is None or borders[best] == 0:
             if kids:
@@ -237,7 +228,7 @@ def _line_pieces(edit: Edit, row: Row, cut: BaseGeometry) -> list[BaseGeometry]:
         raise InvalidInput(f"切割线未把网格 {row.code} 分成两部分：线的两端须越过网格边界 / the line does not cut "
                            f"grid {row.code} in two: it must cross the grid's boundary at both ends", where="line")
     for extra in [p for p in cut_pieces if shapes.area_m2(p) <= edit.tolerance] + untouched:
-        borders = [_touching(extra, p) for p in big]
+        borders = [shapes.shared_border_m(extra, p) for p in big]
         best = max(range(len(big)), key=lambda i: (borders[i], shapes.area_m2(big[i])))
         big[best] = shapes.union(big[best], extra)
     return big
@@ -308,7 +299,7 @@ def split(session: Session, request: EditRequest, code: str, *, line=None, parts
                                   "geometry": shapely.geometry.mapping(left)})
         edit.refuse_if_problems()
         for bit in shapely.get_parts(left):
-            best = max(range(len(pieces)), key=lambda i: _touching(bit, pieces[i]))
+            best = max(range(len(pieces)), key=lambda i: shapes.shared_border_m(bit, pieces[i]))
             pieces[best] = shapes.union(pieces[best], bit)
         if left_area > 0:
             edit.adjustments.append({"grid": code, "what": "assigned_leftover", "area_m2": round(left_area, 2),
@@ -351,7 +342,7 @@ def merge(session: Session, request: EditRequest, codes: list[str], *, into: str
     merged = rows[codes.index(into)].geom
     pending = [r for r in rows if r.code != into]
     while pending:
-        joined = next((r for r in pending if _touching(r.geom, merged) > 0), None)
+        joined = next((r for r in pending if shapes.shared_border_m(r.geom, merged) > 0), None)
         if joined is None:
             raise InvalidInput(f"网格 {', '.join(r.code for r in pending)} 与其余网格不相邻 / grid(s) "
                                f"{', '.join(r.code for r in pending)} share no border with the rest", where="codes")
@@ -380,7 +371,7 @@ def retire(session: Session, request: EditRequest, code: str, *, into: str | Non
     shares: dict[str, list] = {}
     lonely = []
     for part in shapely.get_parts(row.geom):
-        borders = {c: _touching(part, n.geom) for c, n in neighbours.items()}
+        borders = {c: shapes.shared_border_m(part, n.geom) for c, n in neighbours.items()}
         best = max(borders, key=borders.get, default=None)
         if best is None or borders[best] == 0:
             lonely.append(part)

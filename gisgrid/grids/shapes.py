@@ -22,7 +22,7 @@ from pyproj import Geod, Transformer
 from shapely.geometry.base import BaseGeometry
 
 from gisgrid.core import crs as crs_mod
-from gisgrid.core.coordinates import coordinate_problem
+from gisgrid.core.coordinates import coordinate_problem, invalidity
 from gisgrid.core.errors import InvalidInput
 from gisgrid.core.settings import get_settings
 
@@ -92,6 +92,15 @@ def is_thin(geom: BaseGeometry, width_m: float) -> bool:
     centre = geom.centroid
     metric = to_metres(geom, (centre.x, centre.y))
     return metric.buffer(-width_m / 2).is_empty
+
+
+def shared_border_m(a: BaseGeometry, b: BaseGeometry) -> float:
+    """Length (m) of the border two shapes share: 0 when they only meet at a point or not at all."""
+    shared = shapely.intersection(a.boundary, b.boundary, grid_size=GRID)
+    if shared.is_empty:
+        return 0.0
+    centre = shared.centroid
+    return to_metres(shared, (centre.x, centre.y)).length
 
 
 def degrees_for(metres: float, lat: float) -> float:
@@ -172,22 +181,16 @@ def _convert(geom: BaseGeometry, crs: str | None, where: str) -> BaseGeometry:
     return wgs
 
 
-def _valid(geom: BaseGeometry, where: str) -> None:
+def _valid(geom: BaseGeometry, crs: str | None, where: str) -> None:
+    """A shape as given must be valid; its problem point is named in the input's CRS."""
     if geom.is_empty:
         raise InvalidInput(f"{where} 为空 / {where} is empty", where=where)
-    if not geom.is_valid:
-        reason = shapely.is_valid_reason(geom)
-        kind, _, at = reason.partition("[")
-        place = ""
-        if at:
-            x, y = at.rstrip("]").split()[:2]
-            place = f" at ({float(x):.7f}, {float(y):.7f})"
-        label = {"Self-intersection": "自相交", "Ring Self-intersection": "环自相交",
-                 "Too few points": "点数过少", "Hole lies outside shell": "洞在外环之外",
-                 "Nested shells": "外环嵌套", "Interior is disconnected": "内部不连通",
-                 "Duplicate Rings": "环重复", "Nested holes": "洞嵌套"}.get(kind.strip(), "无效")
-        raise InvalidInput(f"{where} 几何无效：{label}{place} / {where} is not a valid polygon: "
-                           f"{kind.strip()}{place}", where=where)
+    name = crs_mod.canonical(crs) if crs else crs_mod.WGS84
+    to_wgs84 = None if crs_mod.is_lonlat(name) else (lambda x, y: crs_mod.to_wgs84(x, y, name))
+    problem = invalidity(geom, name, to_wgs84)
+    if problem:
+        raise InvalidInput(f"{where} 几何无效：{problem[0]} / {where} is not a valid polygon: {problem[1]}",
+                           where=where)
 
 
 def _vertex_cap(vertices: int, where: str) -> None:
@@ -197,8 +200,9 @@ def _vertex_cap(vertices: int, where: str) -> None:
                            f"cap of {cap} (GISGRID_MAX_GRID_VERTICES): simplify it", where=where)
 
 
-def parse_area(value, crs: str | None = None, where: str = "geometry") -> shapely.MultiPolygon:
-    """A GeoJSON Polygon or MultiPolygon (or a Feature holding one) → a valid WGS84 MultiPolygon."""
+def _checked(value, crs: str | None, where: str) -> tuple[BaseGeometry, shapely.MultiPolygon]:
+    """A GeoJSON Polygon or MultiPolygon (or a Feature holding one), checked: as given, and
+    converted to WGS84 vertex by vertex on the storage grid."""
     value = _geometry_object(value, where)
     kind, coords = value["type"], value["coordinates"]
     if kind not in ("Polygon", "MultiPolygon"):
@@ -214,12 +218,83 @@ def parse_area(value, crs: str | None = None, where: str = "geometry") -> shapel
         _rings(polygon, where_c if kind == "Polygon" else f"{where_c}[{p}]")
     geom = shapely.geometry.shape({"type": kind, "coordinates": _xy(coords, 2 if kind == "Polygon" else 3)})
     wgs = _convert(geom, crs, where)
-    _valid(wgs, where)
+    _valid(geom, crs, where)
     stored = as_multi(on_grid(wgs))
     if stored.is_empty:
         raise InvalidInput(f"{where} 过小，在 1 厘米精度下消失 / {where} is too small: it vanishes at the storage "
                            "precision of about 1 cm", where=where)
-    return stored
+    return geom, stored
+
+
+def parse_area(value, crs: str | None = None, where: str = "geometry") -> shapely.MultiPolygon:
+    """A GeoJSON Polygon or MultiPolygon (or a Feature holding one) → a valid WGS84 MultiPolygon."""
+    return _checked(value, crs, where)[1]
+
+
+def read_area(value, crs: str | None = None, where: str = "geometry") -> BaseGeometry:
+    """The same checks as :func:`parse_area`, the shape kept in ``crs``: one of a layer that
+    :func:`convert_layer` converts as a whole."""
+    return _checked(value, crs, where)[0]
+
+
+SHARED_M = 0.02  # a vertex this close to another shape's border is on it (two storage steps)
+
+
+def convert_layer(sources: list[BaseGeometry], crs: str | None,
+                  references: list[BaseGeometry] = ()) -> list[shapely.MultiPolygon]:
+    """Shapes of one layer in ``crs`` → WGS84 MultiPolygons, shared borders still shared.
+
+    Every conversion but to lon/lat bends straight edges (GCJ-02 by up to 0.8 m over 2 km, a
+    projected CRS by centimetres), so converting vertex by vertex tears a partition apart where
+    a vertex of one shape lies on another's edge: a parent's long edge lands on one chord, its
+    child's edge with a vertex on it on two. So, in the input's CRS, a vertex lying on another
+    shape's border is first put into that border too (equal vertices then land on equal points),
+    and a vertex lying on the border of a stored WGS84 ``reference`` (the parent the layer must
+    fit) lands on the stored edge, at the same fraction of it. Vertices are converted as they are
+    everywhere else (map pages show stored shapes in GCJ-02 vertex by vertex, and files converted
+    vertex by vertex come back exactly); edges stay straight between them.
+    """
+    if crs is None or crs_mod.is_lonlat(crs):
+        return [as_multi(on_grid(g)) for g in sources]
+    name = crs_mod.canonical(crs)
+    tolerance = SHARED_M / crs_mod.unit_m(name)
+    seen = [crs_mod.geometry_from_wgs84(r, name) for r in references]  # the references in ``crs``
+    shapes_tree = shapely.STRtree([*sources, *seen])
+    if references:
+        stored_edges = np.concatenate([_edges(r) for r in references])
+        edges_tree = shapely.STRtree(shapely.linestrings(np.concatenate([_edges(r) for r in seen])))
+
+    def snapped(layer: list[BaseGeometry], i: int, earlier_only: bool) -> BaseGeometry:
+        near = [layer[j] if j < len(layer) else seen[j - len(layer)]
+                for j in shapes_tree.query(sources[i], predicate="dwithin", distance=tolerance).tolist()
+                if j != i and (j >= len(layer) or not earlier_only or j < i)]
+        if not near:
+            return layer[i]
+        return shapely.snap(layer[i], shapely.multipoints(shapely.get_coordinates(near)), tolerance)
+
+    def converted(xy: np.ndarray) -> np.ndarray:
+        wgs = np.column_stack(crs_mod.to_wgs84(xy[:, 0], xy[:, 1], name))
+        if references:
+            points = shapely.points(xy)
+            on, edge = edges_tree.query_nearest(points, max_distance=tolerance, all_matches=False)
+            along = shapely.line_locate_point(edges_tree.geometries[edge], points[on], normalized=True)
+            wgs[on] = stored_edges[edge, 0] + along[:, None] * (stored_edges[edge, 1] - stored_edges[edge, 0])
+        return wgs
+
+    # first each shape's vertices onto those of the shapes before it, so that near-equal vertices
+    # become one; then every shape takes the vertices of all the others lying on its border
+    layer = list(sources)
+    for i in range(len(layer)):
+        layer[i] = snapped(layer, i, earlier_only=True)
+    noded = [snapped(layer, i, earlier_only=False) for i in range(len(layer))]
+    return [as_multi(on_grid(polygonal(shapely.make_valid(shapely.transform(g, converted))))) for g in noded]
+
+
+def _edges(geom: BaseGeometry) -> np.ndarray:
+    """The edges of a polygonal shape's rings, as an (n, 2, 2) array of their ends."""
+    rings = shapely.get_rings(shapely.get_parts(geom))
+    return np.concatenate([np.stack([xy[:-1], xy[1:]], axis=1)
+                           for xy in (shapely.get_coordinates(r) for r in rings)])
 
 
 def parse_line(value, crs: str | None = None, where: str = "line") -> BaseGeometry:

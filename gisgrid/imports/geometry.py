@@ -10,7 +10,8 @@ CRS rules
 Refusals per row
     missing / unreadable / empty geometry, more than 10,000 vertices, coordinates that are not finite, outside lon/lat
     range (with a hint at projected coordinates), lon/lat apparently swapped, a lost minus sign
-    (China lies east and north), an invalid ring (shapely's ``is_valid_reason``), a geometry type
+    (China lies east and north), an invalid ring (shapely's ``is_valid_reason``, its point named in
+    the input's CRS with the WGS84 beside it), a geometry type
     the kind cannot hold, and — for buildings — a footprint of several separate parts.
 
 Buildings keep their footprint; a MultiPolygon of one part is stored as that Polygon. A
@@ -31,7 +32,7 @@ from pyproj import CRS, Transformer
 from pyproj.exceptions import CRSError
 
 from gisgrid.core import crs as crs_mod
-from gisgrid.core.coordinates import coordinate_problem
+from gisgrid.core.coordinates import coordinate_problem, invalidity, place
 from gisgrid.core.errors import InvalidInput
 from gisgrid.imports.fields import Kind
 from gisgrid.imports.reading import Table
@@ -52,7 +53,15 @@ class Located:
     footprints: np.ndarray      # shapely Polygon (WGS84) or None
     problems: dict[int, Problem]
     crs_label: str | None
+    from_wgs84: Callable | None = None  # WGS84 lon, lat → the file's CRS; None: the file is lon/lat
     warnings: list[str] = field(default_factory=list)
+
+    def place(self, lon: float, lat: float) -> str:
+        """A WGS84 point named as the file has it, the WGS84 beside it: what a refusal shows."""
+        if self.from_wgs84 is None:
+            return place((lon, lat), self.crs_label)
+        x, y = self.from_wgs84(lon, lat)
+        return place((float(x), float(y)), self.crs_label, (lon, lat))
 
 
 # --- CRS -------------------------------------------------------------------------------------
@@ -72,8 +81,9 @@ def _declared_name(declared: str) -> tuple[str | None, CRS]:
     return crs_mod.canonical(f"EPSG:{epsg}"), crs
 
 
-def resolve_crs(table: Table, given: str | None) -> tuple[str, Callable]:
-    """The CRS the file's coordinates are in, as (label, geometry-array → WGS84 function)."""
+def resolve_crs(table: Table, given: str | None) -> tuple[str, Callable, Callable | None]:
+    """The CRS the file's coordinates are in, as (label, geometry-array → WGS84 function, WGS84
+    lon, lat → the CRS or None when it is lon/lat already)."""
     lonlat = (crs_mod.WGS84, crs_mod.CGCS2000)
     name = crs_mod.canonical(given) if given else None
     declared, declared_crs = (None, None)
@@ -90,20 +100,20 @@ def resolve_crs(table: Table, given: str | None) -> tuple[str, Callable]:
             raise InvalidInput(
                 f"文件声明坐标系 {shown}，与 --crs {name} 矛盾 / the file declares {shown}, "
                 f"which contradicts --crs {name}: drop --crs or fix the file", where="crs")
+    name = name or declared
     if name is not None:
-        return name, lambda geoms: crs_mod.geometry_to_wgs84(geoms, name)
+        back = None if name in lonlat else (lambda lon, lat: crs_mod.from_wgs84(lon, lat, name))
+        return name, lambda geoms: crs_mod.geometry_to_wgs84(geoms, name), back
     if declared_crs is not None:
-        if declared is not None:
-            return declared, lambda geoms: crs_mod.geometry_to_wgs84(geoms, declared)
         transformer = Transformer.from_crs(declared_crs, "EPSG:4326", always_xy=True)
 
         def convert(geoms):
             return shapely.transform(
                 geoms, lambda xy: np.column_stack(transformer.transform(xy[:, 0], xy[:, 1])))
 
-        return declared_crs.name, convert
+        return declared_crs.name, convert, Transformer.from_crs("EPSG:4326", declared_crs, always_xy=True).transform
     if table.format == "GeoJSON":
-        return crs_mod.WGS84, lambda geoms: geoms
+        return crs_mod.WGS84, lambda geoms: geoms, None
     what = "文件未声明坐标系" if table.spatial else "表格坐标需注明坐标系"
     raise InvalidInput(
         f"{what}，请用 --crs 指定（WGS84、CGCS2000、GCJ-02、BD-09 或 EPSG:xxxx）/ "
@@ -168,7 +178,7 @@ def _raw_geometries(table: Table, columns: dict[str, str]) -> tuple[np.ndarray, 
 def locate(table: Table, kind: Kind, given_crs: str | None, columns: dict[str, str]) -> Located:
     """Every row's WGS84 point and footprint, or the reason it has none."""
     n = table.rows
-    crs_label, convert = resolve_crs(table, given_crs)
+    crs_label, convert, from_wgs84 = resolve_crs(table, given_crs)
     source, problems, where = _raw_geometries(table, columns)
     present = ~shapely.is_missing(source)
     for i in np.flatnonzero(~present):
@@ -191,6 +201,11 @@ def locate(table: Table, kind: Kind, given_crs: str | None, columns: dict[str, s
     type_ids = np.full(n, -1)
     type_ids[nonempty] = shapely.get_type_id(wgs[nonempty])
     reduced = 0
+    if from_wgs84 is None:
+        to_wgs84 = None
+    else:
+        def to_wgs84(x, y):
+            return shapely.get_coordinates(convert(np.array([shapely.Point(x, y)])))[0]
     for i in np.flatnonzero(nonempty):
         if i in problems:
             continue
@@ -207,6 +222,8 @@ def locate(table: Table, kind: Kind, given_crs: str | None, columns: dict[str, s
             problems[int(i)] = Problem("bad_geometry", problem, where)
             continue
         type_id = type_ids[i]
+        # a ring is checked as given, so that its problem point is where the user's map shows it
+        invalid = invalidity(source[i], crs_label, to_wgs84)
         if kind is Kind.BUILDINGS:
             if type_id == shapely.GeometryType.MULTIPOLYGON:
                 parts = shapely.get_num_geometries(geom)
@@ -219,9 +236,9 @@ def locate(table: Table, kind: Kind, given_crs: str | None, columns: dict[str, s
                 geom = shapely.get_geometry(geom, 0)
                 type_id = shapely.GeometryType.POLYGON
             if type_id == shapely.GeometryType.POLYGON:
-                if not shapely.is_valid(geom):
-                    problems[int(i)] = Problem(
-                        "bad_geometry", f"轮廓无效 / invalid footprint: {shapely.is_valid_reason(geom)}", where)
+                if invalid:
+                    problems[int(i)] = Problem("bad_geometry", f"轮廓无效：{invalid[0]} / invalid footprint: "
+                                               f"{invalid[1]}", where)
                     continue
                 footprints[i] = geom
                 continue
@@ -233,9 +250,9 @@ def locate(table: Table, kind: Kind, given_crs: str | None, columns: dict[str, s
             continue
         if kind is not Kind.BUILDINGS and type_id in (shapely.GeometryType.POLYGON,
                                                       shapely.GeometryType.MULTIPOLYGON):
-            if not shapely.is_valid(geom):
-                problems[int(i)] = Problem(
-                    "bad_geometry", f"多边形无效 / invalid polygon: {shapely.is_valid_reason(geom)}", where)
+            if invalid:
+                problems[int(i)] = Problem("bad_geometry", f"多边形无效：{invalid[0]} / invalid polygon: "
+                                           f"{invalid[1]}", where)
                 continue
             points[i] = shapely.point_on_surface(geom)
             reduced += 1
@@ -247,5 +264,5 @@ def locate(table: Table, kind: Kind, given_crs: str | None, columns: dict[str, s
     if reduced:
         warnings.append(f"{reduced} 行为多边形，取其面内点 / {reduced} rows had polygons: "
                         "their point on surface was used")
-    return Located(points=points, footprints=footprints, problems=problems, crs_label=crs_label,
+    return Located(points=points, footprints=footprints, problems=problems, crs_label=crs_label, from_wgs84=from_wgs84,
                    warnings=warnings)

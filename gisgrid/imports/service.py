@@ -283,14 +283,14 @@ def import_file(session: Session, kind: str | Kind, path: str | Path,
     )
     columns = resolve_columns(table, kind, options.mapping, report.warnings)
     rows = _parse_rows(table, kind, columns, options.progress)
-    points = footprints = None
+    points = footprints = place = None
     if kind is not Kind.HOUSEHOLDS:
         located = locate(table, kind, options.crs, columns)
         report.crs = located.crs_label
         report.warnings += located.warnings
         for i, problem in located.problems.items():
             rows.refuse(i, Refusal(int(table.row_numbers[i]), problem.code, problem.reason, problem.field))
-        points, footprints = located.points, located.footprints
+        points, footprints, place = located.points, located.footprints, located.place
         keys = _duplicates_in_file(table, kind, rows, columns)
     else:
         keys = [address_key(a) if a else None for a in rows.values["building_address"]]
@@ -301,7 +301,7 @@ def import_file(session: Session, kind: str | Kind, path: str | Path,
     savepoint = session.begin_nested()
     try:
         refused_in_db = _stage_and_check(session, kind, table, rows, keys, points, footprints,
-                                         candidates, options)
+                                         candidates, options, place)
         report.refused.extend(refused_in_db)
         report.refused.sort(key=lambda r: r.row)
         write = not options.dry_run and not (options.strict and report.refused)
@@ -348,8 +348,9 @@ def _ewkb(geoms: np.ndarray, indexes: list[int]) -> list[str | None]:
 
 
 def _stage_and_check(session, kind, table, rows, keys, points, footprints, candidates,
-                     options) -> list[Refusal]:
-    """COPY the candidate rows into a temporary table and run the database checks on it."""
+                     options, place) -> list[Refusal]:
+    """COPY the candidate rows into a temporary table and run the database checks on it
+    (``place`` names a WGS84 point as the file has it)."""
     columns = _stage_columns(kind)
     extra = ("geom geometry(Point, 4326), footprint geometry(Polygon, 4326), subdistrict_code text"
              if kind is not Kind.HOUSEHOLDS else
@@ -376,7 +377,7 @@ def _stage_and_check(session, kind, table, rows, keys, points, footprints, candi
     session.execute(text(f"ANALYZE {STAGE}"))
     if kind is Kind.HOUSEHOLDS:
         return _check_households(session, options)
-    return _check_points(session, kind, options)
+    return _check_points(session, kind, options, place)
 
 
 def _collect(session, sql: str, params: dict, make) -> list[Refusal]:
@@ -389,7 +390,7 @@ def _collect(session, sql: str, params: dict, make) -> list[Refusal]:
     return refusals
 
 
-def _check_points(session, kind: Kind, options: ImportOptions) -> list[Refusal]:
+def _check_points(session, kind: Kind, options: ImportOptions, place) -> list[Refusal]:
     sd = options.subdistrict
     table = TABLES[kind]
     if not session.execute(text("SELECT EXISTS (SELECT 1 FROM subdistricts)")).scalar():
@@ -405,7 +406,7 @@ def _check_points(session, kind: Kind, options: ImportOptions) -> list[Refusal]:
 
     def outside(row) -> Refusal:
         rownum, code, x, y = row
-        where = f"({x:.6f}, {y:.6f})"
+        where = place(x, y)
         if code is None and sd is None:
             reason = f"不在任何街道范围内 / outside every sub-district: {where}"
         elif code is None:
