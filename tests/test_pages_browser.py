@@ -45,6 +45,7 @@ def test_notice_board_fits_one_a4_page_and_names_no_vulnerable_resident(server, 
                            "JOIN grids g ON g.id = a.grid_id WHERE g.code = :c AND a.role = 'grid_lead'"),
                       {"c": code}).scalar_one()
     assert code in body and lead in body and "空巢老人" in body
+    assert "横向到底、纵向到边" in body  # the source document's words, in its order
     cared_for = db.execute(text("""
         SELECT DISTINCT r.name FROM residents r JOIN resident_key_groups k ON k.resident_id = r.id
         JOIN households h ON h.id = r.household_id JOIN buildings b ON b.id = h.building_id
