@@ -99,6 +99,7 @@ from sqlalchemy import event, text  # noqa: E402
 from sqlalchemy.orm import Session  # noqa: E402
 
 from gisgrid.cases.calendar import work_calendar  # noqa: E402
+from gisgrid.core.scope import WHOLE  # noqa: E402
 from gisgrid.core.settings import get_settings  # noqa: E402
 from gisgrid.demo import names  # noqa: E402
 
@@ -867,8 +868,8 @@ def child_main(args) -> None:
     calls = {
         "weekly-city": lambda s: weekly(s, None, week, datetime.now(UTC)),
         "weekly-subdistrict": lambda s: weekly(s, scope, week, datetime.now(UTC)),
-        "assessment-grid": lambda s: assessment(s, since=since, until=until, by="grid"),
-        "assessment-worker": lambda s: assessment(s, since=since, until=until, by="worker"),
+        "assessment-grid": lambda s: assessment(s, since=since, until=until, by="grid", scope=WHOLE),
+        "assessment-worker": lambda s: assessment(s, since=since, until=until, by="worker", scope=WHOLE),
     }
     call = calls[args.child]
     with engine.connect() as conn:

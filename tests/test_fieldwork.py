@@ -9,6 +9,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlalchemy import text
 
+from gisgrid.core.scope import WHOLE
 from gisgrid.reports.assessment import assessment
 
 from builders import Town
@@ -67,7 +68,7 @@ def test_training_scores_feed_the_skills_part_of_the_assessment(scratch_http, sc
         from sqlalchemy.orm import Session
 
         report = assessment(Session(bind=conn), since=date(2026, 11, 1), until=date(2026, 11, 30), by="grid",
-                            subdistrict=town.sd)
+                            scope=WHOLE, subdistrict=town.sd)
     west = next(r for r in report["items"] if r["grid"] == town.west)
     assert west["training_score"] == 90.0 and west["skills"] == 90.0
     assert scratch_http.put("/training/courses/999999/records", json=[]).status_code == 404

@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from gisgrid.core.errors import SetupError
 from gisgrid.core.paging import Page
+from gisgrid.core.scope import WHOLE
 from gisgrid.core.secrets import Keyring, keyring
 from gisgrid.keys.service import key_counts, reseal
 from gisgrid.registry.service import list_residents, reveal
@@ -27,7 +28,8 @@ TOTP = "JBSWY3DPEHPK3PXP"
 
 
 def _found(session: Session, **value) -> list[int]:
-    page = list_residents(session, grid=None, household=None, tag=None, page=Page(limit=50, offset=0), **value)
+    page = list_residents(session, grid=None, household=None, tag=None, page=Page(limit=50, offset=0), scope=WHOLE,
+                          **value)
     return [r["id"] for r in page["items"]]
 
 
@@ -82,7 +84,7 @@ def test_lookups_work_through_a_rotation_and_the_reseal_moves_everything(db, dem
         assert _found(db, id_number=id_number) == [resident.id]
         assert resident.id in _found(db, phone=phone)
         assert _found(db, id_number="11010119800101001X") == [newcomer]
-        assert reveal(db, resident.id, "id_number") == id_number and reveal(db, resident.id, "phone") == phone
+        assert reveal(db, resident.id, "id_number", WHOLE) == id_number and reveal(db, resident.id, "phone", WHOLE) == phone
         row = db.execute(text("SELECT id_number_masked, totp_secret FROM residents, accounts "
                               "WHERE residents.id = :r AND accounts.id = :a"), {"r": resident.id, "a": account}).one()
         assert row.id_number_masked == resident.id_number_masked
@@ -94,7 +96,7 @@ def test_a_value_sealed_under_a_key_no_longer_configured_says_which(db, demo):
                              "ORDER BY id LIMIT 1")).one()
     with settings_env(GISGRID_DATA_KEY=NEW):
         with pytest.raises(SetupError, match=r"key id 7, which GISGRID_DATA_KEY does not hold \(it holds \[9\]\)"):
-            reveal(db, sealed.id, "id_number")
+            reveal(db, sealed.id, "id_number", WHOLE)
         batches = sessionmaker(bind=db.connection(), join_transaction_mode="create_savepoint")
         with pytest.raises(SetupError, match=rf"residents.id_number_enc \(id {sealed.id}\): .*key id 7"):
             reseal(batches, keyring())

@@ -20,6 +20,7 @@ from test_case_workflow import SD, new_case, step, town  # noqa: F401  (town is 
 from gisgrid.cases import workflow
 from gisgrid.core.dependencies import Actor
 from gisgrid.core.enums import CaseStatus as S
+from gisgrid.core.scope import WHOLE
 from gisgrid.reports.assessment import assessment
 from gisgrid.reports.weekly import week_bounds, weekly
 
@@ -74,7 +75,7 @@ def _by(report, key, value):
 
 
 def test_grid_assessment_of_a_hand_built_month(db, month):
-    report = assessment(db, since=date(2026, 11, 1), until=date(2026, 11, 30), by="grid", subdistrict=SD)
+    report = assessment(db, since=date(2026, 11, 1), until=date(2026, 11, 30), by="grid", scope=WHOLE, subdistrict=SD)
     west, east = _by(report, "grid", SD + "001001"), _by(report, "grid", SD + "001002")
     assert west["on_time_registration"] == 0.5          # A on time, B registered after 14:30
     assert west["accurate_dispatch"] == 1.0
@@ -102,7 +103,7 @@ def test_grid_assessment_of_a_hand_built_month(db, month):
 
 
 def test_worker_assessment_counts_the_steps_taken_while_they_held_the_case(db, month):
-    report = assessment(db, since=date(2026, 11, 1), until=date(2026, 11, 30), by="worker", subdistrict=SD)
+    report = assessment(db, since=date(2026, 11, 1), until=date(2026, 11, 30), by="worker", scope=WHOLE, subdistrict=SD)
     west, community = _by(report, "staff_id", month["west"]), _by(report, "staff_id", month["community"])
     # the west lead held A, B and (reassigned to them) D: A handled and closed on time; B escalated
     # away from them, which counts against them

@@ -28,6 +28,7 @@ from gisgrid.core.clock import Clock, get_clock
 from gisgrid.core.dependencies import Actor, get_session
 from gisgrid.core.enums import Role
 from gisgrid.core.errors import Forbidden, InvalidInput, NotFound, Unauthorised
+from gisgrid.core.scope import Scope, code_condition
 
 FUNCTIONS = ("maps", "people", "cases", "fieldwork", "reports", "edit", "admin", "audit")
 CAN: dict[Role, frozenset[str]] = {
@@ -64,13 +65,14 @@ class Principal:
     def can(self, function: str) -> bool:
         return function in CAN[self.role]
 
+    @property
+    def scope(self) -> Scope:
+        """Where this caller may look: what every reading service requires."""
+        return Scope(self.subdistrict, self.community, self.grids, self.grid_codes_)
+
     def scope_params(self) -> dict:
-        """The scope as the bound parameters of ``gisgrid_rows_in_scope``/``gisgrid_code_in_scope``
-        (NULL: no limit at that level)."""
-        return {"scope_sd": self.subdistrict, "scope_l1": self.community[0] if self.community else None,
-                "scope_l1_code": self.community[1] if self.community else None,
-                "scope_grids": None if self.grids is None else list(self.grids),
-                "scope_codes": None if self.grid_codes_ is None else list(self.grid_codes_)}
+        """The scope as the bound parameters of ``gisgrid_rows_in_scope``/``gisgrid_code_in_scope``."""
+        return self.scope.params()
 
     def sees_code(self, code: str) -> bool:
         """``gisgrid_code_in_scope`` in Python, for results already in hand."""
@@ -99,25 +101,6 @@ class Principal:
     def of_subdistrict(cls, code: str) -> Principal:
         """What anyone, signed in or not, may see of a sub-district: its outline (the public form)."""
         return cls(0, "public", Role.VIEWER, code, scope_key=f"sd:{code}")
-
-    def rows(self, alias: str) -> tuple[str, dict]:
-        """A condition on a table carrying ``subdistrict_code``, ``grid_l1_id`` and ``grid_l2_id``
-        (buildings, units, shops, cases, visits)."""
-        return rows_condition(alias), self.scope_params()
-
-    def grid_codes(self, alias: str, column: str = "code") -> tuple[str, dict]:
-        """A condition on a grid code: a grid above or below one of the caller's is in scope."""
-        return code_condition(f"{alias}.{column}"), self.scope_params()
-
-
-def rows_condition(alias: str) -> str:
-    return (f"gisgrid_rows_in_scope({alias}.subdistrict_code, {alias}.grid_l1_id, {alias}.grid_l2_id, "
-            "CAST(:scope_sd AS text), CAST(:scope_l1 AS integer), CAST(:scope_grids AS integer[]))")
-
-
-def code_condition(column: str) -> str:
-    return (f"gisgrid_code_in_scope({column}, CAST(:scope_sd AS text), CAST(:scope_l1_code AS text), "
-            "CAST(:scope_codes AS text[]))")
 
 
 COOKIE = "gisgrid_session"

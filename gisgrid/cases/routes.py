@@ -48,8 +48,9 @@ def case_filter(
     clock: Clock = Depends(get_clock),
     me: Principal = Depends(caller),
 ) -> CaseFilter:
-    return CaseFilter(subdistrict, category, status, since, until, bbox, parse_cell(cell), grid, assignee,
-                      clock.now() if overdue else None, me.rows("c"))
+    return CaseFilter(subdistrict=subdistrict, category=category, status=status, since=since, until=until,
+                      bbox=bbox, cell=parse_cell(cell), grid=grid, assignee=assignee,
+                      overdue_at=clock.now() if overdue else None, scope=me.scope)
 
 
 IDEMPOTENCY_KEY = Header(None, alias="Idempotency-Key", min_length=8, max_length=200,
@@ -61,7 +62,7 @@ CASE_NO = Path(..., max_length=30, description="the case number, e.g. 110101001-
 def scoped_case(case_no: str = CASE_NO, me: Principal = Depends(caller),
                 session: Session = Depends(get_session)) -> str:
     """The case number of a case in the caller's scope; any other does not exist for them (404)."""
-    service.case_in_scope(session, case_no, me.rows("c"))
+    service.case_in_scope(session, case_no, me.scope)
     return case_no
 
 

@@ -21,13 +21,15 @@ from gisgrid.core.enums import CaseStatus
 from gisgrid.core.errors import InvalidInput, NotFound
 from gisgrid.core.geojson import BBox
 from gisgrid.core.paging import Page, Where, json_page
+from gisgrid.core.scope import Scope
 from gisgrid.core.settings import get_settings
 
 CLOSED = ("closed", "rejected", "duplicate")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class CaseFilter:
+    scope: Scope                       # the caller's: required, so no list forgets it
     subdistrict: str | None = None
     category: str | None = None
     status: str | None = None          # a status, or "open" / "closed"
@@ -38,11 +40,10 @@ class CaseFilter:
     grid: str | None = None            # reported in this grid (any level)
     assignee: int | None = None        # with this staff member now
     overdue_at: datetime | None = None  # open and past its stage's deadline at this moment
-    scope: tuple[str, dict] = ("true", {})  # the caller's grids, as a condition on the cases
 
     def where(self, session: Session, alias: str = "c") -> Where:
         where = Where()
-        where.add(self.scope[0].replace("c.", f"{alias}."), self.scope[1])
+        where.add(*self.scope.rows(alias))
         if self.subdistrict:
             where.add(f"{alias}.subdistrict_code = :sd", sd=self.subdistrict)
         if self.category:
@@ -176,9 +177,9 @@ def list_cases(session: Session, filters: CaseFilter, page: Page, now: datetime)
 STAGES = ("register", "dispatch", "handle", "close")
 
 
-def case_in_scope(session: Session, case_no: str, scope: tuple[str, dict]) -> None:
+def case_in_scope(session: Session, case_no: str, scope: Scope) -> None:
     """A case outside the caller's scope does not exist for them: 404, as for an unknown number."""
-    condition, params = scope
+    condition, params = scope.rows("c")
     if session.execute(text(f"SELECT 1 FROM cases c WHERE c.case_no = :n AND {condition}"),
                        {"n": case_no, **params}).first() is None:
         raise NotFound(f"没有事件 {case_no} / no case {case_no}", where="case")

@@ -65,7 +65,7 @@ class RecordIn(BaseModel):
 
 def _staff(caller: Principal) -> tuple[str, dict]:
     """A condition on staff ``s``: those of the caller's scope."""
-    return assigned_within(caller.grid_codes("g"))
+    return assigned_within(caller.scope)
 
 
 def _courses(caller: Principal) -> tuple[str, dict]:
@@ -85,7 +85,7 @@ def log_visit(session: Session, visit: VisitIn, now: datetime, caller: Principal
                        {"id": visit.staff_id, **staff[1]}).first() is None:
         raise InvalidInput(f"没有在岗工作人员 {visit.staff_id} / no active staff member {visit.staff_id}",
                            where="staff_id")
-    buildings = caller.rows("b")
+    buildings = caller.scope.rows("b")
     if visit.household_id is not None:
         building = session.execute(text(f"""SELECT h.building_id FROM households h JOIN buildings b
                                              ON b.id = h.building_id WHERE h.id = :id AND {buildings[0]}"""),
@@ -118,7 +118,7 @@ def log_visit(session: Session, visit: VisitIn, now: datetime, caller: Principal
 def list_visits(session: Session, *, staff_id: int | None, grid: str | None, since: date | None,
                 until: date | None, page: Page, caller: Principal) -> dict:
     where = Where()
-    where.add(*caller.rows("place"))
+    where.add(*caller.scope.rows("place"))
     if staff_id:
         where.add("v.staff_id = :staff", staff=staff_id)
     if grid:

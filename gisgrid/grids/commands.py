@@ -19,6 +19,7 @@ from pathlib import Path
 import typer
 
 from gisgrid.core.errors import GisgridError, InvalidInput
+from gisgrid.core.scope import WHOLE
 
 grid_app = typer.Typer(help="网格边界编辑 / draw and adjust grid boundaries", no_args_is_help=True)
 
@@ -355,7 +356,7 @@ def layer_as_of(
         ensure_database(quiet=True)
         with session_scope() as session:
             body = history.layer_as_of(session, moment, level=level, parent=parent, bbox=None,
-                                       page=Page(limit=get_settings().max_page_size, offset=0)).body
+                                       page=Page(limit=get_settings().max_page_size, offset=0), scope=WHOLE).body
     except GisgridError as exc:
         _fail(exc)
     if output:

@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 from gisgrid.core.errors import InvalidInput, NotFound
 from gisgrid.core.geojson import BBox, feature_collection, geometry_json
 from gisgrid.core.paging import Page, Where
+from gisgrid.core.scope import Scope
 from gisgrid.grids.service import grid_by_code
 
 
@@ -50,14 +51,14 @@ def history(session: Session, code: str, page: Page) -> Response:
 
 
 def layer_as_of(session: Session, at: datetime, *, level: int | None, parent: str | None,
-                bbox: BBox | None, page: Page, scope: tuple[str, dict] = ("true", {})) -> Response:
-    """The grids as they stood at ``at``: codes, names and shapes of that moment (``scope``: a
-    condition on the version ``v``)."""
+                bbox: BBox | None, page: Page, scope: Scope) -> Response:
+    """The grids as they stood at ``at``: codes, names and shapes of that moment (``scope``: the
+    caller's, on the versions' codes)."""
     if at.tzinfo is None:
         raise InvalidInput("as_of 须带时区，如 2026-05-01T00:00:00+08:00 / as_of needs a time zone, "
                            "e.g. 2026-05-01T00:00:00+08:00", where="as_of")
     where = Where()
-    where.add(*scope)
+    where.add(*scope.codes("v.code"))
     where.add("v.valid_from <= :at AND (v.valid_to IS NULL OR v.valid_to > :at) AND NOT v.retired", at=at)
     if level is not None:
         where.add("v.level = :level", level=level)

@@ -122,13 +122,18 @@ def moves(session: Session, area_ewkt: str) -> dict[str, dict[int, tuple[tuple, 
 
 def _run(session, area_ewkt, subdistrict, tables, *, returning: bool) -> dict[str, list]:
     params: dict[str, str] = {}
-    scope = grid_scope = "true"
+
+    def points(alias: str) -> str:
+        """The points refreshed, as a condition on ``alias``: in the area, the sub-district or all."""
+        if area_ewkt is not None:
+            return f"ST_Intersects({alias}.geom, ST_GeomFromEWKT(:area))"
+        return f"{alias}.subdistrict_code = :subdistrict" if subdistrict is not None else "true"
+
+    grid_scope = "true"
     if area_ewkt is not None:
-        scope = "ST_Intersects(p.geom, ST_GeomFromEWKT(:area))"
         grid_scope = "ST_Intersects(g.geom, ST_GeomFromEWKT(:area))"
         params["area"] = area_ewkt
     elif subdistrict is not None:
-        scope = "p.subdistrict_code = :subdistrict"
         grid_scope = "g.geom && (SELECT ST_Extent(x.geom)::geometry FROM {table} x WHERE x.subdistrict_code = :subdistrict)"
         params["subdistrict"] = subdistrict
     changed: dict[str, list] = {}
@@ -136,7 +141,7 @@ def _run(session, area_ewkt, subdistrict, tables, *, returning: bool) -> dict[st
         units = table == "stationed_units"
         sql = _COMPUTE.format(
             table=table,
-            scope=scope,
+            scope=points("p"),
             grid_scope=grid_scope.format(table=table),
             extra_set=", joined_nearest = false" if units else "",
             extra_diff="OR p.joined_nearest" if units else "",
@@ -146,7 +151,7 @@ def _run(session, area_ewkt, subdistrict, tables, *, returning: bool) -> dict[st
         changed[table] = result.all() if returning else [None] * result.rowcount
     if "stationed_units" in tables:
         sql = _JOIN_NEAREST.format(
-            scope=scope.replace("p.", "u."),
+            scope=points("u"),
             returning="RETURNING s.id, NULL, NULL, NULL, s.grid_l1_id, s.grid_l2_id, s.grid_l3_id"
             if returning else "")
         result = session.execute(text(sql), params)

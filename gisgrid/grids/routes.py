@@ -46,8 +46,8 @@ def list_grids(
     with `as_of`, the grids (codes, names, shapes) of that moment, from their history."""
     if as_of is not None:
         return history.layer_as_of(session, as_of, level=level, parent=parent, bbox=bbox, page=page,
-                                   scope=me.grid_codes("v"))
-    return service.list_grids(session, level=level, parent=parent, bbox=bbox, page=page, scope=me.grid_codes("g"))
+                                   scope=me.scope)
+    return service.list_grids(session, level=level, parent=parent, bbox=bbox, page=page, scope=me.scope)
 
 
 class SubDistrictRef(BaseModel):

@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 from gisgrid.core.errors import InvalidInput, NotFound
 from gisgrid.core.geojson import BBox, feature_collection, geometry_json
 from gisgrid.core.paging import Page, Where
+from gisgrid.core.scope import Scope
 from gisgrid.core.settings import get_settings
 from gisgrid.grids.models import is_grid_code
 
@@ -34,11 +35,11 @@ def list_grids(
     parent: str | None,
     bbox: BBox | None,
     page: Page,
-    scope: tuple[str, dict] = ("true", {}),
+    scope: Scope,
 ) -> Response:
-    """``scope`` is a condition on the grid (``g``): the caller's grids."""
+    """``scope``: the caller's, on the grids."""
     where = Where()
-    where.add(*scope)
+    where.add(*scope.codes("g.code"))
     where.add("g.retired_at IS NULL")
     if level is not None:
         where.add("g.level = :level", level=level)
@@ -219,10 +220,11 @@ def membership_filter(session: Session, code: str, alias: str) -> tuple[str, dic
 
 
 def grid_table(session: Session, *, parent: str | None, subdistrict: str | None,
-               scope: tuple[str, dict]) -> list[dict]:
+               scope: Scope) -> list[dict]:
     """The grids one level below ``parent`` (a sub-district's communities when it is None) in the
-    caller's ``scope`` (a condition on the grid ``g``), each with its load against both bands (households and people, from the
+    caller's ``scope``, each with its load against both bands (households and people, from the
     exact load table) and its lead: the list a community manager keeps on one page."""
+    condition, params = scope.codes("g.code")
     rows = session.execute(text("""
         SELECT g.code, g.name, g.level, coalesce(l.households, 0) AS households, coalesce(l.people, 0) AS people,
                (SELECT s.name FROM grid_assignments a JOIN staff s ON s.id = a.staff_id
@@ -231,8 +233,8 @@ def grid_table(session: Session, *, parent: str | None, subdistrict: str | None,
         FROM grids g LEFT JOIN grid_loads l ON l.grid_id = g.id
         WHERE g.retired_at IS NULL AND (CASE WHEN CAST(:parent AS text) IS NULL
                                              THEN g.level = 1 AND g.subdistrict_code = :sd
-                                             ELSE g.parent_code = :parent END) AND """ + scope[0] + """
-        ORDER BY g.code"""), {"parent": parent, "sd": subdistrict, **scope[1]}).mappings()
+                                             ELSE g.parent_code = :parent END) AND """ + condition + """
+        ORDER BY g.code"""), {"parent": parent, "sd": subdistrict, **params}).mappings()
     table = []
     for row in rows:
         bands = get_settings().load_bands[row["level"]]
@@ -243,9 +245,10 @@ def grid_table(session: Session, *, parent: str | None, subdistrict: str | None,
     return table
 
 
-def buildings_of(session: Session, code: str) -> list[dict]:
-    """The buildings an L2 grid holds, with their households: a worker's way to each diagram."""
-    return [dict(r) for r in session.execute(text("""
+def buildings_of(session: Session, code: str, scope: Scope) -> list[dict]:
+    """The buildings of an L2 grid in ``scope``, with their households: a worker's way to each diagram."""
+    condition, params = scope.rows("b")
+    return [dict(r) for r in session.execute(text(f"""
         SELECT b.id, b.name, b.address, coalesce(l.households, 0) AS households
         FROM buildings b JOIN grids g ON g.id = b.grid_l2_id LEFT JOIN building_loads l ON l.building_id = b.id
-        WHERE g.code = :code ORDER BY b.name, b.id"""), {"code": code}).mappings()]
+        WHERE g.code = :code AND {condition} ORDER BY b.name, b.id"""), {"code": code, **params}).mappings()]

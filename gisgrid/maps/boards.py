@@ -16,6 +16,7 @@ import shapely
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
+from gisgrid.core.scope import Scope
 from gisgrid.core.settings import get_settings
 from gisgrid.grids import service as grids
 from gisgrid.grids.shapes import to_metres
@@ -95,7 +96,7 @@ def board(session: Session, code: str) -> dict:
             "key_groups": [k for k in ledger["key_groups"] if k["people"] and k["code"] not in sensitive]}
 
 
-def diagram(session: Session, building_id: int, scope: tuple[str, dict] = ("true", {})) -> dict:
+def diagram(session: Session, building_id: int, scope: Scope) -> dict:
     """The household diagram (of a building in ``scope``) with the key-group names for its legend."""
     data = registry.household_diagram(session, building_id, scope=scope)
     data["key_groups"] = {r.code: r.name_zh for r in session.execute(

@@ -20,6 +20,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from gisgrid.core.errors import SetupError
+from gisgrid.core.scope import code_condition, rows_condition
 
 ROLES = ("admin", "community_manager", "grid_worker", "viewer", "auditor", "public")
 IDENTIFIER = re.compile(r"^[a-z_][a-z0-9_]*$")
@@ -78,8 +79,6 @@ class Scope(Strict):
     column: str = "code"
 
     def sql(self, alias: str = "src") -> str:
-        from gisgrid.auth.access import code_condition, rows_condition
-
         if self.by == "rows":
             return rows_condition(alias)
         if self.by == "grid":

@@ -107,7 +107,7 @@ def building_diagram(request: Request, building_id: int, lang: str = LANG, me: P
     """Floors × flats per entrance, each household coloured by status with its key-group flags
     (staff only, once accounts exist)."""
     t, other = _lang(lang)
-    data = boards.diagram(session, building_id, scope=me.rows("b"))
+    data = boards.diagram(session, building_id, scope=me.scope)
     return templates.TemplateResponse(request, "diagram.html", {
         "t": t, "lang": lang, "other": other, "b": data["building"], "entrances": data["entrances"],
         "totals": data["totals"], "key_groups": data["key_groups"], "short": data["short"],

@@ -27,7 +27,7 @@ def list_units(
 ) -> Response:
     """Units stationed in the area; `joined_nearest` marks those in no grid joined to the nearest."""
     return service.list_organisations(session, "stationed_units", grid=grid, kind=kind, bbox=bbox, page=page,
-                                      scope=me.rows("o"))
+                                      scope=me.scope)
 
 
 @router.get("/shops", response_class=Response, responses=GEOJSON, summary="商铺 / Shops")
@@ -41,4 +41,4 @@ def list_shops(
 ) -> Response:
     """Shops and street-front outlets (商网)."""
     return service.list_organisations(session, "shops", grid=grid, kind=kind, bbox=bbox, page=page,
-                                      scope=me.rows("o"))
+                                      scope=me.scope)

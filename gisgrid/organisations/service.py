@@ -7,6 +7,7 @@ from sqlalchemy.orm import Session
 
 from gisgrid.core.geojson import BBox, feature_collection, geometry_json
 from gisgrid.core.paging import Page, Where
+from gisgrid.core.scope import Scope
 from gisgrid.grids.service import membership_filter
 
 EXTRA = {
@@ -17,11 +18,11 @@ EXTRA = {
 
 def list_organisations(
     session: Session, table: str, *, grid: str | None, kind: str | None, bbox: BBox | None, page: Page,
-    scope: tuple[str, dict] = ("true", {}),
+    scope: Scope,
 ) -> Response:
-    """``scope`` is a condition on the unit or shop (``o``): the caller's grids."""
+    """``scope``: the caller's, on the units or shops."""
     where = Where()
-    where.add(*scope)
+    where.add(*scope.rows("o"))
     if grid is not None:
         where.add(*membership_filter(session, grid, "o"))
     if kind is not None:

@@ -36,7 +36,7 @@ def list_buildings(
     session: Session = Depends(get_session),
 ) -> Response:
     """Buildings as points in id order, with footprint, use, floors, households, people and grids."""
-    return service.list_buildings(session, grid=grid, bbox=bbox, page=page, scope=me.rows("b"))
+    return service.list_buildings(session, grid=grid, bbox=bbox, page=page, scope=me.scope)
 
 
 @router.get("/buildings/{building_id}/households", summary="楼栋住户图 / Household diagram")
@@ -45,7 +45,7 @@ def household_diagram(
     session: Session = Depends(get_session),
 ) -> dict:
     """Floors × flats per entrance (单元): occupied, rented or vacant, members, key-group flags."""
-    return service.household_diagram(session, building_id, scope=me.rows("b"))
+    return service.household_diagram(session, building_id, scope=me.scope)
 
 
 @router.get("/households", summary="住户 / Households", responses=responses(404))
@@ -57,7 +57,7 @@ def list_households(
     session: Session = Depends(get_session),
 ) -> dict:
     """Households with their building, entrance, floor, room, occupancy and member count."""
-    return service.list_households(session, grid=grid, building=building, page=page, scope=me.rows("b"))
+    return service.list_households(session, grid=grid, building=building, page=page, scope=me.scope)
 
 
 @router.get("/residents", summary="实有人口 / Residents (masked)")
@@ -71,7 +71,7 @@ def list_residents(
 ) -> dict:
     """Residents with ID numbers and phones masked (`110101********123X`, `138****5678`), of the
     caller's grids only."""
-    return service.list_residents(session, grid=grid, household=household, tag=tag, page=page, scope=me.rows("b"))
+    return service.list_residents(session, grid=grid, household=household, tag=tag, page=page, scope=me.scope)
 
 
 @router.get("/residents/export", summary="导出居民（脱敏，留痕）/ Export a grid's residents (masked, audited)",
@@ -92,7 +92,7 @@ def export_residents(
         if not me.can("admin"):
             raise Forbidden("只有管理员可以导出居民信息 / only administrators export residents", where="role")
         grid_in_scope(session, me, grid)
-        headers, rows = service.export_residents(session, grid, scope=me.rows("b"))
+        headers, rows = service.export_residents(session, grid, scope=me.scope)
     except GisgridError as refusal:
         record_now(session, outcome="refused", **entry, detail={"format": format, "status": refusal.status})
         mark_audited(request)
@@ -125,7 +125,7 @@ def reveal(body: RevealBody, request: Request, resident_id: int = Path(..., ge=1
         record_now(session, outcome="refused", **entry)
         mark_audited(request)
         raise Forbidden("只有管理员可以查看完整信息 / only administrators reveal personal data", where="role")
-    value = service.reveal(session, resident_id, body.field, scope=me.rows("b"))
+    value = service.reveal(session, resident_id, body.field, scope=me.scope)
     record(session, outcome="ok", **entry)
     session.commit()
     mark_audited(request)

@@ -9,14 +9,15 @@ from sqlalchemy.orm import Session
 from gisgrid.core.errors import InvalidInput, NotFound
 from gisgrid.core.geojson import BBox, feature_collection, geometry_json
 from gisgrid.core.paging import Page, Where, json_page
+from gisgrid.core.scope import Scope
 from gisgrid.core.secrets import keyring
 from gisgrid.grids.service import membership_filter
 
 
 def list_buildings(session: Session, *, grid: str | None, bbox: BBox | None, page: Page,
-                   scope: tuple[str, dict] = ("true", {})) -> Response:
+                   scope: Scope) -> Response:
     where = Where()
-    where.add(*scope)
+    where.add(*scope.rows("b"))
     if grid is not None:
         where.add(*membership_filter(session, grid, "b"))
     if bbox is not None:
@@ -51,9 +52,9 @@ def list_buildings(session: Session, *, grid: str | None, bbox: BBox | None, pag
 
 
 def list_households(session: Session, *, grid: str | None, building: int | None, page: Page,
-                    scope: tuple[str, dict] = ("true", {})) -> dict:
+                    scope: Scope) -> dict:
     where = Where()
-    where.add(*scope)
+    where.add(*scope.rows("b"))
     if grid is not None:
         where.add(*membership_filter(session, grid, "b"))
     if building is not None:
@@ -77,11 +78,11 @@ RESIDENT_JOINS = "FROM residents r JOIN households h ON h.id = r.household_id JO
 
 
 def _residents_where(session: Session, *, grid: str | None, household: int | None, tag: str | None,
-                     scope: tuple[str, dict], id_number: str | None = None, phone: str | None = None) -> Where:
+                     scope: Scope, id_number: str | None = None, phone: str | None = None) -> Where:
     """``id_number`` and ``phone`` find exact values through the blind index, under every
     configured key (a rotation may be half done)."""
     where = Where()
-    where.add(*scope)
+    where.add(*scope.rows("b"))
     for column, value in (("id_number_index", id_number), ("phone_index", phone)):
         if value is not None:
             where.add(f"r.{column} = ANY(:{column})", {column: keyring().blind_indexes(value)})
@@ -100,10 +101,10 @@ def _residents_where(session: Session, *, grid: str | None, household: int | Non
 
 def list_residents(
     session: Session, *, grid: str | None, household: int | None, tag: str | None, page: Page,
-    scope: tuple[str, dict] = ("true", {}), id_number: str | None = None, phone: str | None = None,
+    scope: Scope, id_number: str | None = None, phone: str | None = None,
 ) -> dict:
     """Residents with ID number and phone masked; the ciphertexts never leave the database.
-    ``scope`` is a condition on the residents' buildings (``b``): the caller's grids."""
+    ``scope``: the caller's, on the residents' buildings."""
     where = _residents_where(session, grid=grid, household=household, tag=tag, scope=scope, id_number=id_number,
                              phone=phone)
     return json_page(session, rows_sql=f"SELECT {RESIDENT_COLUMNS} {RESIDENT_JOINS} WHERE {where.sql} ORDER BY r.id",
@@ -116,7 +117,7 @@ EXPORT_COLUMNS = (("id", "居民编号"), ("household_id", "户编号"), ("name"
                   ("key_groups", "重点人群"))
 
 
-def export_residents(session: Session, grid: str, scope: tuple[str, dict]) -> tuple[list[str], list[list]]:
+def export_residents(session: Session, grid: str, scope: Scope) -> tuple[list[str], list[list]]:
     """Every resident of a grid (its children included) as a table with Chinese headers, masked
     exactly as ``list_residents`` answers: the export reads the same columns."""
     where = _residents_where(session, grid=grid, household=None, tag=None, scope=scope)
@@ -133,14 +134,15 @@ def _cell(value):
     return value
 
 
-def _building(session: Session, building_id: int, scope: tuple[str, dict] = ("true", {})):
+def _building(session: Session, building_id: int, scope: Scope):
     """A building in the caller's scope; one outside it does not exist for them (404)."""
+    condition, params = scope.rows("b")
     row = session.execute(text(f"""
         SELECT b.id, b.name, b.compound, b.address, b.floors, b.entrances, b.flats_per_floor, b.use,
                (SELECT json_agg(g.code ORDER BY g.level) FROM grids g
                 WHERE g.id IN (b.grid_l1_id, b.grid_l2_id, b.grid_l3_id)) AS grid_codes
-        FROM buildings b WHERE b.id = :id AND {scope[0]}
-    """), {"id": building_id, **scope[1]}).first()
+        FROM buildings b WHERE b.id = :id AND {condition}
+    """), {"id": building_id, **params}).first()
     if row is None:
         raise NotFound(f"no building with id {building_id}", where="id")
     return row
@@ -155,7 +157,7 @@ ORDER BY h.entrance, h.floor DESC, h.room
 """
 
 
-def household_diagram(session: Session, building_id: int, scope: tuple[str, dict] = ("true", {})) -> dict:
+def household_diagram(session: Session, building_id: int, scope: Scope) -> dict:
     """The 居民楼住户状况显示图 as data: per entrance (单元), floors top-down, flats left-right.
 
     Each flat slot is a household (owner-occupied or rented, with member count and key-group
@@ -195,13 +197,14 @@ def household_diagram(session: Session, building_id: int, scope: tuple[str, dict
     }
 
 
-def reveal(session: Session, resident_id: int, field: str, scope: tuple[str, dict] = ("true", {})) -> str:
+def reveal(session: Session, resident_id: int, field: str, scope: Scope) -> str:
     """The full ID number or phone of one resident, opened from its ciphertext. The caller
     checks the role and writes the audit entry in the same transaction."""
     column = {"id_number": "id_number_enc", "phone": "phone_enc"}[field]
+    condition, params = scope.rows("b")
     sealed = session.execute(text(f"""SELECT r.{column} FROM residents r JOIN households h ON h.id = r.household_id
-                                      JOIN buildings b ON b.id = h.building_id WHERE r.id = :id AND {scope[0]}"""),
-                             {"id": resident_id, **scope[1]}).first()
+                                      JOIN buildings b ON b.id = h.building_id WHERE r.id = :id AND {condition}"""),
+                             {"id": resident_id, **params}).first()
     if sealed is None:
         raise NotFound(f"没有居民 {resident_id} / no resident {resident_id}", where="resident")
     if sealed[0] is None:

@@ -29,9 +29,9 @@ from datetime import date, datetime, time, timedelta
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
-from gisgrid.auth.access import Principal
 from gisgrid.cases.calendar import work_calendar
 from gisgrid.core.errors import InvalidInput, NotFound
+from gisgrid.core.scope import Scope
 from gisgrid.core.settings import get_settings
 from gisgrid.staff.service import assigned_within
 
@@ -158,19 +158,17 @@ def _scores(rates: dict, satisfaction: float | None, training: float | None, by:
     return parts
 
 
-def assessment(session: Session, *, since: date, until: date, by: str, subdistrict: str | None = None,
-               caller: Principal | None = None) -> dict:
+def assessment(session: Session, *, since: date, until: date, by: str, scope: Scope,
+               subdistrict: str | None = None) -> dict:
     """The ranking table: one row per L2 grid (``by='grid'``) or per worker (``by='worker'``).
-    With a ``caller``, only their grids and the workers assigned to them, counted over the cases
-    in their scope (a sub-district beyond it is 404); without, as for the operator, everything."""
+    In a caller's ``scope``, only their grids and the workers assigned to them, counted over the
+    cases in it (a sub-district beyond it is 404); in the whole installation, everything."""
     if by not in ("grid", "worker"):
         raise InvalidInput("by 应为 grid 或 worker / by is grid or worker", where="by")
     start, end = _bounds(since, until)
-    cases, grids = ("true", {}), ("true", {})
-    if caller is not None:
-        if subdistrict is not None and caller.subdistrict not in (None, subdistrict):
-            raise NotFound(f"没有街道 {subdistrict} / no sub-district {subdistrict}", where="subdistrict")
-        cases, grids = caller.rows("c"), caller.grid_codes("g")
+    if subdistrict is not None and scope.subdistrict not in (None, subdistrict):
+        raise NotFound(f"没有街道 {subdistrict} / no sub-district {subdistrict}", where="subdistrict")
+    cases, grids = scope.rows("c"), scope.codes("g.code")
     params = {"start": start, "end": end, "since": since, "until": until, "sd": subdistrict, **cases[1], **grids[1]}
     case_scope = ("c.subdistrict_code = :sd" if subdistrict else "true") + f" AND {cases[0]}"
     unit = "c.grid_l2_id" if by == "grid" else WORKER_UNIT
@@ -192,7 +190,7 @@ def assessment(session: Session, *, since: date, until: date, by: str, subdistri
               AND {grids[0]}
             ORDER BY g.code"""), params).mappings().all()
     else:
-        staff_scope = assigned_within(grids) if caller is not None else ("true", {})
+        staff_scope = assigned_within(scope)
         units = session.execute(text(f"""
             SELECT s.id, s.name, s.title,
                    (SELECT string_agg(DISTINCT g.code, ',' ORDER BY g.code) FROM grid_assignments a

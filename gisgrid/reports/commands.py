@@ -10,6 +10,7 @@ from pathlib import Path
 import typer
 
 from gisgrid.core.errors import GisgridError
+from gisgrid.core.scope import WHOLE
 
 report_app = typer.Typer(help="报表 / weekly summary and assessment", no_args_is_help=True)
 case_app = typer.Typer(help="事件 / cases: overdue list and escalation sweep", no_args_is_help=True)
@@ -93,7 +94,8 @@ def assessment_command(
         _fail(GisgridError("--format 应为 text、json、csv 或 xlsx / --format is text, json, csv or xlsx"))
     try:
         with _session() as session:
-            report = assessment(session, since=since.date(), until=until.date(), by=by, subdistrict=subdistrict)
+            report = assessment(session, since=since.date(), until=until.date(), by=by, scope=WHOLE,
+                                subdistrict=subdistrict)
         name = f"assessment-{by}-{since.date()}-{until.date()}"
         if format == "json":
             _write(json.dumps(report, ensure_ascii=False, indent=2), out, f"{name}.json")
@@ -122,7 +124,7 @@ def overdue_command(subdistrict: str = typer.Option(None, "--subdistrict"),
     now = datetime.now(UTC)
     try:
         with _session() as session:
-            page = list_cases(session, CaseFilter(subdistrict=subdistrict, overdue_at=now), Page(limit, 0), now)
+            page = list_cases(session, CaseFilter(subdistrict=subdistrict, overdue_at=now, scope=WHOLE), Page(limit, 0), now)
     except GisgridError as exc:
         _fail(exc)
     typer.echo(f"超期 / overdue: {page['numberMatched']}")

@@ -66,7 +66,7 @@ def assessment_report(since: Annotated[Day, Query(alias="from", description="fir
                       me: Principal = Depends(needs("reports")), session: Session = Depends(get_session)):
     """工作实绩, 业务技能 and 群众满意度 per L2 grid or per worker, weighted by the settings, ranked;
     the caller's grids and the workers assigned to them only."""
-    report = assessment(session, since=since, until=until, by=by, subdistrict=subdistrict, caller=me)
+    report = assessment(session, since=since, until=until, by=by, subdistrict=subdistrict, scope=me.scope)
     name = f"assessment-{by}-{since}-{until}"
     if format == "csv":
         return download(exports.assessment_csv(report), CSV, f"{name}.csv")

@@ -21,4 +21,4 @@ def list_staff(
 ) -> dict:
     """Who works on which grid in which role (网格长, 专职网格员, 协管员 …), with work phones; the
     caller's grids only."""
-    return service.list_staff(session, grid=grid, role=role, page=page, scope=me.grid_codes("g"))
+    return service.list_staff(session, grid=grid, role=role, page=page, scope=me.scope)

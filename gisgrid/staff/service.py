@@ -1,5 +1,5 @@
 """Reading staff and their roles on grids. A caller sees the assignments on the grids of their
-scope (``Principal.grid_codes``): a worker their own grids' teams and those of the grids above
+scope (``Principal.scope``): a worker their own grids' teams and those of the grids above
 and below them, never a sibling grid's."""
 
 from __future__ import annotations
@@ -9,24 +9,27 @@ from sqlalchemy.orm import Session
 from gisgrid.core.enums import StaffRole
 from gisgrid.core.errors import InvalidInput
 from gisgrid.core.paging import Page, Where, json_page
+from gisgrid.core.scope import Scope
 from gisgrid.grids.service import grid_by_code
 
 
-def assigned_within(grids: tuple[str, dict]) -> tuple[str, dict]:
-    """A condition on staff ``s``: assigned to a grid that ``grids`` (a condition on grids ``g``,
-    as ``Principal.grid_codes("g")``) admits."""
-    condition, params = grids
+def assigned_within(scope: Scope) -> tuple[str, dict]:
+    """A condition on staff ``s``: assigned to a grid in ``scope`` (the whole installation: any
+    staff member, assigned or not)."""
+    if scope.whole:
+        return "true", {}
+    condition, params = scope.codes("g.code")
     return (f"EXISTS (SELECT 1 FROM grid_assignments sa JOIN grids g ON g.id = sa.grid_id "
             f"WHERE sa.staff_id = s.id AND {condition})", params)
 
 
 def list_staff(session: Session, *, grid: str | None, role: str | None, page: Page,
-               scope: tuple[str, dict] = ("true", {})) -> dict:
+               scope: Scope) -> dict:
     """Assignments (one row per staff member and grid role); a grid's list includes its children's.
-    ``scope`` is a condition on the assignments' grids (``g``)."""
+    ``scope``: the caller's, on the assignments' grids."""
     where = Where()
     where.add("s.active")
-    where.add(*scope)
+    where.add(*scope.codes("g.code"))
     if grid is not None:
         found = grid_by_code(session, grid)
         where.add("left(g.code, :len) = :prefix", len=len(found.code), prefix=found.code)

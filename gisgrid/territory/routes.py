@@ -25,4 +25,4 @@ def subdistrict(
     session: Session = Depends(get_session),
 ) -> Response:
     """The sub-district boundary (all of them at city scale) with area, grid counts, households, people."""
-    return service.subdistricts(session, code=code, page=page, scope=me.grid_codes("s"))
+    return service.subdistricts(session, code=code, page=page, scope=me.scope)

@@ -7,11 +7,13 @@ from sqlalchemy.orm import Session
 
 from gisgrid.core.geojson import feature_collection, geometry_json
 from gisgrid.core.paging import Page
+from gisgrid.core.scope import Scope
 
 
-def subdistricts(session: Session, *, code: str | None, page: Page, scope: tuple[str, dict] = ("true", {})) -> Response:
-    """``scope`` is a condition on the sub-district (``s``): the caller's."""
-    where = ("s.code = :code AND " if code else "") + scope[0]
+def subdistricts(session: Session, *, code: str | None, page: Page, scope: Scope) -> Response:
+    """``scope``: the caller's, on the sub-districts."""
+    condition, params = scope.codes("s.code")
+    where = ("s.code = :code AND " if code else "") + condition
     features = f"""
         SELECT json_build_object(
             'type', 'Feature',
@@ -34,5 +36,5 @@ def subdistricts(session: Session, *, code: str | None, page: Page, scope: tuple
     """
     count = f"SELECT count(*) FROM subdistricts s WHERE {where}"
     return feature_collection(
-        session, features_sql=features, count_sql=count, params={"code": code, **scope[1]}, page=page
+        session, features_sql=features, count_sql=count, params={"code": code, **params}, page=page
     )

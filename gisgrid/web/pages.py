@@ -11,10 +11,11 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from gisgrid.auth import service as auth
-from gisgrid.auth.access import COOKIE, Principal, principal_for_token, token_of
+from gisgrid.auth.access import COOKIE, principal_for_token, token_of
 from gisgrid.auth.bar import BAR_CSS, account_bar
 from gisgrid.core.clock import Clock, get_clock
 from gisgrid.core.dependencies import get_session
+from gisgrid.core.scope import WHOLE, Scope
 from gisgrid.grids import service as grids
 
 templates = Jinja2Templates(directory=Path(__file__).parent / "templates")
@@ -58,12 +59,10 @@ WORK = [("maps", "/map/coverage", "map_coverage"), ("maps", "/map/cases", "map_c
         ("maps", "/layers", "layers"), ("audit", "/audit", "audit")]
 
 
-def _figures(session: Session, me: Principal | None):
-    """Grids per level, buildings, households and people: the caller's area, or everything."""
-    if me is None:
-        grids_in, buildings_in, params = "true", "true", {}
-    else:
-        (grids_in, params), buildings_in = me.grid_codes("g"), me.rows("b")[0]
+def _figures(session: Session, scope: Scope):
+    """Grids per level, buildings, households and people: the caller's area (signed out, the
+    installation's totals: counts only)."""
+    (grids_in, params), buildings_in = scope.codes("g.code"), scope.rows("b")[0]
     return session.execute(text(f"""
         SELECT (SELECT count(*) FROM subdistricts),
                (SELECT count(*) FROM grids g WHERE level = 1 AND retired_at IS NULL AND {grids_in}),
@@ -90,17 +89,17 @@ def landing(
     me = principal_for_token(session, token, clock.now()) if token else None
     session.commit()  # last seen
     context = {"t": TEXT[lang], "lang": lang, "me": me, "bar": account_bar(me, lang), "bar_css": BAR_CSS,
-               "figures": _figures(session, me),
+               "figures": _figures(session, WHOLE if me is None else me.scope),
                "names": session.execute(text("SELECT name FROM subdistricts ORDER BY code LIMIT 3")).scalars().all()}
     if me is not None:
         subdistrict, mine = me.narrow(None, community)
         subdistrict = subdistrict or session.execute(text("SELECT min(code) FROM subdistricts")).scalar()
         context |= {"work": [(path, key) for need, path, key in WORK if me.can(need)], "parent": mine,
                     "grid_rows": grids.grid_table(session, parent=mine, subdistrict=subdistrict,
-                                                  scope=me.grid_codes("g")) if me.can("maps") else [],
+                                                  scope=me.scope) if me.can("maps") else [],
                     "wide": me.community is None and me.grids is None}
         if me.grids is not None and me.can("people"):
-            context["buildings"] = {row["code"]: grids.buildings_of(session, row["code"])
+            context["buildings"] = {row["code"]: grids.buildings_of(session, row["code"], me.scope)
                                     for row in context["grid_rows"]}
     return templates.TemplateResponse(request, "index.html", context)
 
