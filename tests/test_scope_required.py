@@ -26,7 +26,7 @@ BY_CHECKED_KEY = {
     **dict.fromkeys(("gisgrid.cases.workflow." + name for name in (
         "_by_key", "_case_number", "_check_fields", "_locked", "_place", "_staff_exists", "attachment",
         "detail", "escalate_overdue", "rate", "responsible", "public_view")), "case"),
-    "gisgrid.grids.impact.compare": "grid",     # an edit preview on grids checked by grid_in_scope
+    "gisgrid.grids.impact._moved_points": "grid",  # an edit preview on grids checked by grid_in_scope
     "gisgrid.maps.boards.grid_svg": "grid",     # a notice board's map, of a grid checked by grid_in_scope
     "gisgrid.auth.service.create_account": "write",       # links an account to its staff record
     "gisgrid.imports.service._check_households": "write",  # an administrator's import

@@ -29,6 +29,7 @@ from gisgrid.core.dependencies import Actor, get_session
 from gisgrid.core.enums import Role
 from gisgrid.core.errors import Forbidden, InvalidInput, NotFound, Unauthorised
 from gisgrid.core.scope import Scope, code_condition
+from gisgrid.grids.models import no_such_grid
 
 FUNCTIONS = ("maps", "people", "cases", "fieldwork", "reports", "edit", "admin", "audit")
 CAN: dict[Role, frozenset[str]] = {
@@ -246,4 +247,4 @@ def grid_in_scope(session: Session, principal: Principal, code: str) -> None:
 
     grid_by_code(session, code)
     if not session.execute(text(f"SELECT {code_condition(':code')}"), {"code": code, **principal.scope_params()}).scalar():
-        raise NotFound(f"没有网格 {code} / no grid {code}", where="code")
+        raise no_such_grid(code)

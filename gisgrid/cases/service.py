@@ -23,6 +23,7 @@ from gisgrid.core.geojson import BBox
 from gisgrid.core.paging import Page, Where, json_page
 from gisgrid.core.scope import Scope
 from gisgrid.core.settings import get_settings
+from gisgrid.grids.models import check_grid_code
 
 CLOSED = ("closed", "rejected", "duplicate")
 
@@ -72,10 +73,7 @@ class CaseFilter:
         if self.bbox:
             where.add(BBox.sql(f"{alias}.geom"), self.bbox.params())
         if self.grid:
-            level = {12: 1, 15: 2, 18: 3}.get(len(self.grid))
-            if level is None or not self.grid.isdigit():
-                raise InvalidInput(f"网格编码应为 12、15 或 18 位数字 / a grid code has 12, 15 or 18 digits, got "
-                                   f"{self.grid!r}", where="grid")
+            level = check_grid_code(self.grid, where="grid")
             where.add(f"{alias}.grid_l{level}_id IN (SELECT id FROM grids WHERE code = :grid)", grid=self.grid)
         if self.assignee:
             where.add(f"{alias}.assignee_staff_id = :assignee", assignee=self.assignee)

@@ -26,6 +26,7 @@ from sqlalchemy.orm import Session
 
 from gisgrid.core.errors import InvalidInput, NotFound
 from gisgrid.core.settings import get_settings
+from gisgrid.grids.models import no_such_grid
 
 AREA_DEFECTS = ("blind_spot", "overlap", "spill_over")
 SLIVERS = {"blind_spot": "sliver_gap", "overlap": "sliver_overlap", "spill_over": "sliver_spill"}
@@ -197,7 +198,7 @@ def _check_scope(session: Session, scope: Scope) -> None:
         row = session.execute(text("SELECT level FROM grids WHERE code = :c"),
                               {"c": scope.community}).first()
         if row is None:
-            raise NotFound(f"no grid with code {scope.community}", where="community")
+            raise no_such_grid(scope.community, where="community")
         if row.level != 1:
             raise InvalidInput(f"{scope.community} is a level-{row.level} grid, not a community zone",
                                where="community")

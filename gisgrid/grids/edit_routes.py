@@ -23,12 +23,13 @@ from sqlalchemy.orm import Session
 from gisgrid.auth.access import Principal, grid_in_scope, needs
 from gisgrid.core.dependencies import get_session
 from gisgrid.core.enums import Role
-from gisgrid.core.errors import Forbidden, InvalidInput, NotFound, responses
+from gisgrid.core.errors import Forbidden, InvalidInput, responses
 from gisgrid.core.geojson import MEDIA_TYPE
 from gisgrid.core.paging import Page, page_params
 from gisgrid.grids import history, operations
 from gisgrid.grids.editing import EditRequest, etag, parse_if_match
 from gisgrid.grids.layer_import import import_layer
+from gisgrid.grids.models import no_such_grid
 
 router = APIRouter(tags=["grid editing"])
 EDIT = responses(409, 428)  # a grid changed since the version the change names, or no version named
@@ -176,7 +177,7 @@ def grid_history(code: str, page: Page = Depends(page_params), me: Principal = D
     """Newest first: who, when, why, which operation, and the shape of each version (by any code
     the grid had: one outside the caller's scope does not exist for them)."""
     if not me.sees_code(code):
-        raise NotFound(f"没有网格 {code} / no grid {code}", where="code")
+        raise no_such_grid(code)
     return history.history(session, code, page)
 
 

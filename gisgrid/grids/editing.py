@@ -34,7 +34,7 @@ from gisgrid.core.database import set_change_context
 from gisgrid.core.errors import Conflict, InvalidInput, NotFound, PreconditionRequired
 from gisgrid.core.settings import get_settings
 from gisgrid.grids import impact, membership, shapes
-from gisgrid.grids.models import LEVEL_NAMES, is_grid_code
+from gisgrid.grids.models import LEVEL_NAMES, check_grid_code, no_such_grid
 
 MODES = ("strict", "fit")
 DUST_M = 0.05  # precision dust: nowhere wider than 5 cm (the storage grid is 1 cm)
@@ -151,14 +151,12 @@ class Edit:
         started from (``check=False`` for grids the operation picks itself, such as the
         neighbours a retired grid's area goes to)."""
         for code in codes:
-            if not is_grid_code(code):
-                raise InvalidInput(f"网格编码应为 12、15 或 18 位数字，收到 {code!r} / a grid code has "
-                                   f"12, 15 or 18 digits, got {code!r}", where="code")
+            check_grid_code(code)
         rows = {r.code: _row(r) for r in self.session.execute(
             text(f"SELECT {_COLUMNS} FROM grids WHERE code = ANY(:codes)"), {"codes": list(codes)})}
         for code in codes:
             if code not in rows:
-                raise NotFound(f"没有编码为 {code} 的网格 / no grid with code {code}", where="code")
+                raise no_such_grid(code)
         for parent in sorted({(r.level, r.parent_code, r.subdistrict_code) for r in rows.values()},
                              key=lambda p: (p[0], p[1] or "")):
             self.lock_parent(parent[1], parent[2])
@@ -213,8 +211,7 @@ class Edit:
                 text("SELECT ST_AsBinary(geom) FROM grids WHERE code = :c AND retired_at IS NULL"),
                 {"c": parent_code}).scalar_one_or_none()
             if wkb is None:
-                raise NotFound(f"没有编码为 {parent_code} 的在用网格 / no active grid with code {parent_code}",
-                               where="parent")
+                raise no_such_grid(parent_code, where="parent", active=True)
         return shapely.from_wkb(wkb)
 
     def siblings(self, level: int, parent_code: str | None, subdistrict: str,

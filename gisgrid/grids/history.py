@@ -13,10 +13,11 @@ from fastapi.responses import Response
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
-from gisgrid.core.errors import InvalidInput, NotFound
+from gisgrid.core.errors import InvalidInput
 from gisgrid.core.geojson import BBox, feature_collection, geometry_json
 from gisgrid.core.paging import Page, Where
 from gisgrid.core.scope import Scope
+from gisgrid.grids.models import no_such_grid
 from gisgrid.grids.service import grid_by_code
 
 
@@ -30,7 +31,7 @@ def history(session: Session, code: str, page: Page) -> Response:
         {"c": code}).first()
     if row is None:
         grid_by_code(session, code)  # 422 for a malformed code, else 404
-        raise NotFound(f"没有编码为 {code} 的网格 / no grid with code {code}", where="code")
+        raise no_such_grid(code)
     features = f"""
         SELECT json_build_object(
             'type', 'Feature', 'id', v.version,

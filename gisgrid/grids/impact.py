@@ -90,41 +90,49 @@ def _feature(geom) -> dict:
 def compare(session: Session, before: Snapshot, after: Snapshot, moved: dict) -> dict:
     """The impact report: points that change grid, loads before/after of every grid whose load
     or code changes (or that is created or retired), defects made or mended."""
-    tolerance = get_settings().sliver_tolerance_m2
     grid_ids = {i for rows in moved.values() for old, new in rows.values() for i in (*old, *new)}
     grid_ids |= {c["grid_l2_id"] for c in after.cases.values()}
     grid_ids |= {i for c in (*before.cases.values(), *after.cases.values()) for i in c["now_in"]}
     codes = _codes(session, grid_ids | set(before.loads) | set(after.loads))
+    report_moves = {table: _moved_points(session, table, rows, codes) for table, rows in moved.items()}
+    created, removed = _defects(before, after)
+    return {
+        "moves": report_moves,
+        "households_moved": sum(item.get("households", 0) for items in report_moves.values() for item in items),
+        "people_moved": sum(item.get("people", 0) for items in report_moves.values() for item in items),
+        "open_cases": _cases_moved(before, after, codes),
+        "loads": _loads(before, after, codes),
+        "defects": {"created": created, "removed": removed},
+    }
 
-    def levels(old: tuple, new: tuple) -> dict:
-        return {str(level): {"from": codes.get(o), "to": codes.get(n)}
-                for level, o, n in zip((1, 2, 3), old, new, strict=True) if o != n}
 
-    report_moves: dict[str, list] = {}
-    households = people = 0
-    for table, rows in moved.items():
-        if not rows:
-            report_moves[table] = []
-            continue
-        if table == "buildings":
-            sql = """SELECT b.id, b.name, round(ST_X(b.geom)::numeric, 7)::float AS lon,
-                            round(ST_Y(b.geom)::numeric, 7)::float AS lat,
-                            count(h.id) FILTER (WHERE h.occupancy <> 'vacant') AS households,
-                            coalesce(sum(h.member_count), 0)::int AS people
-                     FROM buildings b LEFT JOIN households h ON h.building_id = b.id
-                     WHERE b.id = ANY(:ids) GROUP BY b.id ORDER BY b.id"""
-        else:
-            sql = (f"SELECT id, name, round(ST_X(geom)::numeric, 7)::float AS lon, "
-                   f"round(ST_Y(geom)::numeric, 7)::float AS lat FROM {table} WHERE id = ANY(:ids) ORDER BY id")
-        items = []
-        for row in session.execute(text(sql), {"ids": sorted(rows)}):
-            item = dict(row._mapping)
-            item["levels"] = levels(*rows[row.id])
-            households += item.get("households", 0)
-            people += item.get("people", 0)
-            items.append(item)
-        report_moves[table] = items
+def _moved_points(session: Session, table: str, rows: dict, codes: dict[int, str]) -> list[dict]:
+    """The points of ``table`` that change grid, each with the levels it moves at (a building
+    also with the households and people it takes along)."""
+    if not rows:
+        return []
+    if table == "buildings":
+        sql = """SELECT b.id, b.name, round(ST_X(b.geom)::numeric, 7)::float AS lon,
+                        round(ST_Y(b.geom)::numeric, 7)::float AS lat,
+                        count(h.id) FILTER (WHERE h.occupancy <> 'vacant') AS households,
+                        coalesce(sum(h.member_count), 0)::int AS people
+                 FROM buildings b LEFT JOIN households h ON h.building_id = b.id
+                 WHERE b.id = ANY(:ids) GROUP BY b.id ORDER BY b.id"""
+    else:
+        sql = (f"SELECT id, name, round(ST_X(geom)::numeric, 7)::float AS lon, "
+               f"round(ST_Y(geom)::numeric, 7)::float AS lat FROM {table} WHERE id = ANY(:ids) ORDER BY id")
+    items = []
+    for row in session.execute(text(sql), {"ids": sorted(rows)}):
+        old, new = rows[row.id]
+        item = dict(row._mapping)
+        item["levels"] = {str(level): {"from": codes.get(o), "to": codes.get(n)}
+                          for level, o, n in zip((1, 2, 3), old, new, strict=True) if o != n}
+        items.append(item)
+    return items
 
+
+def _cases_moved(before: Snapshot, after: Snapshot, codes: dict[int, str]) -> list[dict]:
+    """Open cases that now fall in another grid than before the change."""
     cases = []
     for case_id, now in after.cases.items():
         was = before.cases.get(case_id)
@@ -134,7 +142,12 @@ def compare(session: Session, before: Snapshot, after: Snapshot, moved: dict) ->
                           "reported_in": codes.get(now["grid_l2_id"]),
                           "grids_before": [codes.get(i) for i in old],
                           "grids_after": [codes.get(i) for i in now["now_in"]]})
+    return cases
 
+
+def _loads(before: Snapshot, after: Snapshot, codes: dict[int, str]) -> list[dict]:
+    """Loads against the band, before and after, of each grid the change touched (a neighbour
+    whose load and code stay is left out)."""
     loads = []
     for grid_id in sorted(set(before.loads) | set(after.loads), key=lambda i: codes.get(i, "")):
         b, a = before.loads.get(grid_id), after.loads.get(grid_id)
@@ -150,7 +163,12 @@ def compare(session: Session, before: Snapshot, after: Snapshot, moved: dict) ->
             "before": _band(ref["level"], b["households"], b["people"]) if b else None,
             "after": _band(ref["level"], a["households"], a["people"]) if a else None,
         })
+    return loads
 
+
+def _defects(before: Snapshot, after: Snapshot) -> tuple[list[dict], list[dict]]:
+    """Defect pieces the change creates and removes (below the sliver tolerance: as slivers)."""
+    tolerance = get_settings().sliver_tolerance_m2
     created, removed = [], []
     for key in sorted(set(before.defects) | set(after.defects)):
         old = before.defects.get(key, shapely.MultiPolygon())
@@ -163,11 +181,4 @@ def compare(session: Session, before: Snapshot, after: Snapshot, moved: dict) ->
                 kind = key[0] if area >= tolerance else SLIVERS[key[0]]
                 out.append({"type": kind, "label": LABELS_ZH[kind], "level": key[1],
                             "area_m2": round(area, 2), "geometry": _feature(piece)})
-    return {
-        "moves": report_moves,
-        "households_moved": households,
-        "people_moved": people,
-        "open_cases": cases,
-        "loads": loads,
-        "defects": {"created": created, "removed": removed},
-    }
+    return created, removed

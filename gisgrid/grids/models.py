@@ -20,6 +20,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, mapped_column
 
 from gisgrid.core.database import Base
+from gisgrid.core.errors import InvalidInput, NotFound
 
 LEVEL_NAMES = {
     1: ("社区片区", "community zone"),
@@ -31,6 +32,34 @@ LEVEL_NAMES = {
 def is_grid_code(value: str, levels: tuple[int, ...] = (1, 2, 3)) -> bool:
     """Whether ``value`` is a grid code of one of ``levels``: ASCII digits, 12/15/18 of them."""
     return bool(re.fullmatch(r"[0-9]+", value)) and len(value) in {code_length(level) for level in levels}
+
+
+def check_grid_code(value: str, levels: tuple[int, ...] = (1, 2, 3), where: str = "code") -> int:
+    """``value``'s level, or the one 422 for a malformed grid code: every entry point words it alike."""
+    if not is_grid_code(value, levels):
+        *first, last = (str(code_length(level)) for level in levels)
+        zh = f"{'、'.join(first)} 或 {last}" if first else last
+        en = f"{', '.join(first)} or {last}" if first else last
+        raise InvalidInput(f"{where} 应为 {zh} 位数字的网格编码，收到 {value!r} / {where} must be a grid code of "
+                           f"{en} digits, got {value!r}", where=where)
+    return (len(value) - 9) // 3
+
+
+def no_such_grid(code: str, where: str = "code", *, active: bool = False) -> NotFound:
+    """The one 404 for a grid code that names no grid (``active``: no grid still in use), raised alike
+    for a grid outside the caller's scope, so a refusal does not tell the two apart."""
+    if active:
+        return NotFound(f"没有编码为 {code} 的在用网格 / no active grid with code {code}", where=where)
+    return NotFound(f"没有编码为 {code} 的网格 / no grid with code {code}", where=where)
+
+
+def grid_name(value: str, where: str = "name") -> str:
+    """A grid's name, stripped, or the one 422 for it: text that fits ``grids.name``, worded alike everywhere."""
+    value = value.strip()
+    if not value or len(value) > 100 or "\x00" in value:
+        raise InvalidInput(f"{where}：名称应为 1–100 个字符的文字 / {where}: a name is text of 1 to 100 characters",
+                           where=where)
+    return value
 
 
 def code_length(level: int) -> int:

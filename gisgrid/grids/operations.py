@@ -28,17 +28,12 @@ from sqlalchemy.orm import Session
 from gisgrid.core.errors import InvalidInput, NotFound
 from gisgrid.grids import shapes
 from gisgrid.grids.editing import Edit, EditRequest, Row, Target
-from gisgrid.grids.models import is_grid_code
+from gisgrid.grids.models import check_grid_code, grid_name, no_such_grid
 
 
 def _name(value: str | None, where: str) -> str | None:
-    if value is None:
-        return None
-    value = value.strip()
-    if not value or len(value) > 100 or "\x00" in value:
-        raise InvalidInput(f"{where} 名称应为 1–100 个字符 / {where}: a name has 1 to 100 characters",
-                           where=where)
-    return value
+    """An optional name: ``None`` keeps the grid's own."""
+    return None if value is None else grid_name(value, where)
 
 
 def _not_taking_all(row: Row, rest: BaseGeometry, where: str, tolerance: float) -> None:
@@ -57,13 +52,11 @@ def create(session: Session, request: EditRequest, *, geometry, crs: str | None 
         raise InvalidInput(f"serial 应在 1–999 之间 / serial must be 1 to 999, got {serial}", where="serial")
     edit = Edit(session, request, "create")
     if parent is not None:
-        if not is_grid_code(parent, (1, 2)):
-            raise InvalidInput(f"上级应为 12 或 15 位网格编码 / parent must be an L1 (12-digit) or L2 "
-                               f"(15-digit) grid code, got {parent!r}", where="parent")
+        check_grid_code(parent, (1, 2), where="parent")
         row = session.execute(text("SELECT subdistrict_code, level FROM grids WHERE code = :c AND retired_at IS NULL"),
                               {"c": parent}).first()
         if row is None:
-            raise NotFound(f"没有编码为 {parent} 的在用网格 / no active grid with code {parent}", where="parent")
+            raise no_such_grid(parent, where="parent", active=True)
         subdistrict, level = row.subdistrict_code, row.level + 1
     elif subdistrict is not None:
         level = 1
@@ -261,14 +254,7 @@ def split(session: Session, request: EditRequest, code: str, *, line=None, parts
         cut = shapes.parse_line(line, crs)
         edit = Edit(session, request, "split")
         (row,) = edit.lock([code])
-        pieces = _line_pieces(edit, row, cut)
-        pieces.sort(key=lambda p: (-round(p.centroid.y, 5), p.centroid.x))
-        keep = max(range(len(pieces)), key=lambda i: shapes.area_m2(pieces[i]))
-        specs = [{"name": None, "keep": i == keep} for i in range(len(pieces))]
-        for i, name in enumerate(names or []):
-            others = [s for j, s in enumerate(specs) if j != keep]
-            if i < len(others):
-                others[i]["name"] = name
+        pieces, specs = _cut_by_line(edit, row, cut, names)
     else:
         if not isinstance(parts, list) or len(parts) < 2:
             raise InvalidInput("parts 至少需要两个多边形 / parts needs at least two polygons", where="parts")
@@ -276,38 +262,67 @@ def split(session: Session, request: EditRequest, code: str, *, line=None, parts
                                    where=f"parts[{i}].geometry") for i, p in enumerate(parts)]
         edit = Edit(session, request, "split")
         (row,) = edit.lock([code])
-        pieces, taken = [], shapely.MultiPolygon()
-        for i, shape in enumerate(drawn):
-            mine = shapes.intersection(row.geom, shape)
-            overlap = shapes.area_m2(shapes.intersection(mine, taken))
-            if overlap > edit.tolerance and request.mode == "strict":
-                edit.problems.append({"where": f"parts[{i}]", "problem": "overlap", "area_m2": round(overlap, 2),
-                                      "message": f"parts[{i}] 与前面的部分重叠 {overlap:.1f} m² / parts[{i}] overlaps "
-                                                 f"an earlier part by {overlap:.1f} m²"})
-            mine = shapes.difference(mine, taken)
-            if shapes.area_m2(mine) <= edit.tolerance:
-                edit.problems.append({"where": f"parts[{i}]", "problem": "nothing_left", "message":
-                                      f"parts[{i}] 不含网格 {code} 的面积 / parts[{i}] holds none of grid {code}"})
-            taken = shapes.union(taken, mine)
-            pieces.append(mine)
-        left = shapes.difference(row.geom, taken)
-        left_area = shapes.area_m2(left)
-        if left_area > edit.tolerance and request.mode == "strict":
-            edit.problems.append({"where": "parts", "problem": "uncovered", "area_m2": round(left_area, 2),
-                                  "message": f"各部分未覆盖网格 {code} 的 {left_area:.1f} m² / the parts leave "
-                                             f"{left_area:.1f} m² of grid {code} in no part",
-                                  "geometry": shapely.geometry.mapping(left)})
-        edit.refuse_if_problems()
-        for bit in shapely.get_parts(left):
-            best = max(range(len(pieces)), key=lambda i: shapes.shared_border_m(bit, pieces[i]))
-            pieces[best] = shapes.union(pieces[best], bit)
-        if left_area > 0:
-            edit.adjustments.append({"grid": code, "what": "assigned_leftover", "area_m2": round(left_area, 2),
-                                     "message": f"未划入任何部分的 {left_area:.2f} m² 并入相邻部分 / {left_area:.2f} m² "
-                                                "in no part joined the neighbouring part"})
-        marked = [i for i, p in enumerate(parts) if p.get("keep")]
-        keep = marked[0] if marked else max(range(len(pieces)), key=lambda i: shapes.area_m2(pieces[i]))
-        specs = [{"name": p.get("name"), "keep": i == keep} for i, p in enumerate(parts)]
+        pieces, specs = _cut_into_parts(edit, row, drawn, parts)
+    results = _split_into(edit, row, pieces, specs)
+    _split_children(edit, edit.children(code), results)
+    return edit.finish()
+
+
+def _cut_by_line(edit: Edit, row: Row, cut: BaseGeometry, names: list[str] | None) -> tuple[list, list[dict]]:
+    """The pieces a line cuts, north-west first; the largest keeps the grid, ``names`` go to the
+    others in order."""
+    pieces = _line_pieces(edit, row, cut)
+    pieces.sort(key=lambda p: (-round(p.centroid.y, 5), p.centroid.x))
+    keep = max(range(len(pieces)), key=lambda i: shapes.area_m2(pieces[i]))
+    specs = [{"name": None, "keep": i == keep} for i in range(len(pieces))]
+    for i, name in enumerate(names or []):
+        others = [s for j, s in enumerate(specs) if j != keep]
+        if i < len(others):
+            others[i]["name"] = name
+    return pieces, specs
+
+
+def _cut_into_parts(edit: Edit, row: Row, drawn: list[BaseGeometry], parts: list[dict]) -> tuple[list, list[dict]]:
+    """The grid's area in each drawn part, earlier parts first where they overlap; in ``strict``
+    mode an overlap or an area in no part is refused, otherwise what is left joins the part it
+    borders most. The part marked ``keep`` (or the largest) keeps the grid."""
+    pieces, taken = [], shapely.MultiPolygon()
+    for i, shape in enumerate(drawn):
+        mine = shapes.intersection(row.geom, shape)
+        overlap = shapes.area_m2(shapes.intersection(mine, taken))
+        if overlap > edit.tolerance and edit.request.mode == "strict":
+            edit.problems.append({"where": f"parts[{i}]", "problem": "overlap", "area_m2": round(overlap, 2),
+                                  "message": f"parts[{i}] 与前面的部分重叠 {overlap:.1f} m² / parts[{i}] overlaps "
+                                             f"an earlier part by {overlap:.1f} m²"})
+        mine = shapes.difference(mine, taken)
+        if shapes.area_m2(mine) <= edit.tolerance:
+            edit.problems.append({"where": f"parts[{i}]", "problem": "nothing_left", "message":
+                                  f"parts[{i}] 不含网格 {row.code} 的面积 / parts[{i}] holds none of grid {row.code}"})
+        taken = shapes.union(taken, mine)
+        pieces.append(mine)
+    left = shapes.difference(row.geom, taken)
+    left_area = shapes.area_m2(left)
+    if left_area > edit.tolerance and edit.request.mode == "strict":
+        edit.problems.append({"where": "parts", "problem": "uncovered", "area_m2": round(left_area, 2),
+                              "message": f"各部分未覆盖网格 {row.code} 的 {left_area:.1f} m² / the parts leave "
+                                         f"{left_area:.1f} m² of grid {row.code} in no part",
+                              "geometry": shapely.geometry.mapping(left)})
+    edit.refuse_if_problems()
+    for bit in shapely.get_parts(left):
+        best = max(range(len(pieces)), key=lambda i: shapes.shared_border_m(bit, pieces[i]))
+        pieces[best] = shapes.union(pieces[best], bit)
+    if left_area > 0:
+        edit.adjustments.append({"grid": row.code, "what": "assigned_leftover", "area_m2": round(left_area, 2),
+                                 "message": f"未划入任何部分的 {left_area:.2f} m² 并入相邻部分 / {left_area:.2f} m² "
+                                            "in no part joined the neighbouring part"})
+    marked = [i for i, p in enumerate(parts) if p.get("keep")]
+    keep = marked[0] if marked else max(range(len(pieces)), key=lambda i: shapes.area_m2(pieces[i]))
+    return pieces, [{"name": p.get("name"), "keep": i == keep} for i, p in enumerate(parts)]
+
+
+def _split_into(edit: Edit, row: Row, pieces: list, specs: list[dict]) -> list[Target]:
+    """The kept piece reshapes the grid (code, team and history stay); each other piece is a new
+    sibling, named as given or after the grid."""
     results: list[Target] = []
     for i, (piece, spec) in enumerate(zip(pieces, specs, strict=True)):
         name = _name(spec["name"], f"parts[{i}].name")
@@ -319,8 +334,7 @@ def split(session: Session, request: EditRequest, code: str, *, line=None, parts
             target = edit.create(parent_code=row.parent_code, subdistrict=row.subdistrict_code, level=row.level,
                                  name=name or f"{row.name}（{len(results) + 1}）", geom=piece)
         results.append(target)
-    _split_children(edit, edit.children(code), results)
-    return edit.finish()
+    return results
 
 
 def merge(session: Session, request: EditRequest, codes: list[str], *, into: str | None = None,

@@ -8,12 +8,11 @@ from fastapi.responses import Response
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
-from gisgrid.core.errors import InvalidInput, NotFound
 from gisgrid.core.geojson import BBox, feature_collection, geometry_json
 from gisgrid.core.paging import Page, Where
 from gisgrid.core.scope import Scope
 from gisgrid.core.settings import get_settings
-from gisgrid.grids.models import is_grid_code
+from gisgrid.grids.models import check_grid_code, no_such_grid
 
 # Households and people of the buildings a grid holds (stored membership, so children roll up).
 # A vacant flat is not a household.
@@ -44,13 +43,9 @@ def list_grids(
     if level is not None:
         where.add("g.level = :level", level=level)
     if parent is not None:
-        if not is_grid_code(parent, (1, 2)):
-            raise InvalidInput(
-                f"parent must be an L1 (12-digit) or L2 (15-digit) grid code, got {parent!r}",
-                where="parent",
-            )
+        check_grid_code(parent, (1, 2), where="parent")
         if session.execute(text("SELECT 1 FROM grids WHERE code = :c"), {"c": parent}).first() is None:
-            raise NotFound(f"no grid with code {parent}", where="parent")
+            raise no_such_grid(parent, where="parent")
         where.add("g.parent_code = :parent", parent=parent)
     if bbox is not None:
         where.add(BBox.sql("g.geom"), bbox.params())
@@ -129,12 +124,11 @@ async def lookup_async(pool, lon: float, lat: float, sees: Callable[[str], bool]
 
 
 def grid_by_code(session: Session, code: str):
-    if not is_grid_code(code):
-        raise InvalidInput(f"a grid code has 12, 15 or 18 digits, got {code!r}", where="code")
+    check_grid_code(code)
     row = session.execute(text("SELECT id, code, name, level, parent_code, subdistrict_code, version"
                                " FROM grids WHERE code = :c"), {"c": code}).first()
     if row is None:
-        raise NotFound(f"no grid with code {code}", where="code")
+        raise no_such_grid(code)
     return row
 
 

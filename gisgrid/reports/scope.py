@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 from gisgrid.auth.access import Principal, grid_in_scope
 from gisgrid.core.enums import Role
 from gisgrid.core.errors import InvalidInput, NotFound
+from gisgrid.grids.models import no_such_grid
 
 
 @dataclass(frozen=True)
@@ -71,7 +72,7 @@ def resolve(session: Session, code: str | None, caller: Principal | None = None)
                      "AND retired_at IS NULL", {"scope": code})
     grid = session.execute(text("SELECT id, level, name FROM grids WHERE code = :c"), {"c": code}).first()
     if grid is None:
-        raise NotFound(f"没有网格 {code} / no grid {code}", where="scope")
+        raise no_such_grid(code, where="scope")
     children = ("SELECT id, code, name FROM grids WHERE parent_code = :code AND retired_at IS NULL"
                 if grid.level < 3 else None)
     visits = {1: "v.grid_l2_id IN (SELECT id FROM grids WHERE parent_code = :code)",

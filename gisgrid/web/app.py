@@ -60,12 +60,35 @@ def create_app(engine: Engine | None = None, layers_dir: Path | None = None, clo
     clock they move)."""
     engine = engine or get_app_engine()
     layers = read_layers(layers_dir or get_settings().layers_dir)
+    app = FastAPI(
+        title="gisgrid",
+        version=__version__,
+        description=DESCRIPTION,
+        docs_url=None,
+        redoc_url=None,
+        lifespan=_lifespan(engine),
+    )
+    app.state.sessionmaker = session_factory(engine)
+    hardening.limit_statements(app.state.sessionmaker)
+    app.state.clock = clock or SystemClock()
+    app.state.recent_callers = RecentCallers()
+    app.state.layers = layers
+    install_handlers(app)
+    hardening.install(app)
+    _mount_static(app)
+    _add_docs(app)
+    _include_routers(app)
+    document_errors(app)
+    return app
+
+
+def _lifespan(engine: Engine):
+    """An async pool beside the engine, for the hot read paths (``/lookup``, vector tiles), and
+    the sweep that escalates overdue cases. Autocommit: a single read needs no BEGIN and
+    COMMIT round trips; writers open a transaction themselves."""
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
-        """An async pool beside the engine, for the hot read paths (``/lookup``, vector tiles), and
-        the sweep that escalates overdue cases. Autocommit: a single read needs no BEGIN and
-        COMMIT round trips; writers open a transaction themselves."""
         conninfo = engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
         async with AsyncConnectionPool(conninfo, min_size=2, max_size=16, open=False,
                                        kwargs={"autocommit": True}) as pool:
@@ -75,26 +98,20 @@ def create_app(engine: Engine | None = None, layers_dir: Path | None = None, clo
             if sweep is not None:
                 sweep.cancel()
 
-    app = FastAPI(
-        title="gisgrid",
-        version=__version__,
-        description=DESCRIPTION,
-        docs_url=None,
-        redoc_url=None,
-        lifespan=lifespan,
-    )
-    app.state.sessionmaker = session_factory(engine)
-    hardening.limit_statements(app.state.sessionmaker)
-    app.state.clock = clock or SystemClock()
-    app.state.recent_callers = RecentCallers()
-    app.state.layers = layers
-    install_handlers(app)
-    hardening.install(app)
-    # The docs assets first: /static would otherwise swallow /static/docs.
+    return lifespan
+
+
+def _mount_static(app: FastAPI) -> None:
+    """Every script and stylesheet is served by the app itself, never fetched from a CDN.
+    The docs assets first: /static would otherwise swallow /static/docs."""
     app.mount("/static/docs", StaticFiles(directory=str(files("fastapi_offline") / "static")), name="docs-assets")
     assets.check_installed()
     app.mount("/static/vendor", StaticFiles(directory=assets.FRONTEND), name="vendor")
     app.mount("/static", StaticFiles(directory=Path(__file__).parent / "static"), name="static")
+
+
+def _add_docs(app: FastAPI) -> None:
+    """Swagger UI and ReDoc on the assets mounted above, with no CDN and no web fonts."""
 
     @app.get("/docs", include_in_schema=False)
     def swagger():
@@ -116,14 +133,14 @@ def create_app(engine: Engine | None = None, layers_dir: Path | None = None, clo
             with_google_fonts=False,
         )
 
-    # Routes are matched in order, router by router: the layers (vector tiles, the hottest path)
-    # first, so a tile request does not walk every other router's routes.
+
+def _include_routers(app: FastAPI) -> None:
+    """Routes are matched in order, router by router: the layers (vector tiles, the hottest path)
+    first, so a tile request does not walk every other router's routes."""
     for router in (layers_router, pages_router, health_router, auth_router, territory_router, grids_router,
                    grid_editing_router, buildings_router, organisations_router, staff_router, coverage_router,
                    cases_router, fieldwork_router, reports_router, audit_router, map_pages_router):
         app.include_router(router)
-    document_errors(app)
-    return app
 
 
 async def _sweep_overdue(app: FastAPI) -> None:
