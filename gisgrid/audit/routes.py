@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from fastapi import APIRouter, Depends, Query
 from sqlalchemy.orm import Session
@@ -10,7 +11,7 @@ from sqlalchemy.orm import Session
 from gisgrid.audit import service
 from gisgrid.auth.access import needs
 from gisgrid.core.dependencies import get_session
-from gisgrid.core.paging import Page, page_params
+from gisgrid.core.paging import JsonPage, Page, page_params
 
 router = APIRouter(tags=["audit"])
 
@@ -24,7 +25,7 @@ def audit_log(
     until: datetime | None = Query(None, description="before this moment (with time zone)"),
     page: Page = Depends(page_params),
     session: Session = Depends(get_session),
-) -> dict:
+) -> JsonPage[dict[str, Any]]:
     """Newest first: who, when, what, from where and the outcome. The whole city's log: auditors
     check every account, so their reading is not limited to a grid (and they see no persons:
     entries name accounts and objects, never a person's data)."""

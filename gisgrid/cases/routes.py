@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 from gisgrid.audit.service import recent, record
 from gisgrid.auth.access import Principal, caller, get_actor, needs
 from gisgrid.cases import service, workflow
+from gisgrid.cases.results import CaseDetail, CaseRow, ReportedCase
 from gisgrid.cases.schemas import (
     CaseReport,
     Escalation,
@@ -28,7 +29,7 @@ from gisgrid.core.clock import Clock, Day, get_clock
 from gisgrid.core.dependencies import Actor, get_session
 from gisgrid.core.errors import TooManyAttempts, responses
 from gisgrid.core.geojson import BBox, bbox_param
-from gisgrid.core.paging import Page, page_params
+from gisgrid.core.paging import JsonPage, Page, page_params
 from gisgrid.core.settings import get_settings
 
 router = APIRouter(tags=["cases"])
@@ -68,7 +69,7 @@ def scoped_case(case_no: str = CASE_NO, me: Principal = Depends(caller),
 
 @router.get("/cases", dependencies=[Depends(needs("cases"))], summary="事件列表 / Cases")
 def list_cases(filters: CaseFilter = Depends(case_filter), page: Page = Depends(page_params),
-               clock: Clock = Depends(get_clock), session: Session = Depends(get_session)) -> dict:
+               clock: Clock = Depends(get_clock), session: Session = Depends(get_session)) -> JsonPage[CaseRow]:
     """Newest first, with category, status, location, the L2 grid it was reported in, who has it
     and its deadline; ``overdue=true`` lists the open cases past their deadline."""
     return service.list_cases(session, filters, page, clock.now())
@@ -85,23 +86,28 @@ def density(filters: CaseFilter = Depends(case_filter),
     return service.heat(session, filters)
 
 
-def _reported(session: Session, report: CaseReport, actor: Actor, key: str | None, clock: Clock) -> JSONResponse:
+def _reported(session: Session, report: CaseReport, actor: Actor, key: str | None, clock: Clock,
+              response: Response) -> ReportedCase:
     case, created = workflow.intake(session, report, actor=actor, now=clock.now(), idempotency_key=key)
     session.commit()
-    headers = {"Location": f"/cases/{case['case_no']}"} if created else {"Idempotent-Replayed": "true"}
-    return JSONResponse(case, status_code=201 if created else 200, headers=headers)
+    if created:
+        response.headers["Location"] = f"/cases/{case['case_no']}"
+    else:
+        response.headers["Idempotent-Replayed"] = "true"
+    response.status_code = 201 if created else 200
+    return case
 
 
 @router.post("/cases", dependencies=[Depends(needs("cases"))], status_code=201, summary="上报事件 / Report a case",
              responses={200: {"description": "a retry: the case the first call with this Idempotency-Key made"},
                         **responses(409)})
-def report_case(report: CaseReport, idempotency_key: str | None = IDEMPOTENCY_KEY,
+def report_case(report: CaseReport, response: Response, idempotency_key: str | None = IDEMPOTENCY_KEY,
                 actor: Actor = Depends(get_actor), clock: Clock = Depends(get_clock),
-                session: Session = Depends(get_session)) -> JSONResponse:
+                session: Session = Depends(get_session)) -> ReportedCase:
     """A case at a point (``location``, GCJ-02/BD-09 converted), a building or an address that names
     one building; it keeps the grid at every level it was reported in, and gets its number, a
     tracking code for the reporter, and the deadline for registering it."""
-    return _reported(session, report, actor, idempotency_key, clock)
+    return _reported(session, report, actor, idempotency_key, clock, response)
 
 
 @router.post("/cases/escalate-overdue", dependencies=[Depends(needs("admin"))], summary="超期上报 / Escalate every case past its handling deadline")
@@ -115,14 +121,14 @@ def escalate_overdue(subdistrict: str | None = Query(None, pattern="^[0-9]{9}$",
 
 @router.get("/cases/{case_no}", dependencies=[Depends(needs("cases"))], summary="事件详情 / A case with its timeline")
 def case_detail(case_no: str = Depends(scoped_case), clock: Clock = Depends(get_clock),
-                session: Session = Depends(get_session)) -> dict:
+                session: Session = Depends(get_session)) -> CaseDetail:
     return workflow.detail(session, case_no=case_no, now=clock.now())
 
 
 @router.post("/cases/{case_no}/transitions", dependencies=[Depends(needs("cases"))], summary="流转 / Move a case one step",
              responses=responses(409))
 def move_case(change: Transition, case_no: str = Depends(scoped_case), actor: Actor = Depends(get_actor),
-              clock: Clock = Depends(get_clock), session: Session = Depends(get_session)) -> dict:
+              clock: Clock = Depends(get_clock), session: Session = Depends(get_session)) -> CaseDetail:
     """reported → registered | rejected | duplicate → dispatched → in_progress → handled → verified →
     closed, or verified → dispatched when the check fails. Anything else is 409 naming what is
     allowed. Dispatch goes to the lead of the L2 grid holding the place unless an assignee is named."""
@@ -134,7 +140,7 @@ def move_case(change: Transition, case_no: str = Depends(scoped_case), actor: Ac
 @router.post("/cases/{case_no}/escalate", dependencies=[Depends(needs("cases"))], summary="上报上级 / Escalate a case one level up",
              responses=responses(409))
 def escalate(body: Escalation, case_no: str = Depends(scoped_case), actor: Actor = Depends(get_actor),
-             clock: Clock = Depends(get_clock), session: Session = Depends(get_session)) -> dict:
+             clock: Clock = Depends(get_clock), session: Session = Depends(get_session)) -> CaseDetail:
     """L2 grid → community (L1 lead) → the sub-district's leading group."""
     case = workflow.escalate(session, case_no, actor=actor, now=clock.now(), note=body.note)
     session.commit()
@@ -144,7 +150,7 @@ def escalate(body: Escalation, case_no: str = Depends(scoped_case), actor: Actor
 @router.post("/cases/{case_no}/reassign", dependencies=[Depends(needs("cases"))], summary="改派 / Send a dispatched case to someone else",
              responses=responses(409))
 def reassign(body: Reassignment, case_no: str = Depends(scoped_case), actor: Actor = Depends(get_actor),
-             clock: Clock = Depends(get_clock), session: Session = Depends(get_session)) -> dict:
+             clock: Clock = Depends(get_clock), session: Session = Depends(get_session)) -> CaseDetail:
     case = workflow.reassign(session, case_no, body.assignee_staff_id, actor=actor, now=clock.now(), note=body.note)
     session.commit()
     return case

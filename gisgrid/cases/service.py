@@ -17,10 +17,11 @@ from datetime import date, datetime, time, timedelta
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
+from gisgrid.cases.results import CaseRow
 from gisgrid.core.enums import CaseStatus
 from gisgrid.core.errors import InvalidInput, NotFound
 from gisgrid.core.geojson import BBox
-from gisgrid.core.paging import Page, Where, json_page
+from gisgrid.core.paging import JsonPage, Page, Where, json_page
 from gisgrid.core.scope import Scope
 from gisgrid.core.settings import get_settings
 from gisgrid.grids.models import check_grid_code
@@ -154,7 +155,7 @@ def hexagons(session: Session, filters: CaseFilter, size_m: float = 150.0) -> di
             "cases": sum(f["properties"]["cases"] for f in features), "size_m": size_m}
 
 
-def list_cases(session: Session, filters: CaseFilter, page: Page, now: datetime) -> dict:
+def list_cases(session: Session, filters: CaseFilter, page: Page, now: datetime) -> JsonPage[CaseRow]:
     """Newest first (overdue lists: the longest overdue first)."""
     where = filters.where(session)
     order = "c.due_at, c.id" if filters.overdue_at else "c.reported_at DESC, c.id"

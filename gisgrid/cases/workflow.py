@@ -19,6 +19,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from gisgrid.cases.calendar import work_calendar
+from gisgrid.cases.results import CaseDetail, ReportedCase
 from gisgrid.cases.schemas import CaseReport, Transition
 from gisgrid.core.dependencies import Actor
 from gisgrid.core.enums import CaseStatus as S
@@ -151,7 +152,7 @@ def _case_number(session: Session, subdistrict: str, year: int) -> str:
 
 
 def intake(session: Session, report: CaseReport, *, actor: Actor, now: datetime,
-           idempotency_key: str | None = None) -> tuple[dict, bool]:
+           idempotency_key: str | None = None) -> tuple[ReportedCase, bool]:
     """Record a reported case at its place, in the grids (every level) that hold it now.
 
     Returns the case and whether it is new: a retry with the same ``Idempotency-Key`` gets the
@@ -256,7 +257,7 @@ def _locked(session: Session, *, case_no: str | None = None, case_id: int | None
     return dict(row)
 
 
-def transition(session: Session, case_no: str, change: Transition, *, actor: Actor, now: datetime) -> dict:
+def transition(session: Session, case_no: str, change: Transition, *, actor: Actor, now: datetime) -> CaseDetail:
     """Move a case one step along the loop; anything not allowed from where it is is refused."""
     case = _locked(session, case_no=case_no)
     current, target = S(case["status"]), change.to
@@ -347,7 +348,7 @@ def _check_fields(session: Session, case: dict, change: Transition) -> int | Non
     return original if change.to is S.DUPLICATE else None
 
 
-def reassign(session: Session, case_no: str, staff_id: int, *, actor: Actor, now: datetime, note: str) -> dict:
+def reassign(session: Session, case_no: str, staff_id: int, *, actor: Actor, now: datetime, note: str) -> CaseDetail:
     """Send a dispatched case to someone else (a wrong dispatch): counts against 准确派遣率."""
     case = _locked(session, case_no=case_no)
     if S(case["status"]) not in (S.DISPATCHED, S.IN_PROGRESS):
@@ -365,7 +366,7 @@ def reassign(session: Session, case_no: str, staff_id: int, *, actor: Actor, now
 
 
 def escalate(session: Session, case_no: str | None = None, *, actor: Actor, now: datetime, note: str,
-             case_id: int | None = None, automatic: bool = False) -> dict:
+             case_id: int | None = None, automatic: bool = False) -> CaseDetail:
     """Send a case one level up: L2 grid → community (L1) → the sub-district's leading group.
     The new handler gets a fresh handling deadline; the one that ran is judged as missed or met."""
     case = _locked(session, case_no=case_no, case_id=case_id)
@@ -500,7 +501,7 @@ LEFT JOIN staff st ON st.id = c.assignee_staff_id LEFT JOIN cases dup ON dup.id 
 
 
 def detail(session: Session, *, case_id: int | None = None, case_no: str | None = None,
-           now: datetime | None = None) -> dict:
+           now: datetime | None = None) -> CaseDetail:
     """A case with its timeline (every step, who, when, note, deadline met or missed) and the
     list of its attachments."""
     where, value = ("c.id = :v", case_id) if case_id is not None else ("c.case_no = :v", case_no)

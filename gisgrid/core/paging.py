@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any, Generic, TypeVar
 
 from fastapi import Query
+from pydantic import ConfigDict, with_config
 from sqlalchemy import text
 from sqlalchemy.orm import Session
+from typing_extensions import TypedDict  # pydantic reads typing's TypedDict only from Python 3.12
 
 from gisgrid.core.errors import InvalidInput
 from gisgrid.core.settings import get_settings
+
+Item = TypeVar("Item")
 
 
 @dataclass(frozen=True)
@@ -45,7 +50,17 @@ class Where:
         return " AND ".join(self.conditions) or "true"
 
 
-def json_page(session: Session, *, rows_sql: str, count_sql: str, params: dict, page: Page) -> dict:
+@with_config(ConfigDict(extra="forbid"))
+class JsonPage(TypedDict, Generic[Item]):
+    """The envelope of every plain JSON list (the OGC API's names): how many match the filters,
+    how many this page holds, and the page."""
+
+    numberMatched: int
+    numberReturned: int
+    items: list[Item]
+
+
+def json_page(session: Session, *, rows_sql: str, count_sql: str, params: dict, page: Page) -> JsonPage[dict[str, Any]]:
     """A page of plain JSON items; ``rows_sql`` carries its own stable ORDER BY."""
     matched = session.execute(text(count_sql), params).scalar_one()
     rows = session.execute(

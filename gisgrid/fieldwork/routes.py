@@ -3,13 +3,15 @@ the caller's scope (see the service)."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from fastapi import APIRouter, Body, Depends, Path, Query
 from sqlalchemy.orm import Session
 
 from gisgrid.auth.access import Principal, needs
 from gisgrid.core.clock import Clock, Day, get_clock
 from gisgrid.core.dependencies import get_session
-from gisgrid.core.paging import Page, page_params
+from gisgrid.core.paging import JsonPage, Page, page_params
 from gisgrid.fieldwork import service
 from gisgrid.fieldwork.service import CourseIn, RecordIn, VisitIn
 
@@ -29,7 +31,7 @@ def log_visit(visit: VisitIn, me: Principal = FIELDWORK, clock: Clock = Depends(
 def list_visits(staff_id: int | None = Query(None, ge=1), grid: str | None = Query(None, max_length=18),
                 since: Day | None = Query(None, alias="from"), until: Day | None = Query(None, alias="to"),
                 page: Page = Depends(page_params), me: Principal = FIELDWORK,
-                session: Session = Depends(get_session)) -> dict:
+                session: Session = Depends(get_session)) -> JsonPage[dict[str, Any]]:
     return service.list_visits(session, staff_id=staff_id, grid=grid, since=since, until=until, page=page, caller=me)
 
 
@@ -42,7 +44,7 @@ def add_course(course: CourseIn, me: Principal = FIELDWORK, session: Session = D
 
 @router.get("/training/courses", summary="培训 / Training courses")
 def list_courses(subdistrict: str | None = Query(None, pattern="^[0-9]{9}$"), page: Page = Depends(page_params),
-                 me: Principal = FIELDWORK, session: Session = Depends(get_session)) -> dict:
+                 me: Principal = FIELDWORK, session: Session = Depends(get_session)) -> JsonPage[dict[str, Any]]:
     return service.list_courses(session, subdistrict, page, me)
 
 

@@ -20,6 +20,7 @@ import typer
 
 from gisgrid.core.errors import GisgridError, InvalidInput
 from gisgrid.core.scope import WHOLE
+from gisgrid.grids.edit_report import EditReport, ImportReport
 
 grid_app = typer.Typer(help="网格边界编辑 / draw and adjust grid boundaries", no_args_is_help=True)
 
@@ -110,7 +111,7 @@ def _run(call: Callable, *, reason: str, mode: str, dry_run: bool, actor: str | 
     typer.echo(json.dumps(report, ensure_ascii=False, indent=2) if as_json else format_report(report))
 
 
-def format_report(report: dict) -> str:
+def format_report(report: EditReport | ImportReport) -> str:
     head = "试运行（未保存）/ dry run (nothing saved)" if report["dry_run"] else "已保存 / saved"
     lines = [f"{report['operation']} — {head}", ""]
     if "summary" in report:
@@ -126,7 +127,7 @@ def format_report(report: dict) -> str:
         lines.append(f"  {grid['code']}{was}  {grid['name']}  {', '.join(grid['actions'])}  {version}  {area}")
     for note in report["adjustments"]:
         lines.append(f"  调整 / adjusted: {note['grid']}: {note['message']}")
-    impact = report.get("impact")
+    impact = report["impact"]
     if impact:
         moves = impact["moves"]
         lines += ["", f"  换网格 / change grid: {len(moves['buildings'])} 栋楼 buildings, "
@@ -144,7 +145,7 @@ def format_report(report: dict) -> str:
                              f"{defect['area_m2']:,.1f} m²")
     for warning in report["warnings"]:
         lines.append(f"  注意 / warning: {warning}")
-    for member in report.get("released_team", []):
+    for member in report["released_team"]:
         lines.append(f"  人员待重新分配 / to reassign: {member['name']} ({member['role']}) from {member['grid']}")
     return "\n".join(lines)
 

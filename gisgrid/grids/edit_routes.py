@@ -16,7 +16,7 @@ from typing import Any, Literal
 from urllib.parse import unquote
 
 from fastapi import APIRouter, Depends, File, Form, Header, Query, UploadFile
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import Response
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy.orm import Session
 
@@ -27,6 +27,7 @@ from gisgrid.core.errors import Forbidden, InvalidInput, responses
 from gisgrid.core.geojson import MEDIA_TYPE
 from gisgrid.core.paging import Page, page_params
 from gisgrid.grids import history, operations
+from gisgrid.grids.edit_report import EditReport, ImportReport
 from gisgrid.grids.editing import EditRequest, etag, parse_if_match
 from gisgrid.grids.layer_import import import_layer
 from gisgrid.grids.models import no_such_grid
@@ -131,7 +132,7 @@ def editor(principal: Principal = Depends(needs("edit")), actor: str | None = AC
     return Editor(principal, named.strip() or principal.username)
 
 
-def _within_scope(session: Session, who: Editor, report: dict) -> None:
+def _within_scope(session: Session, who: Editor, report: EditReport) -> None:
     """A change may only touch grids in the editor's area: one that reaches outside it (a
     neighbour in another community, a new zone) is undone and refused."""
     outside = sorted({g["code"] for g in report.get("grids", []) if g.get("code")
@@ -143,7 +144,7 @@ def _within_scope(session: Session, who: Editor, report: dict) -> None:
 
 
 def _run(session: Session, body: Change, code: str | None, if_match: str | None, who: Editor,
-         dry_run: bool, call: Callable[[EditRequest], dict]) -> JSONResponse:
+         dry_run: bool, response: Response, call: Callable[[EditRequest], EditReport]) -> EditReport:
     if code is not None:
         grid_in_scope(session, who.principal, code)
     request = EditRequest(actor=who.name, reason=body.reason, mode=body.mode,
@@ -154,12 +155,11 @@ def _run(session: Session, body: Change, code: str | None, if_match: str | None,
         session.rollback()
     else:
         session.commit()
-    headers = {}
     grid = next((g for g in report["grids"] if g["code"] == code), None)
     if grid is not None and grid["version_after"] is not None and not dry_run:
-        headers["ETag"] = etag(grid["version_after"])
-    return JSONResponse(report, status_code=200 if dry_run else (201 if report["operation"] == "create" else 200),
-                        headers=headers)
+        response.headers["ETag"] = etag(grid["version_after"])
+    response.status_code = 200 if dry_run else (201 if report["operation"] == "create" else 200)
+    return report
 
 
 @router.get("/grids/{code}", response_class=Response, summary="单个网格 / One grid, with its version as ETag",
@@ -183,24 +183,25 @@ def grid_history(code: str, page: Page = Depends(page_params), me: Principal = D
 
 @router.post("/grids", status_code=201, summary="新建网格 / Create a grid",
              responses={**EDIT, 200: {"description": "dry_run: the impact report; nothing changed"}})
-def create_grid(body: CreateBody, dry_run: bool = DRY_RUN, who: Editor = Depends(editor),
-                session: Session = Depends(get_session)) -> JSONResponse:
-    return _run(session, body, None, None, who, dry_run, lambda r: operations.create(
+def create_grid(body: CreateBody, response: Response, dry_run: bool = DRY_RUN, who: Editor = Depends(editor),
+                session: Session = Depends(get_session)) -> EditReport:
+    return _run(session, body, None, None, who, dry_run, response, lambda r: operations.create(
         session, r, geometry=body.geometry, crs=body.crs, parent=body.parent, subdistrict=body.subdistrict,
         name=body.name, serial=body.serial))
 
 
 @router.post("/grids/merge", summary="合并网格 / Merge adjacent grids",
              responses=EDIT)
-def merge_grids(body: MergeBody, dry_run: bool = DRY_RUN, who: Editor = Depends(editor),
-                session: Session = Depends(get_session)) -> JSONResponse:
-    return _run(session, body, None, None, who, dry_run, lambda r: operations.merge(
+def merge_grids(body: MergeBody, response: Response, dry_run: bool = DRY_RUN, who: Editor = Depends(editor),
+                session: Session = Depends(get_session)) -> EditReport:
+    return _run(session, body, None, None, who, dry_run, response, lambda r: operations.merge(
         session, r, body.codes, into=body.into, name=body.name))
 
 
 @router.post("/grids/import", summary="导入网格图层 / Import a layer of grids as one change",
              responses=EDIT)
 def import_grids(
+    response: Response,
     file: UploadFile = File(..., description="GeoJSON, GeoPackage or zipped Shapefile"),
     reason: str = Form(..., min_length=1, max_length=500),
     mode: Literal["strict", "fit"] = Form("strict"),
@@ -210,7 +211,7 @@ def import_grids(
     dry_run: bool = DRY_RUN,
     who: Editor = Depends(editor),
     session: Session = Depends(get_session),
-) -> JSONResponse:
+) -> ImportReport:
     suffix = Path(file.filename or "upload.geojson").suffix.lower()
     request = EditRequest(actor=who.name, reason=reason, mode=mode, dry_run=dry_run)
     with tempfile.TemporaryDirectory() as folder:
@@ -222,51 +223,53 @@ def import_grids(
         session.rollback()
     else:
         session.commit()
-    return JSONResponse(report, headers={"ETag": report["etag"]} if dry_run else {})
+    if dry_run:
+        response.headers["ETag"] = report["etag"]
+    return report
 
 
 @router.post("/grids/{code}/reshape", summary="修改网格形状 / Reshape a grid",
              responses=EDIT)
-def reshape_grid(code: str, body: ReshapeBody, dry_run: bool = DRY_RUN, who: Editor = Depends(editor),
+def reshape_grid(code: str, body: ReshapeBody, response: Response, dry_run: bool = DRY_RUN, who: Editor = Depends(editor),
                  if_match: str | None = Header(None, alias="If-Match"),
-                 session: Session = Depends(get_session)) -> JSONResponse:
-    return _run(session, body, code, if_match, who, dry_run, lambda r: operations.reshape(
+                 session: Session = Depends(get_session)) -> EditReport:
+    return _run(session, body, code, if_match, who, dry_run, response, lambda r: operations.reshape(
         session, r, code, geometry=body.geometry, crs=body.crs, name=body.name))
 
 
 @router.post("/grids/{code}/transfer", summary="边界调整：划出一块给相邻网格 / Give part of a grid to a neighbour",
              responses=EDIT)
-def transfer_area(code: str, body: TransferBody, dry_run: bool = DRY_RUN, who: Editor = Depends(editor),
+def transfer_area(code: str, body: TransferBody, response: Response, dry_run: bool = DRY_RUN, who: Editor = Depends(editor),
                   if_match: str | None = Header(None, alias="If-Match"),
-                  session: Session = Depends(get_session)) -> JSONResponse:
-    return _run(session, body, code, if_match, who, dry_run, lambda r: operations.transfer(
+                  session: Session = Depends(get_session)) -> EditReport:
+    return _run(session, body, code, if_match, who, dry_run, response, lambda r: operations.transfer(
         session, r, code, to=body.to, area=body.area, crs=body.crs))
 
 
 @router.post("/grids/{code}/split", summary="拆分网格 / Split a grid by a line or into parts",
              responses=EDIT)
-def split_grid(code: str, body: SplitBody, dry_run: bool = DRY_RUN, who: Editor = Depends(editor),
+def split_grid(code: str, body: SplitBody, response: Response, dry_run: bool = DRY_RUN, who: Editor = Depends(editor),
                if_match: str | None = Header(None, alias="If-Match"),
-               session: Session = Depends(get_session)) -> JSONResponse:
+               session: Session = Depends(get_session)) -> EditReport:
     parts = [p.model_dump() for p in body.parts] if body.parts is not None else None
-    return _run(session, body, code, if_match, who, dry_run, lambda r: operations.split(
+    return _run(session, body, code, if_match, who, dry_run, response, lambda r: operations.split(
         session, r, code, line=body.line, parts=parts, names=body.names, crs=body.crs))
 
 
 @router.post("/grids/{code}/retire", summary="撤销网格 / Retire a grid, its area going to neighbours",
              responses=EDIT)
-def retire_grid(code: str, body: RetireBody, dry_run: bool = DRY_RUN, who: Editor = Depends(editor),
+def retire_grid(code: str, body: RetireBody, response: Response, dry_run: bool = DRY_RUN, who: Editor = Depends(editor),
                 if_match: str | None = Header(None, alias="If-Match"),
-                session: Session = Depends(get_session)) -> JSONResponse:
-    return _run(session, body, code, if_match, who, dry_run, lambda r: operations.retire(
+                session: Session = Depends(get_session)) -> EditReport:
+    return _run(session, body, code, if_match, who, dry_run, response, lambda r: operations.retire(
         session, r, code, into=body.into, leave_uncovered=body.leave_uncovered))
 
 
 @router.post("/grids/{code}/restore", summary="恢复旧版本 / Make an old version current again",
              responses=EDIT)
-def restore_grid(code: str, body: RestoreBody, dry_run: bool = DRY_RUN, who: Editor = Depends(editor),
+def restore_grid(code: str, body: RestoreBody, response: Response, dry_run: bool = DRY_RUN, who: Editor = Depends(editor),
                  if_match: str | None = Header(None, alias="If-Match"),
-                 session: Session = Depends(get_session)) -> JSONResponse:
-    return _run(session, body, code, if_match, who, dry_run, lambda r: operations.restore(
+                 session: Session = Depends(get_session)) -> EditReport:
+    return _run(session, body, code, if_match, who, dry_run, response, lambda r: operations.restore(
         session, r, code, version=body.version))
 

@@ -34,6 +34,7 @@ from gisgrid.core.database import set_change_context
 from gisgrid.core.errors import Conflict, InvalidInput, NotFound, PreconditionRequired
 from gisgrid.core.settings import get_settings
 from gisgrid.grids import impact, membership, shapes
+from gisgrid.grids.edit_report import Adjustment, EditReport, GridChange, ReleasedMember
 from gisgrid.grids.models import LEVEL_NAMES, check_grid_code, no_such_grid
 
 MODES = ("strict", "fit")
@@ -137,7 +138,7 @@ class Edit:
         self.snap_m = get_settings().snap_tolerance_m
         self.targets: dict[str, Target] = {}      # by the code the grid has now (or gets, if new)
         self.locked: dict[str, Row] = {}
-        self.adjustments: list[dict] = []
+        self.adjustments: list[Adjustment] = []
         self.warnings: list[str] = []
         self.problems: list[dict] = []
         self._serials: dict[tuple[str, str | None], int] = {}
@@ -445,7 +446,7 @@ class Edit:
                     best = max(touching, key=lambda t: shapely.intersection(piece.boundary, t.geom.boundary).length)
                     best.geom = shapes.as_multi(shapes.on_grid(shapely.union(best.geom, piece)))
 
-    def finish(self, *, allow_noop: bool = False) -> dict:
+    def finish(self, *, allow_noop: bool = False) -> EditReport:
         """Validate, write every target, refresh membership and return the report."""
         self.refuse_if_problems()
         self._tidy()
@@ -489,7 +490,7 @@ class Edit:
 
     _new_ids: dict[str, int]
 
-    def _write(self) -> list[dict]:
+    def _write(self) -> list[ReleasedMember]:
         set_change_context(self.session, actor=self.request.actor, reason=self.request.reason,
                            operation=self.operation)
         self._new_ids = {}
@@ -529,7 +530,7 @@ class Edit:
             self.session.execute(text("SET CONSTRAINTS grids_parent_code_fkey IMMEDIATE"))
         return released
 
-    def _grids_report(self) -> list[dict]:
+    def _grids_report(self) -> list[GridChange]:
         versions = dict(self.session.execute(
             text("SELECT code, version FROM grids WHERE code = ANY(:codes)"),
             {"codes": [t.code for t in self.targets.values()]}).all())

@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 from gisgrid.core.settings import get_settings
 from gisgrid.coverage.service import AREA_DEFECTS_SQL, LABELS_ZH, SLIVERS
 from gisgrid.grids import shapes
+from gisgrid.grids.edit_report import CaseMove, DefectPiece, Impact, Load, LoadChange, MovedPoint
 from gisgrid.grids.service import GRID_LOAD
 
 OPEN_STATES = ("reported", "registered", "dispatched", "in_progress", "handled", "verified")
@@ -76,7 +77,7 @@ def _codes(session: Session, ids: set[int]) -> dict[int, str]:
                                 {"ids": sorted(ids)}).all())
 
 
-def _band(level: int, households: int, people: int) -> dict:
+def _band(level: int, households: int, people: int) -> Load:
     bands = get_settings().load_bands[level]
     return {"households": households, "people": people,
             "status": bands.households.classify(households),
@@ -87,7 +88,7 @@ def _feature(geom) -> dict:
     return json.loads(shapely.to_geojson(shapes.on_grid(geom)))
 
 
-def compare(session: Session, before: Snapshot, after: Snapshot, moved: dict) -> dict:
+def compare(session: Session, before: Snapshot, after: Snapshot, moved: dict) -> Impact:
     """The impact report: points that change grid, loads before/after of every grid whose load
     or code changes (or that is created or retired), defects made or mended."""
     grid_ids = {i for rows in moved.values() for old, new in rows.values() for i in (*old, *new)}
@@ -106,7 +107,7 @@ def compare(session: Session, before: Snapshot, after: Snapshot, moved: dict) ->
     }
 
 
-def _moved_points(session: Session, table: str, rows: dict, codes: dict[int, str]) -> list[dict]:
+def _moved_points(session: Session, table: str, rows: dict, codes: dict[int, str]) -> list[MovedPoint]:
     """The points of ``table`` that change grid, each with the levels it moves at (a building
     also with the households and people it takes along)."""
     if not rows:
@@ -131,7 +132,7 @@ def _moved_points(session: Session, table: str, rows: dict, codes: dict[int, str
     return items
 
 
-def _cases_moved(before: Snapshot, after: Snapshot, codes: dict[int, str]) -> list[dict]:
+def _cases_moved(before: Snapshot, after: Snapshot, codes: dict[int, str]) -> list[CaseMove]:
     """Open cases that now fall in another grid than before the change."""
     cases = []
     for case_id, now in after.cases.items():
@@ -145,7 +146,7 @@ def _cases_moved(before: Snapshot, after: Snapshot, codes: dict[int, str]) -> li
     return cases
 
 
-def _loads(before: Snapshot, after: Snapshot, codes: dict[int, str]) -> list[dict]:
+def _loads(before: Snapshot, after: Snapshot, codes: dict[int, str]) -> list[LoadChange]:
     """Loads against the band, before and after, of each grid the change touched (a neighbour
     whose load and code stay is left out)."""
     loads = []
@@ -166,7 +167,7 @@ def _loads(before: Snapshot, after: Snapshot, codes: dict[int, str]) -> list[dic
     return loads
 
 
-def _defects(before: Snapshot, after: Snapshot) -> tuple[list[dict], list[dict]]:
+def _defects(before: Snapshot, after: Snapshot) -> tuple[list[DefectPiece], list[DefectPiece]]:
     """Defect pieces the change creates and removes (below the sliver tolerance: as slivers)."""
     tolerance = get_settings().sliver_tolerance_m2
     created, removed = [], []

@@ -28,6 +28,7 @@ from sqlalchemy.orm import Session
 from gisgrid.core import crs as crs_mod
 from gisgrid.core.errors import Conflict, InvalidInput, PreconditionRequired
 from gisgrid.grids import shapes
+from gisgrid.grids.edit_report import EditReport, ImportReport, ImportSummary
 from gisgrid.grids.editing import Edit, EditRequest
 from gisgrid.grids.models import check_grid_code, grid_name
 
@@ -76,7 +77,7 @@ def _etag(rows) -> str:
 
 
 def import_layer(session: Session, request: EditRequest, path: str | Path, *, crs: str | None = None,
-                 layer: str | None = None, expected_etag: str | None = None) -> dict:
+                 layer: str | None = None, expected_etag: str | None = None) -> ImportReport:
     """Make the file's families the layer: read, check every feature, check against the stored
     layer, lock it, convert, then place each family in turn (parents before children)."""
     path = Path(path)
@@ -93,9 +94,8 @@ def import_layer(session: Session, request: EditRequest, path: str | Path, *, cr
         _place_family(edit, family, features, rows, placed, stored_parents)
     edit.refuse_if_problems()
     report = edit.finish(allow_noop=True)
-    report["summary"] = {"file": path.name, "features": len(features), **_counts(report, len(features), in_file)}
-    report["etag"] = layer_etag
-    return report
+    summary = ImportSummary(file=path.name, features=len(features), **_counts(report, len(features), in_file))
+    return ImportReport(**report, summary=summary, etag=layer_etag)
 
 
 def _refuse(problems: list[dict]) -> None:
@@ -243,7 +243,7 @@ def _place_family(edit: Edit, family: tuple, features: list[dict], rows: dict, p
             edit.retire(row)
 
 
-def _counts(report: dict, features: int, in_file: set[str]) -> dict:
+def _counts(report: EditReport, features: int, in_file: set[str]) -> dict[str, int]:
     """How many grids the import created, reshaped, renamed, retired or left as they were."""
     counts = {"created": 0, "reshaped": 0, "renamed": 0, "retired": 0}
     for grid in report["grids"]:

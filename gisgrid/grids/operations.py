@@ -27,6 +27,7 @@ from sqlalchemy.orm import Session
 
 from gisgrid.core.errors import InvalidInput, NotFound
 from gisgrid.grids import shapes
+from gisgrid.grids.edit_report import EditReport
 from gisgrid.grids.editing import Edit, EditRequest, Row, Target
 from gisgrid.grids.models import check_grid_code, grid_name, no_such_grid
 
@@ -44,7 +45,7 @@ def _not_taking_all(row: Row, rest: BaseGeometry, where: str, tolerance: float) 
 
 def create(session: Session, request: EditRequest, *, geometry, crs: str | None = None,
            parent: str | None = None, subdistrict: str | None = None, name: str,
-           serial: int | None = None) -> dict:
+           serial: int | None = None) -> EditReport:
     """A new grid under ``parent`` (or a new L1 zone in ``subdistrict``)."""
     shape = shapes.parse_area(geometry, crs)
     name = _name(name, "name")
@@ -73,7 +74,7 @@ def create(session: Session, request: EditRequest, *, geometry, crs: str | None 
 
 
 def reshape(session: Session, request: EditRequest, code: str, *, geometry, crs: str | None = None,
-            name: str | None = None) -> dict:
+            name: str | None = None) -> EditReport:
     """A grid gets a new shape (and optionally a new name)."""
     shape = shapes.parse_area(geometry, crs)
     name = _name(name, "name")
@@ -113,7 +114,7 @@ def _children_follow(edit: Edit, row: Row, shape: BaseGeometry) -> None:
                                             f"by {area:.1f} m²"})
 
 
-def transfer(session: Session, request: EditRequest, code: str, *, to: str, area, crs: str | None = None) -> dict:
+def transfer(session: Session, request: EditRequest, code: str, *, to: str, area, crs: str | None = None) -> EditReport:
     """Give the part of grid ``code`` inside the drawn ``area`` to its neighbour ``to``."""
     drawn = shapes.parse_area(area, crs, where="area")
     if to == code:
@@ -245,7 +246,7 @@ def _split_children(edit: Edit, children: list[Row], parts: list[Target]) -> Non
 
 
 def split(session: Session, request: EditRequest, code: str, *, line=None, parts: list[dict] | None = None,
-          names: list[str] | None = None, crs: str | None = None) -> dict:
+          names: list[str] | None = None, crs: str | None = None) -> EditReport:
     """Cut a grid by a line, or into drawn parts, into two or more grids."""
     if (line is None) == (parts is None):
         raise InvalidInput("需要 line（切割线）或 parts（分区多边形）之一 / give either a cutting line or "
@@ -338,7 +339,7 @@ def _split_into(edit: Edit, row: Row, pieces: list, specs: list[dict]) -> list[T
 
 
 def merge(session: Session, request: EditRequest, codes: list[str], *, into: str | None = None,
-          name: str | None = None, operation: str = "merge") -> dict:
+          name: str | None = None, operation: str = "merge") -> EditReport:
     """Adjacent sibling grids become one: ``into`` keeps its code; the others are retired."""
     codes = list(dict.fromkeys(codes))
     if len(codes) < 2:
@@ -374,7 +375,7 @@ def merge(session: Session, request: EditRequest, codes: list[str], *, into: str
 
 
 def retire(session: Session, request: EditRequest, code: str, *, into: str | None = None,
-           leave_uncovered: bool = False) -> dict:
+           leave_uncovered: bool = False) -> EditReport:
     """Retire a grid, its area going to its neighbours (never silently uncovered)."""
     if into is not None:
         return merge(session, request, [into, code], into=into, operation="retire")
@@ -412,7 +413,7 @@ def retire(session: Session, request: EditRequest, code: str, *, into: str | Non
     return edit.finish()
 
 
-def restore(session: Session, request: EditRequest, code: str, *, version: int) -> dict:
+def restore(session: Session, request: EditRequest, code: str, *, version: int) -> EditReport:
     """Make an old version the current one again — as a new version; history is never rewritten."""
     edit = Edit(session, request, "restore")
     (row,) = edit.lock([code], allow_retired=True)

@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.responses import Response
@@ -14,7 +14,7 @@ from gisgrid.auth.routes import client_addr
 from gisgrid.core.dependencies import get_session
 from gisgrid.core.errors import Forbidden, GisgridError, responses
 from gisgrid.core.geojson import MEDIA_TYPE, BBox, bbox_param
-from gisgrid.core.paging import Page, page_params
+from gisgrid.core.paging import JsonPage, Page, page_params
 from gisgrid.core.tables import CSV, XLSX, csv_bytes, download, xlsx_bytes
 from gisgrid.registry import service
 
@@ -55,7 +55,7 @@ def list_households(
     page: Page = Depends(page_params),
     me: Principal = Depends(needs("people")),
     session: Session = Depends(get_session),
-) -> dict:
+) -> JsonPage[dict[str, Any]]:
     """Households with their building, entrance, floor, room, occupancy and member count."""
     return service.list_households(session, grid=grid, building=building, page=page, scope=me.scope)
 
@@ -68,7 +68,7 @@ def list_residents(
     page: Page = Depends(page_params),
     me: Principal = Depends(needs("people")),
     session: Session = Depends(get_session),
-) -> dict:
+) -> JsonPage[dict[str, Any]]:
     """Residents with ID numbers and phones masked (`110101********123X`, `138****5678`), of the
     caller's grids only."""
     return service.list_residents(session, grid=grid, household=household, tag=tag, page=page, scope=me.scope)
