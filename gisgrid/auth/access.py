@@ -254,13 +254,3 @@ def needs_async(function: str):
 
     check.__name__ = f"needs_{function}_async"
     return check
-
-
-def grid_in_scope(session: Session, principal: Principal, code: str) -> None:
-    """A grid outside the caller's scope does not exist for them: 404, as for an unknown code
-    (a malformed code is still 422, as for anyone)."""
-    from gisgrid.grids.service import grid_by_code
-
-    grid_by_code(session, code)
-    if not session.execute(text(f"SELECT {code_condition(':code')}"), {"code": code, **principal.scope_params()}).scalar():
-        raise NotFound(f"没有网格 {code} / no grid {code}", where="code")

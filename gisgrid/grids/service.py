@@ -8,6 +8,7 @@ from fastapi.responses import Response
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
+from gisgrid.auth.access import Principal, code_condition
 from gisgrid.core.errors import InvalidInput, NotFound
 from gisgrid.core.geojson import BBox, feature_collection, geometry_json
 from gisgrid.core.paging import Page, Where
@@ -135,6 +136,14 @@ def grid_by_code(session: Session, code: str):
     if row is None:
         raise NotFound(f"no grid with code {code}", where="code")
     return row
+
+
+def grid_in_scope(session: Session, principal: Principal, code: str) -> None:
+    """A grid outside the caller's scope does not exist for them: 404, as for an unknown code
+    (a malformed code is still 422, as for anyone)."""
+    grid_by_code(session, code)
+    if not session.execute(text(f"SELECT {code_condition(':code')}"), {"code": code, **principal.scope_params()}).scalar():
+        raise NotFound(f"没有网格 {code} / no grid {code}", where="code")
 
 
 LEDGER = """

@@ -13,11 +13,12 @@ from fastapi.responses import FileResponse, HTMLResponse, Response
 from fastapi.templating import Jinja2Templates
 from sqlalchemy.orm import Session
 
-from gisgrid.auth.access import Principal, grid_in_scope, needs
+from gisgrid.auth.access import Principal, needs
 from gisgrid.auth.bar import BAR_CSS, account_bar
 from gisgrid.cases import pages as case_pages
 from gisgrid.core.dependencies import get_session
 from gisgrid.core.errors import responses
+from gisgrid.grids.service import grid_in_scope
 from gisgrid.maps import basemap, boards, pages
 
 router = APIRouter(tags=["map pages"])
