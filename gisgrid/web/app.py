@@ -16,7 +16,6 @@ from psycopg_pool import AsyncConnectionPool
 from sqlalchemy.engine import Engine
 
 from gisgrid import __version__
-from gisgrid.audit.routes import router as audit_router
 from gisgrid.auth.access import RecentCallers
 from gisgrid.auth.routes import router as auth_router
 from gisgrid.cases.routes import router as cases_router
@@ -38,6 +37,7 @@ from gisgrid.reports.routes import router as reports_router
 from gisgrid.staff.routes import router as staff_router
 from gisgrid.territory.routes import router as territory_router
 from gisgrid.web import hardening
+from gisgrid.web.audit import router as audit_router
 from gisgrid.web.errors import document_errors, install_handlers
 from gisgrid.web.health import router as health_router
 from gisgrid.web.pages import router as pages_router
