@@ -14,9 +14,9 @@ from gisgrid.auth.access import Principal
 from gisgrid.core.enums import CaseStatus
 from gisgrid.core.geojson import BBox
 from gisgrid.core.settings import get_settings
-from gisgrid.maps.layers import Layer
+from gisgrid.layers.definitions import Layer
+from gisgrid.layers.service import collection
 from gisgrid.maps.pages import _subdistrict, new_map, scripted_page, text_for, to_basemap
-from gisgrid.maps.service import collection
 
 REPORT_TEXT = {
     "zh": {"title": "居民事件上报", "intro": "在地图上点击事件发生的位置（虚线内为本街道），填写内容后提交，无需注册。",

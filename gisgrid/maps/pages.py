@@ -26,9 +26,9 @@ from gisgrid.core.errors import InvalidInput, NotFound
 from gisgrid.core.geojson import BBox
 from gisgrid.core.settings import get_settings
 from gisgrid.coverage import service as coverage
+from gisgrid.layers.definitions import Layer
+from gisgrid.layers.service import collection
 from gisgrid.maps import assets, basemap
-from gisgrid.maps.layers import Layer
-from gisgrid.maps.service import collection
 
 TEXT = {
     "zh": {"coverage": "网格覆盖图", "summary": "覆盖情况", "area": "面积覆盖", "households": "住户覆盖",

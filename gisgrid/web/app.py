@@ -27,8 +27,8 @@ from gisgrid.coverage.routes import router as coverage_router
 from gisgrid.fieldwork.routes import router as fieldwork_router
 from gisgrid.grids.edit_routes import router as grid_editing_router
 from gisgrid.grids.routes import router as grids_router
+from gisgrid.layers.definitions import read_layers
 from gisgrid.maps import assets
-from gisgrid.maps.layers import read_layers
 from gisgrid.maps.page_routes import router as map_pages_router
 from gisgrid.maps.routes import router as layers_router
 from gisgrid.organisations.routes import router as organisations_router
