@@ -19,7 +19,8 @@ from gisgrid.cases import pages as case_pages
 from gisgrid.core.dependencies import get_session
 from gisgrid.core.errors import responses
 from gisgrid.grids.service import grid_in_scope
-from gisgrid.maps import basemap, boards, pages
+from gisgrid.maps import boards, pages
+from gisgrid.pagekit import basemap, page
 
 router = APIRouter(tags=["map pages"])
 templates = Jinja2Templates(directory=PathLib(__file__).parent / "templates")
@@ -53,7 +54,7 @@ BOARD_TEXT = {
 
 
 def _lang(lang: str) -> tuple[dict, str]:
-    pages.text_for(lang)
+    page.check_lang(lang)
     return BOARD_TEXT[lang], "en" if lang == "zh" else "zh"
 
 

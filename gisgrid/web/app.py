@@ -28,10 +28,10 @@ from gisgrid.fieldwork.routes import router as fieldwork_router
 from gisgrid.grids.edit_routes import router as grid_editing_router
 from gisgrid.grids.routes import router as grids_router
 from gisgrid.layers.definitions import read_layers
-from gisgrid.maps import assets
 from gisgrid.maps.page_routes import router as map_pages_router
 from gisgrid.maps.routes import router as layers_router
 from gisgrid.organisations.routes import router as organisations_router
+from gisgrid.pagekit import assets
 from gisgrid.registry.routes import router as buildings_router
 from gisgrid.reports.routes import router as reports_router
 from gisgrid.staff.routes import router as staff_router
