@@ -72,7 +72,7 @@ def edit_map(request: Request, subdistrict: str | None = Query(None, description
 def cases_map(request: Request, subdistrict: str | None = Query(None, description="sub-district code"),
               lang: str = LANG, me: Principal = Depends(needs("maps")),
               session: Session = Depends(get_session)) -> HTMLResponse:
-    return HTMLResponse(pages.cases_page(session, request.app.state.layers, me, subdistrict=subdistrict, lang=lang))
+    return HTMLResponse(case_pages.cases_page(session, request.app.state.layers, me, subdistrict=subdistrict, lang=lang))
 
 
 @router.get("/report", response_class=HTMLResponse, summary="居民上报 / The residents' report form", responses=NO_SUBDISTRICT)
