@@ -8,15 +8,18 @@ from html import escape
 
 import folium
 import shapely
+from jinja2 import Environment, PackageLoader, select_autoescape
 from sqlalchemy.orm import Session
 
 from gisgrid.auth.access import Principal
-from gisgrid.auth.bar import BAR_CSS, account_bar
+from gisgrid.auth.bar import account_bar
 from gisgrid.core.errors import InvalidInput
 from gisgrid.core.geojson import BBox
 from gisgrid.coverage import service as coverage
 from gisgrid.layers.definitions import Layer
 from gisgrid.pagekit import assets, page
+
+PANELS = Environment(loader=PackageLoader("gisgrid.maps"), autoescape=select_autoescape())  # maps/templates
 
 TEXT = {
     "zh": {"coverage": "网格覆盖图", "summary": "覆盖情况", "area": "面积覆盖", "households": "住户覆盖",
@@ -113,44 +116,15 @@ def coverage_page(session: Session, layers: dict[str, Layer], principal: Princip
     group.add_to(m)
     folium.LayerControl(collapsed=False).add_to(m)
 
-    summary = report.summary
-    entries = []
-    for index, feature in enumerate(defects["features"]):
-        p = feature["properties"]
-        area = f" {p['area_m2']:,.0f} m²" if p.get("area_m2") else ""
-        what = ", ".join(p.get("grids") or []) or escape(str(p.get("name", "")))
-        entries.append(f'<li><a class="gg-defect" data-index="{index}" data-defect="{p["defect"]}">'
-                       f'{escape(p["label"])}</a> {what}{area}</li>')
-    panel = (f'<div class="gg-panel" id="gg-summary">{account_bar(principal, lang)}<h1>{escape(sd.name)} · {t["coverage"]}</h1>'
-             f'{page.lang_switch(lang, subdistrict=sd.code)}<br>'
-             f'{t["area"]} {summary["area_covered_pct"]}% · {t["households"]} {summary["households_covered_pct"]}%'
-             f' · {t["grids"]} {summary["grids"]}'
-             f'<h2 style="font-size:14px;margin:6px 0 0">{t["defects"]} ({len(entries)})</h2>'
-             + (f'<ol>{"".join(entries)}</ol>' if entries else f'<p>{t["none"]}</p>') + "</div>")
+    panel = PANELS.get_template("coverage_panel.html").render(
+        t=t, name=sd.name, summary=report.summary, defects=[f["properties"] for f in defects["features"]],
+        bar=account_bar(principal, lang), switch=page.lang_switch(lang, subdistrict=sd.code))
     shifted_bounds = []
     for west, south, east, north in bounds:
         (x0, x1), (y0, y1) = page.shift([west, east], [south, north])
         shifted_bounds.append([[y0, x0], [y1, x1]])
-    script = f"""
-    <script>
-    document.addEventListener('DOMContentLoaded', function () {{
-      var bounds = {json.dumps(shifted_bounds)};
-      document.querySelectorAll('a.gg-defect').forEach(function (a) {{
-        a.addEventListener('click', function () {{
-          var map = {m.get_name()};
-          map.fitBounds(bounds[+a.dataset.index], {{maxZoom: 19, padding: [40, 40]}});
-          window.ggLastDefect = +a.dataset.index;
-        }});
-      }});
-    }});
-    </script>"""
-    root = m.get_root()
-    root.header.add_child(folium.Element(page.PAGE_CSS + BAR_CSS))
-    root.html.add_child(folium.Element(panel + legend_html(shown, lang)))
-    root.html.add_child(folium.Element(script + page.frame_script(m)))
-    root.title = f"{sd.name} · {t['coverage']}"
-    assets.offline(root)
-    return root.render()
+    return page.scripted_page(m, css="", panel=panel + legend_html(shown, lang), config={"bounds": shifted_bounds},
+                              script="coverage_map.js", title=f"{sd.name} · {t['coverage']}")
 
 
 EDIT_TEXT = {
