@@ -102,7 +102,7 @@ except ImportError:  # the plain asyncio loop works too, at some more client CPU
     uvloop = None
 from sqlalchemy import text  # noqa: E402
 
-from gisgrid.maps.service import BUFFER, EXTENT, MVT_MEDIA_TYPE  # noqa: E402
+from gisgrid.layers.service import BUFFER, EXTENT, MVT_MEDIA_TYPE  # noqa: E402
 
 from common import (  # noqa: E402
     CLK_TCK,

@@ -11,31 +11,16 @@ from pathlib import Path
 
 import typer
 
+from gisgrid.core.commandline import cluster, ensure_database, external_url, fail
 from gisgrid.core.errors import GisgridError
+from gisgrid.grids.commands import grid_app
+from gisgrid.imports.command import import_command
+from gisgrid.keys.commands import keys_app
+from gisgrid.reports.commands import case_app, report_app
 
 app = typer.Typer(help="gisgrid 网格化管理 GIS 服务 / grid-based community management", no_args_is_help=True)
 db_app = typer.Typer(help="数据库 / the database (embedded PostGIS or GISGRID_DATABASE_URL)", no_args_is_help=True)
 app.add_typer(db_app, name="db")
-
-
-def _fail(exc: GisgridError) -> None:
-    typer.secho(f"错误 / error: {exc.message}", fg=typer.colors.RED, err=True)
-    raise typer.Exit(code=2)
-
-
-def _cluster():
-    from gisgrid.core.embedded import Cluster
-    from gisgrid.core.settings import get_settings
-
-    return Cluster(get_settings().home_dir)
-
-
-def _external_url() -> str | None:
-    from gisgrid.core.database import normalise_url
-    from gisgrid.core.settings import get_settings
-
-    url = get_settings().database_url
-    return normalise_url(url) if url else None
 
 
 def _hide_password(url: str) -> str:
@@ -44,55 +29,34 @@ def _hide_password(url: str) -> str:
     return make_url(url).render_as_string(hide_password=True)
 
 
-def ensure_database(quiet: bool = False) -> str:
-    """Start the embedded cluster if it is the one in use, bring the schema to head (and give the
-    embedded cluster's application role its login); the owner's URL."""
-    from gisgrid.core import migrate
-
-    url = _external_url()
-    cluster = None
-    if url is None:
-        cluster = _cluster()
-        message = cluster.up()
-        if not quiet:
-            typer.echo(message)
-        from gisgrid.core.database import database_url
-
-        url = database_url()
-    migrate.upgrade(url)
-    if cluster is not None:
-        cluster.allow_app_login()
-    return url
-
-
 @db_app.command("up")
 def db_up() -> None:
     """启动数据库并迁移到最新 / start the database (initdb on first use) and migrate to head."""
     try:
         url = ensure_database()
     except GisgridError as exc:
-        _fail(exc)
+        fail(exc)
     typer.echo(f"数据库就绪 / database ready: {_hide_password(url)}")
 
 
 @db_app.command("down")
 def db_down() -> None:
     """停止内置数据库 / stop the embedded cluster (a no-op when stopped or external)."""
-    if _external_url():
+    if external_url():
         typer.echo("使用外部数据库，无需停止 / external database in use: nothing to stop")
         return
     try:
-        typer.echo(_cluster().down())
+        typer.echo(cluster().down())
     except GisgridError as exc:
-        _fail(exc)
+        fail(exc)
 
 
 @db_app.command("status")
 def db_status() -> None:
     """数据库状态 / database status as JSON."""
-    url = _external_url()
+    url = external_url()
     try:
-        status = {"mode": "external", "url": _hide_password(url)} if url else _cluster().status()
+        status = {"mode": "external", "url": _hide_password(url)} if url else cluster().status()
         if url or status["running"]:
             from gisgrid.core import migrate
             from gisgrid.core.database import get_engine
@@ -100,7 +64,7 @@ def db_status() -> None:
             status["migration"] = migrate.current_revision(get_engine())
             status["migration_head"] = migrate.head_revision()
     except GisgridError as exc:
-        _fail(exc)
+        fail(exc)
     typer.echo(json.dumps(status, ensure_ascii=False, indent=2))
 
 
@@ -112,7 +76,7 @@ def db_url(app_role: bool = typer.Option(False, "--app", help="the HTTP app's UR
 
         typer.echo(app_database_url() if app_role else database_url())
     except GisgridError as exc:
-        _fail(exc)
+        fail(exc)
 
 
 @app.command()
@@ -126,7 +90,7 @@ def serve(
     try:
         ensure_database()
     except GisgridError as exc:
-        _fail(exc)
+        fail(exc)
     _serve(host, port, workers, access_log)
 
 
@@ -171,7 +135,7 @@ def demo(
             for table, rows in counts.items():
                 typer.echo(f"  {table:<22}{rows:>12,}")
     except GisgridError as exc:
-        _fail(exc)
+        fail(exc)
     if not load_only:
         _serve(host, port)
 
@@ -195,7 +159,7 @@ def coverage(
                 session, service.Scope(subdistrict, community, level), tolerance
             )
     except GisgridError as exc:
-        _fail(exc)
+        fail(exc)
     typer.echo(format_coverage(report))
     if geojson:
         geojson.write_text(json.dumps(service.defect_features(report), ensure_ascii=False))
@@ -219,7 +183,7 @@ def lookup(
         with session_scope() as session:
             found = service.lookup(session, float(x), float(y))
     except GisgridError as exc:
-        _fail(exc)
+        fail(exc)
     where = found["subdistrict"]
     typer.echo(f"{found['lon']:.7f}, {found['lat']:.7f}  "
                + (f"{where['name']} ({where['code']})" if where else "不在任何街道内 / outside every sub-district"))
@@ -258,21 +222,10 @@ def format_coverage(report) -> str:
     return "\n".join(lines)
 
 
-from gisgrid.imports.command import import_command  # noqa: E402
-
 app.command("import")(import_command)
-
-from gisgrid.grids.commands import grid_app  # noqa: E402
-
 app.add_typer(grid_app, name="grid")
-
-from gisgrid.reports.commands import case_app, report_app  # noqa: E402
-
 app.add_typer(report_app, name="report")
 app.add_typer(case_app, name="case")
-
-from gisgrid.keys.commands import keys_app  # noqa: E402
-
 app.add_typer(keys_app, name="keys")
 
 if __name__ == "__main__":

@@ -13,8 +13,8 @@ from sqlalchemy import text
 
 from gisgrid.core.errors import SetupError
 from gisgrid.core.settings import get_settings
-from gisgrid.maps.layers import read_layer, read_layers
-from gisgrid.maps.service import source_params
+from gisgrid.layers.definitions import read_layer, read_layers
+from gisgrid.layers.service import source_params
 
 LAYERS = get_settings().layers_dir
 

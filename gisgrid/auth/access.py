@@ -28,8 +28,7 @@ from gisgrid.core.clock import Clock, get_clock
 from gisgrid.core.dependencies import Actor, get_session
 from gisgrid.core.enums import Role
 from gisgrid.core.errors import Forbidden, InvalidInput, NotFound, Unauthorised
-from gisgrid.core.scope import Scope, code_condition
-from gisgrid.grids.models import no_such_grid
+from gisgrid.core.scope import Scope
 
 FUNCTIONS = ("maps", "people", "cases", "fieldwork", "reports", "edit", "admin", "audit")
 CAN: dict[Role, frozenset[str]] = {
@@ -238,13 +237,3 @@ def needs_async(function: str):
 
     check.__name__ = f"needs_{function}_async"
     return check
-
-
-def grid_in_scope(session: Session, principal: Principal, code: str) -> None:
-    """A grid outside the caller's scope does not exist for them: 404, as for an unknown code
-    (a malformed code is still 422, as for anyone)."""
-    from gisgrid.grids.service import grid_by_code
-
-    grid_by_code(session, code)
-    if not session.execute(text(f"SELECT {code_condition(':code')}"), {"code": code, **principal.scope_params()}).scalar():
-        raise no_such_grid(code)

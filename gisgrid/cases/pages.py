@@ -1,6 +1,7 @@
-"""The residents' pages, open without an account: the report form (a pin on the map) and the
-tracking page. Both are thin HTML around one script each that talks to the public API
-(``/public/cases``), so the page and any other client see the same rules and messages."""
+"""The cases' pages: the case heatmap for staff, and the residents' pages, open without an
+account: the report form (a pin on the map) and the tracking page. Each is thin HTML around one
+script that talks to the API (``/cases/density``, ``/public/cases``), so the page and any other
+client see the same rules and messages."""
 
 from __future__ import annotations
 
@@ -11,12 +12,71 @@ import folium
 from sqlalchemy.orm import Session
 
 from gisgrid.auth.access import Principal
+from gisgrid.auth.bar import account_bar
+from gisgrid.cases.service import categories
 from gisgrid.core.enums import CaseStatus
 from gisgrid.core.geojson import BBox
 from gisgrid.core.settings import get_settings
-from gisgrid.maps.layers import Layer
-from gisgrid.maps.pages import _subdistrict, new_map, scripted_page, text_for, to_basemap
-from gisgrid.maps.service import collection
+from gisgrid.layers.definitions import Layer
+from gisgrid.layers.service import collection
+from gisgrid.pagekit import assets, page
+
+CASES_TEXT = {
+    "zh": {"title": "事件热力图", "mode": "显示", "heat": "热力", "hex": "六边形计数", "category": "类别",
+           "all": "全部", "status": "状态", "open": "在办", "closed": "已办结", "from": "起", "to": "止",
+           "size": "六边形边长（米）", "count": "共 {n} 件", "in_cell": "该格内 {n} 件："},
+    "en": {"title": "Case heatmap", "mode": "Show", "heat": "heat", "hex": "hexagon counts", "category": "Category",
+           "all": "all", "status": "Status", "open": "open", "closed": "closed", "from": "from", "to": "to",
+           "size": "hexagon edge (m)", "count": "{n} cases", "in_cell": "{n} cases in this cell:"},
+}
+
+CASES_CSS = """
+<style>
+  .gg-panel label { display: block; margin: 4px 0 0; }
+  .gg-panel select, .gg-panel input { width: 100%; }
+  .gg-case { border-bottom: 1px solid #eee; padding: 2px 0; font-size: 12px; }
+</style>
+"""
+
+
+def cases_page(session: Session, layers: dict[str, Layer], principal: Principal, *, subdistrict: str | None,
+               lang: str) -> str:
+    """Case density (heatmap, or hexagon counts from the database) filtered by category,
+    status and dates, under the grid boundaries; a hexagon lists its cases when clicked."""
+    page.check_lang(lang)
+    t = CASES_TEXT[lang]
+    sd = page.subdistrict(session, subdistrict, principal)
+    bbox = BBox(sd.w, sd.s, sd.e, sd.n)
+    m = page.new_map(page.area_bounds(session, sd, principal), lang)
+    for name in ("subdistrict", "grids_l2"):
+        if name in layers:
+            page.add_layer(m, session, layers[name], principal, bbox, lang)
+    folium.LayerControl(collapsed=True).add_to(m)
+    options = "".join(f'<option value="{c["code"]}">{escape(c["name_zh"] if lang == "zh" else c["name_en"])}</option>'
+                      for c in categories(session))
+    statuses = "".join(f'<option value="{s.value}">{escape(s.label_zh if lang == "zh" else s.value)}</option>'
+                       for s in CaseStatus)
+    panel = f"""
+    <div class="gg-panel" id="gg-panel">{account_bar(principal, lang)}<h1>{escape(sd.name)} · {t["title"]}</h1>
+      {page.lang_switch(lang, subdistrict=sd.code)}
+      <form id="gg-filters" onsubmit="return false">
+        <label>{t["mode"]}<select name="mode"><option value="heat">{t["heat"]}</option>
+          <option value="hex">{t["hex"]}</option></select></label>
+        <label>{t["category"]}<select name="category"><option value="">{t["all"]}</option>{options}</select></label>
+        <label>{t["status"]}<select name="status"><option value="">{t["all"]}</option>
+          <option value="open">{t["open"]}</option><option value="closed">{t["closed"]}</option>{statuses}</select></label>
+        <label>{t["from"]}<input type="date" name="from"></label>
+        <label>{t["to"]}<input type="date" name="to"></label>
+        <label>{t["size"]}<input type="number" name="size" value="150" min="10" max="5000"></label>
+      </form>
+      <p id="gg-stats"></p><div id="gg-cases"></div>
+    </div>"""
+    assets.Needs(js=["leaflet-heat.js"]).add_to(m)
+    config = {"subdistrict": sd.code, "text": {"count": t["count"], "in_cell": t["in_cell"]},
+              "statuses": {s.value: s.label_zh if lang == "zh" else s.value.replace("_", " ") for s in CaseStatus}}
+    return page.scripted_page(m, css=CASES_CSS, panel=panel, config=config, script="cases_map.js",
+                              title=f"{sd.name} · {t['title']}")
+
 
 REPORT_TEXT = {
     "zh": {"title": "居民事件上报", "intro": "在地图上点击事件发生的位置（虚线内为本街道），填写内容后提交，无需注册。",
@@ -25,8 +85,7 @@ REPORT_TEXT = {
            "description": "详细描述（可选）", "name": "您的称呼（可选，不填为匿名）", "submit": "提交",
            "sending": "正在提交…", "need_pin": "请先在地图上点击，标出事件的位置。", "failed": "提交失败：",
            "network": "网络错误，请稍后重试：将原样重发上次的内容，不会重复上报。", "done": "已提交，谢谢！您的查询码：",
-           "keep": "请记下查询码，凭它查询办理进度、结案后评价。", "track": "查询办理进度", "again": "再报一件",
-           "lang": "English"},
+           "keep": "请记下查询码，凭它查询办理进度、结案后评价。", "track": "查询办理进度", "again": "再报一件"},
     "en": {"title": "Report a problem", "intro": "Click the map where it is (inside the dashed line), fill in "
            "the form and send it. No account needed.", "no_pin": "No place yet: click the map.",
            "pin": "Place chosen (drag the pin to adjust):", "category": "Category", "subtype": "Sub-type",
@@ -36,7 +95,7 @@ REPORT_TEXT = {
            "failed": "Not sent: ", "network": "Network error: try again; the same report is sent again as it was, never twice.",
            "done": "Sent, thank you! Your tracking code:",
            "keep": "Keep this code: with it you follow the case and rate it once it is closed.",
-           "track": "Follow the case", "again": "Report another", "lang": "中文"},
+           "track": "Follow the case", "again": "Report another"},
 }
 
 REPORT_CSS = """
@@ -60,20 +119,19 @@ def report_page(session: Session, layers: dict[str, Layer], *, subdistrict: str 
     """The public form: the sub-district's boundary so residents see where they may report, a
     click drops the pin, and the form sends category, title and the pin in the basemap's own
     coordinate system (the API converts GCJ-02 / BD-09)."""
-    text_for(lang)
+    page.check_lang(lang)
     t = REPORT_TEXT[lang]
-    sd = _subdistrict(session, subdistrict)
-    m = new_map((sd.w, sd.s, sd.e, sd.n), lang)
+    sd = page.subdistrict(session, subdistrict)
+    m = page.new_map((sd.w, sd.s, sd.e, sd.n), lang)
     # drawn but not clickable: a click anywhere, on the boundary too, places the pin
     if boundary := layers.get("subdistrict"):
-        data = to_basemap(collection(session, boundary, Principal.of_subdistrict(sd.code),
-                                    bbox=BBox(sd.w, sd.s, sd.e, sd.n)))
+        data = page.to_basemap(collection(session, boundary, Principal.of_subdistrict(sd.code),
+                                         bbox=BBox(sd.w, sd.s, sd.e, sd.n)))
         folium.GeoJson(data, style_function=lambda f: boundary.style.for_feature(f["properties"]),
                        name=getattr(boundary.title, lang), control=False, interactive=False).add_to(m)
-    other = "en" if lang == "zh" else "zh"
     panel = f"""
     <div class="gg-panel" id="gg-panel"><h1>{escape(sd.name)} · {t["title"]}</h1>
-      <a href="?subdistrict={sd.code}&lang={other}">{t["lang"]}</a>
+      {page.lang_switch(lang, subdistrict=sd.code)}
       <form id="gg-form" novalidate>
         <p>{t["intro"]}</p>
         <p id="gg-pin" class="gg-pin">{t["no_pin"]}</p>
@@ -93,9 +151,9 @@ def report_page(session: Session, layers: dict[str, Layer], *, subdistrict: str 
       </div>
     </div>"""
     config = {"lang": lang,
-              "text": {k: v for k, v in t.items() if k not in ("title", "lang", "intro")}}
-    return scripted_page(m, css=REPORT_CSS, panel=panel, config=config, script="report_form.js",
-                         title=f"{sd.name} · {t['title']}")
+              "text": {k: v for k, v in t.items() if k not in ("title", "intro")}}
+    return page.scripted_page(m, css=REPORT_CSS, panel=panel, config=config, script="report_form.js",
+                              title=f"{sd.name} · {t['title']}")
 
 
 TRACK_TEXT = {
@@ -145,7 +203,7 @@ TRACK_CSS = """
 def track_page(*, lang: str) -> str:
     """The tracking page: a code (typed, or ``?code=``, read by the script) → status and
     steps, and the rating form once the case is closed and not yet rated."""
-    text_for(lang)
+    page.check_lang(lang)
     t = TRACK_TEXT[lang]
     other = "en" if lang == "zh" else "zh"
     statuses = {s.value: s.label_zh if lang == "zh" else s.value.replace("_", " ") for s in CaseStatus}

@@ -12,12 +12,13 @@ import json
 import math
 import re
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta
+from datetime import date, datetime
 
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from gisgrid.cases.results import CaseRow
+from gisgrid.core.calendar import local_midnight
 from gisgrid.core.enums import CaseStatus
 from gisgrid.core.errors import InvalidInput, NotFound
 from gisgrid.core.geojson import BBox
@@ -97,15 +98,6 @@ def hexagon_of(alias: str, size: str) -> str:
     point = f"ST_Transform({alias}.geom, 3857)"
     return (f"ST_HexagonGrid({size}, {point}) h WHERE ST_Intersects(h.geom, {point}) "
             f"ORDER BY h.i, h.j LIMIT 1")
-
-
-def local_midnight(day: date, days_after: int = 0) -> datetime:
-    """The start of a local calendar day (the settings' time zone), whatever the database's is."""
-    from gisgrid.cases.calendar import work_calendar
-
-    if not 1900 <= day.year <= 2200:
-        raise InvalidInput(f"日期 {day} 超出 1900–2200 年 / the date {day} is outside 1900–2200", where="from")
-    return datetime.combine(day + timedelta(days=days_after), time.min, work_calendar().zone)
 
 
 def parse_cell(value: str | None) -> tuple[int, int, float] | None:

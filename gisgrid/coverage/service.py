@@ -26,20 +26,17 @@ from sqlalchemy.orm import Session
 
 from gisgrid.core.errors import InvalidInput, NotFound
 from gisgrid.core.settings import get_settings
+from gisgrid.grids.defects import AREA_DEFECTS, AREA_DEFECTS_SQL, AREA_LABELS_ZH, SLIVERS
 from gisgrid.grids.models import no_such_grid
 
-AREA_DEFECTS = ("blind_spot", "overlap", "spill_over")
-SLIVERS = {"blind_spot": "sliver_gap", "overlap": "sliver_overlap", "spill_over": "sliver_spill"}
 DEFECT_TYPES = (
     *AREA_DEFECTS, *SLIVERS.values(),
     "orphan_building", "orphan_unit", "orphan_shop",
     "overloaded", "underloaded", "no_lead",
 )
 LABELS_ZH = {
-    "blind_spot": "盲区", "overlap": "重叠", "spill_over": "越界", "sliver_gap": "碎缝",
-    "sliver_overlap": "碎叠", "sliver_spill": "碎越界", "orphan_building": "未入格楼栋",
-    "orphan_unit": "未入格单位", "orphan_shop": "未入格商铺", "overloaded": "超负荷",
-    "underloaded": "负荷不足", "no_lead": "无网格长", "joined_nearest": "就近划入",
+    **AREA_LABELS_ZH, "orphan_building": "未入格楼栋", "orphan_unit": "未入格单位", "orphan_shop": "未入格商铺",
+    "overloaded": "超负荷", "underloaded": "负荷不足", "no_lead": "无网格长", "joined_nearest": "就近划入",
 }
 
 
@@ -83,17 +80,6 @@ class CoverageReport:
 _IN_SCOPE = """
     {g}.retired_at IS NULL AND (CAST(:sd AS text) IS NULL OR {g}.subdistrict_code = :sd)
     AND (CAST(:community AS text) IS NULL OR left({g}.code, 12) = :community)
-"""
-
-# Every area defect, found by the database function ``gisgrid_area_defects`` (migration 0006).
-# Each family (a parent and its children) is unioned once; planar area sums then say which
-# families can hold a defect at all (children's areas adding up to more than their union: an
-# overlap; union outside the parent: a spill-over), so the costly pairwise and per-child overlays
-# run only where something is wrong. :families limits it to the families named by their
-# parent's code (what a boundary edit touches), :bbox to families whose parent meets a box.
-AREA_DEFECTS_SQL = """
-SELECT type, level, parent_code, grids, area_m2, ST_AsBinary(geom) AS wkb
-FROM gisgrid_area_defects(CAST(:sd AS text), CAST(:community AS text), CAST(:families AS text[]), NULL)
 """
 
 # The levels a point (alias ``p``) lacks. L1 is always expected. A lower level is expected when

@@ -20,7 +20,7 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from gisgrid.auth.access import Principal
-from gisgrid.cases.service import local_midnight
+from gisgrid.core.calendar import local_midnight
 from gisgrid.core.clock import Day, Moment
 from gisgrid.core.errors import InvalidInput, NotFound
 from gisgrid.core.paging import Page, Where, json_page

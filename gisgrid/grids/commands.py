@@ -18,6 +18,7 @@ from pathlib import Path
 
 import typer
 
+from gisgrid.core.commandline import ensure_database, fail
 from gisgrid.core.errors import GisgridError, InvalidInput
 from gisgrid.core.scope import WHOLE
 from gisgrid.grids.edit_report import EditReport, ImportReport
@@ -32,15 +33,6 @@ VERSION = typer.Option(None, "--version", help="the version of the grid you star
 VERSIONS = typer.Option(None, "--versions", help="CODE=VERSION for other grids the change names")
 ACTOR = typer.Option(None, "--actor", help="who makes the change (default: the login name)")
 AS_JSON = typer.Option(False, "--json", help="print the whole report as JSON")
-
-
-def _fail(exc: GisgridError) -> None:
-    typer.secho(f"错误 / error: {exc.message}", fg=typer.colors.RED, err=True)
-    for problem in exc.detail.get("problems", [])[1:]:
-        typer.secho(f"  {problem.get('where', '')}: {problem['message']}", fg=typer.colors.RED, err=True)
-    if "current_version" in exc.detail:
-        typer.secho(f"  当前版本 / current version: {exc.detail['current_version']}", err=True)
-    raise typer.Exit(code=2)
 
 
 def _shape(value: str, what: str, *, collection: bool = False) -> dict:
@@ -89,7 +81,6 @@ def _run(call: Callable, *, reason: str, mode: str, dry_run: bool, actor: str | 
          code: str | None = None, version: int | None = None, versions: list[str] | None = None) -> None:
     """Run one change in its own transaction: commit it, or roll it back for a dry run. Input
     is parsed inside ``call`` too, so every refusal is the same one clear line."""
-    from gisgrid.cli import ensure_database
     from gisgrid.core.database import session_factory
     from gisgrid.grids.editing import EditRequest
 
@@ -107,7 +98,7 @@ def _run(call: Callable, *, reason: str, mode: str, dry_run: bool, actor: str | 
         finally:
             session.close()
     except GisgridError as exc:
-        _fail(exc)
+        fail(exc)
     typer.echo(json.dumps(report, ensure_ascii=False, indent=2) if as_json else format_report(report))
 
 
@@ -153,7 +144,6 @@ def format_report(report: EditReport | ImportReport) -> str:
 @grid_app.command("show")
 def show(code: str = typer.Argument(..., help="grid code")) -> None:
     """网格及其版本 / a grid as GeoJSON, with its current version."""
-    from gisgrid.cli import ensure_database
     from gisgrid.core.database import session_scope
     from gisgrid.grids import history
 
@@ -162,7 +152,7 @@ def show(code: str = typer.Argument(..., help="grid code")) -> None:
         with session_scope() as session:
             feature, _ = history.current(session, code)
     except GisgridError as exc:
-        _fail(exc)
+        fail(exc)
     typer.echo(feature)
 
 
@@ -176,7 +166,6 @@ def _moment(value: str) -> str:
 @grid_app.command("history")
 def show_history(code: str = typer.Argument(..., help="grid code (current or former)")) -> None:
     """网格沿革 / every version: who, when, why, which operation."""
-    from gisgrid.cli import ensure_database
     from gisgrid.core.database import session_scope
     from gisgrid.core.paging import Page
     from gisgrid.grids import history
@@ -186,7 +175,7 @@ def show_history(code: str = typer.Argument(..., help="grid code (current or for
         with session_scope() as session:
             collection = json.loads(history.history(session, code, Page(limit=1000, offset=0)).body)
     except GisgridError as exc:
-        _fail(exc)
+        fail(exc)
     for feature in collection["features"]:
         p = feature["properties"]
         until = p["valid_to"] or "now"
@@ -342,7 +331,6 @@ def layer_as_of(
     """某一时刻的网格图层 / the grids as they stood at a moment, as GeoJSON."""
     from datetime import datetime
 
-    from gisgrid.cli import ensure_database
     from gisgrid.core.database import session_scope
     from gisgrid.core.paging import Page
     from gisgrid.core.settings import get_settings
@@ -359,7 +347,7 @@ def layer_as_of(
             body = history.layer_as_of(session, moment, level=level, parent=parent, bbox=None,
                                        page=Page(limit=get_settings().max_page_size, offset=0), scope=WHOLE).body
     except GisgridError as exc:
-        _fail(exc)
+        fail(exc)
     if output:
         output.write_bytes(body)
         typer.echo(f"已写入 / written to {output}")

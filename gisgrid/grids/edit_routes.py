@@ -20,7 +20,7 @@ from fastapi.responses import Response
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy.orm import Session
 
-from gisgrid.auth.access import Principal, grid_in_scope, needs
+from gisgrid.auth.access import Principal, needs
 from gisgrid.core.dependencies import get_session
 from gisgrid.core.enums import Role
 from gisgrid.core.errors import Forbidden, InvalidInput, responses
@@ -31,6 +31,7 @@ from gisgrid.grids.edit_report import EditReport, ImportReport
 from gisgrid.grids.editing import EditRequest, etag, parse_if_match
 from gisgrid.grids.layer_import import import_layer
 from gisgrid.grids.models import no_such_grid
+from gisgrid.grids.service import grid_in_scope
 
 router = APIRouter(tags=["grid editing"])
 EDIT = responses(409, 428)  # a grid changed since the version the change names, or no version named

@@ -18,8 +18,8 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from gisgrid.core.settings import get_settings
-from gisgrid.coverage.service import AREA_DEFECTS_SQL, LABELS_ZH, SLIVERS
 from gisgrid.grids import shapes
+from gisgrid.grids.defects import AREA_DEFECTS_SQL, AREA_LABELS_ZH, SLIVERS
 from gisgrid.grids.edit_report import CaseMove, DefectPiece, Impact, Load, LoadChange, MovedPoint
 from gisgrid.grids.service import GRID_LOAD
 
@@ -180,6 +180,6 @@ def _defects(before: Snapshot, after: Snapshot) -> tuple[list[DefectPiece], list
                 if area <= 0.01:
                     continue
                 kind = key[0] if area >= tolerance else SLIVERS[key[0]]
-                out.append({"type": kind, "label": LABELS_ZH[kind], "level": key[1],
+                out.append({"type": kind, "label": AREA_LABELS_ZH[kind], "level": key[1],
                             "area_m2": round(area, 2), "geometry": _feature(piece)})
     return created, removed

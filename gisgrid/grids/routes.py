@@ -5,13 +5,14 @@ from fastapi.responses import Response
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy.orm import Session
 
-from gisgrid.auth.access import Principal, grid_in_scope, needs, needs_async
+from gisgrid.auth.access import Principal, needs, needs_async
 from gisgrid.core.clock import Moment
 from gisgrid.core.crs import to_wgs84
 from gisgrid.core.dependencies import get_session
 from gisgrid.core.geojson import MEDIA_TYPE, BBox, bbox_param
 from gisgrid.core.paging import Page, page_params
 from gisgrid.grids import history, service
+from gisgrid.grids.service import grid_in_scope
 
 router = APIRouter(tags=["grids"])
 LOOKUP_EXAMPLE = {

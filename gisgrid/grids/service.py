@@ -8,9 +8,10 @@ from fastapi.responses import Response
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
+from gisgrid.auth.access import Principal
 from gisgrid.core.geojson import BBox, feature_collection, geometry_json
 from gisgrid.core.paging import Page, Where
-from gisgrid.core.scope import Scope
+from gisgrid.core.scope import Scope, code_condition
 from gisgrid.core.settings import get_settings
 from gisgrid.grids.models import check_grid_code, no_such_grid
 
@@ -130,6 +131,14 @@ def grid_by_code(session: Session, code: str):
     if row is None:
         raise no_such_grid(code)
     return row
+
+
+def grid_in_scope(session: Session, principal: Principal, code: str) -> None:
+    """A grid outside the caller's scope does not exist for them: 404, as for an unknown code
+    (a malformed code is still 422, as for anyone)."""
+    grid_by_code(session, code)
+    if not session.execute(text(f"SELECT {code_condition(':code')}"), {"code": code, **principal.scope_params()}).scalar():
+        raise no_such_grid(code)
 
 
 LEDGER = """

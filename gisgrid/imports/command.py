@@ -14,6 +14,8 @@ import typer
 
 from gisgrid.imports.fields import Kind
 
+NOTHING_WRITTEN = "未写入任何数据 / nothing was written"
+
 
 def import_command(
     kind: Kind = typer.Argument(..., help="buildings 楼栋 | units 驻区单位 | shops 商铺 | households 住户"),
@@ -34,15 +36,14 @@ def import_command(
     report: Path | None = typer.Option(None, help="报告文件 / write the report: .json (all) or .csv (refused rows)"),
 ) -> None:
     """导入楼栋、单位、商铺或住户 / import buildings, units, shops or households from a file."""
+    from gisgrid.core.commandline import fail
     from gisgrid.core.errors import GisgridError
 
     try:
         code = _run(kind, file, crs, subdistrict, map_, mapping, lon, lat, layer, sheet, encoding,
                     strict, dry_run, report)
     except GisgridError as exc:
-        typer.secho(f"错误 / error: {exc.message}", fg=typer.colors.RED, err=True)
-        typer.echo("未写入任何数据 / nothing was written", err=True)
-        raise typer.Exit(code=2) from None
+        fail(exc, NOTHING_WRITTEN)
     except (typer.Exit, KeyboardInterrupt):
         raise
     except Exception as exc:  # never a traceback to the user; the import was rolled back
@@ -52,14 +53,14 @@ def import_command(
             else "内部错误 / internal error"
         typer.secho(f"错误 / error: {what}: {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}",
                     fg=typer.colors.RED, err=True)
-        typer.echo("未写入任何数据 / nothing was written", err=True)
+        typer.echo(NOTHING_WRITTEN, err=True)
         raise typer.Exit(code=2) from None
     raise typer.Exit(code=code)
 
 
 def _run(kind, file, crs, subdistrict, map_, mapping, lon, lat, layer, sheet, encoding,
          strict, dry_run, report_path) -> int:
-    from gisgrid.cli import ensure_database
+    from gisgrid.core.commandline import ensure_database
     from gisgrid.core.database import session_scope
     from gisgrid.core.errors import InvalidInput
     from gisgrid.imports.report import format_report, write_report

@@ -9,15 +9,11 @@ import sys
 
 import typer
 
+from gisgrid.core.commandline import command_sessions, fail
 from gisgrid.core.errors import GisgridError
 
 keys_app = typer.Typer(help="个人数据密钥 / the personal-data keys (GISGRID_DATA_KEY): rotation",
                        no_args_is_help=True)
-
-
-def _fail(exc: GisgridError) -> None:
-    typer.secho(f"错误 / error: {exc.message}", fg=typer.colors.RED, err=True)
-    raise typer.Exit(code=2)
 
 
 @keys_app.command("new")
@@ -31,7 +27,7 @@ def new() -> None:
         ids = list(Keyring.parse(spec).keys) if spec else []
         entry = new_key_entry(ids)
     except GisgridError as exc:
-        _fail(exc)
+        fail(exc)
     typer.echo(entry)
     if get_settings().data_key:
         now = ",".join(f"{kid}:…" for kid in ids)
@@ -50,10 +46,10 @@ def status() -> None:
 
     try:
         current = keyring().current
-        with _sessions().begin() as session:
+        with command_sessions().begin() as session:
             counts = key_counts(session)
     except GisgridError as exc:
-        _fail(exc)
+        fail(exc)
     _print_counts(counts, current)
 
 
@@ -71,12 +67,12 @@ def reseal(batch: int = typer.Option(1000, min=1, help="rows per transaction")) 
 
     try:
         ring = keyring()
-        sessions = _sessions()
+        sessions = command_sessions()
         done = reseal_all(sessions, ring, batch=batch, progress=progress)
         with sessions.begin() as session:
             counts = key_counts(session)
     except GisgridError as exc:
-        _fail(exc)
+        fail(exc)
     if sys.stderr.isatty():
         typer.echo("", err=True)
     typer.echo(f"重新加密 / re-sealed under key {ring.current}:")
@@ -87,14 +83,6 @@ def reseal(batch: int = typer.Option(1000, min=1, help="rows per transaction")) 
         typer.secho("仍有旧密钥数据：请再运行一次 / values are still sealed under an older key: run it again "
                     "once every process uses the new setting", fg=typer.colors.YELLOW, err=True)
         raise typer.Exit(code=1)
-
-
-def _sessions():
-    from gisgrid.cli import ensure_database
-    from gisgrid.core.database import session_factory
-
-    ensure_database(quiet=True)
-    return session_factory()
 
 
 def _print_counts(counts: dict[str, dict[int, int]], current: int) -> None:

@@ -1,1 +1,1 @@
-"""Map layers declared in files, served as GeoJSON, vector tiles and map pages."""
+"""The map pages, and the HTTP of the declared layers (``gisgrid.layers``)."""

@@ -13,12 +13,14 @@ from fastapi.responses import FileResponse, HTMLResponse, Response
 from fastapi.templating import Jinja2Templates
 from sqlalchemy.orm import Session
 
-from gisgrid.auth.access import Principal, grid_in_scope, needs
+from gisgrid.auth.access import Principal, needs
 from gisgrid.auth.bar import BAR_CSS, account_bar
 from gisgrid.cases import pages as case_pages
 from gisgrid.core.dependencies import get_session
 from gisgrid.core.errors import responses
-from gisgrid.maps import basemap, boards, pages
+from gisgrid.grids.service import grid_in_scope
+from gisgrid.maps import boards, pages
+from gisgrid.pagekit import basemap, page
 
 router = APIRouter(tags=["map pages"])
 templates = Jinja2Templates(directory=PathLib(__file__).parent / "templates")
@@ -52,7 +54,7 @@ BOARD_TEXT = {
 
 
 def _lang(lang: str) -> tuple[dict, str]:
-    pages.text_for(lang)
+    page.check_lang(lang)
     return BOARD_TEXT[lang], "en" if lang == "zh" else "zh"
 
 
@@ -70,7 +72,7 @@ def edit_map(request: Request, subdistrict: str | None = Query(None, description
 def cases_map(request: Request, subdistrict: str | None = Query(None, description="sub-district code"),
               lang: str = LANG, me: Principal = Depends(needs("maps")),
               session: Session = Depends(get_session)) -> HTMLResponse:
-    return HTMLResponse(pages.cases_page(session, request.app.state.layers, me, subdistrict=subdistrict, lang=lang))
+    return HTMLResponse(case_pages.cases_page(session, request.app.state.layers, me, subdistrict=subdistrict, lang=lang))
 
 
 @router.get("/report", response_class=HTMLResponse, summary="居民上报 / The residents' report form", responses=NO_SUBDISTRICT)

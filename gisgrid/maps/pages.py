@@ -1,10 +1,5 @@
-"""Map pages built with folium from the declared layers: served by the app, offline-safe.
-
-Overlays are GeoJSON of one sub-district embedded in the page (a few hundred grids and a
-thousand buildings draw at once); the basemap is the ``GISGRID_BASEMAP_URL`` setting, and on a
-GCJ-02 / BD-09 basemap (``GISGRID_BASEMAP_CRS``) every overlay is shifted into that system so it
-sits on the streets. With no basemap reachable the overlays still draw.
-"""
+"""The coverage map and the boundary editor, built with the page kit (``gisgrid.pagekit``) from
+the declared layers."""
 
 from __future__ import annotations
 
@@ -12,32 +7,27 @@ import json
 from html import escape
 
 import folium
-import numpy as np
 import shapely
-from branca.element import MacroElement
-from folium.elements import JSCSSMixin
-from sqlalchemy import text
+from jinja2 import Environment, PackageLoader, select_autoescape
 from sqlalchemy.orm import Session
 
 from gisgrid.auth.access import Principal
-from gisgrid.auth.bar import BAR_CSS, account_bar
-from gisgrid.core import crs as crs_mod
-from gisgrid.core.errors import InvalidInput, NotFound
+from gisgrid.auth.bar import account_bar
+from gisgrid.core.errors import InvalidInput
 from gisgrid.core.geojson import BBox
-from gisgrid.core.settings import get_settings
 from gisgrid.coverage import service as coverage
-from gisgrid.maps import assets, basemap
-from gisgrid.maps.layers import Layer
-from gisgrid.maps.service import collection
+from gisgrid.layers.definitions import Layer
+from gisgrid.pagekit import assets, page
+
+PANELS = Environment(loader=PackageLoader("gisgrid.maps"), autoescape=select_autoescape())  # maps/templates
 
 TEXT = {
     "zh": {"coverage": "网格覆盖图", "summary": "覆盖情况", "area": "面积覆盖", "households": "住户覆盖",
-           "defects": "问题清单", "none": "未发现问题", "legend": "图例", "basemap": "底图",
-           "defect_layer": "覆盖问题", "lang": "English", "grids": "网格数"},
+           "defects": "问题清单", "none": "未发现问题", "legend": "图例",
+           "defect_layer": "覆盖问题", "grids": "网格数"},
     "en": {"coverage": "Grid coverage", "summary": "Coverage", "area": "Area covered",
            "households": "Households covered", "defects": "Defects", "none": "No defect found",
-           "legend": "Legend", "basemap": "Basemap", "defect_layer": "Coverage defects", "lang": "中文",
-           "grids": "Grids"},
+           "legend": "Legend", "defect_layer": "Coverage defects", "grids": "Grids"},
 }
 LABELS_EN = {
     "blind_spot": "blind spot", "overlap": "overlap", "spill_over": "spill-over", "sliver_gap": "sliver gap",
@@ -53,108 +43,6 @@ DEFECT_STYLE = {
     "orphan": {"color": "#b10026", "fillColor": "#ffffff", "fillOpacity": 1, "weight": 3, "radius": 9},
     "load": {"color": "#d7301f", "fill": False, "weight": 3, "dashArray": "6 3"},
 }
-
-
-class Needs(JSCSSMixin, MacroElement):
-    """Scripts and styles a page's own code uses, loaded after Leaflet (folium orders them)."""
-
-    def __init__(self, js: list[str] = (), css: list[str] = ()):
-        super().__init__()
-        self._name = "Needs"
-        self.default_js = [(name, f"{assets.VENDOR}/{assets.LOCAL[name]}") for name in js]
-        self.default_css = [(name, f"{assets.VENDOR}/{assets.LOCAL[name]}") for name in css]
-
-
-def text_for(lang: str) -> dict:
-    if lang not in TEXT:
-        raise InvalidInput(f"lang 应为 zh 或 en / lang must be zh or en, got {lang!r}", where="lang")
-    return TEXT[lang]
-
-
-def to_basemap(geojson: dict) -> dict:
-    """Shift a FeatureCollection from WGS84 into the basemap's system (GCJ-02 / BD-09 tiles)."""
-    target = get_settings().basemap_crs
-    if crs_mod.canonical(target) in (crs_mod.WGS84, crs_mod.CGCS2000):
-        return geojson
-    for feature in geojson["features"]:
-        if feature.get("geometry"):
-            geom = shapely.geometry.shape(feature["geometry"])
-            moved = shapely.transform(geom, lambda xy: np.column_stack(
-                crs_mod.from_wgs84(xy[:, 0], xy[:, 1], target)))
-            feature["geometry"] = json.loads(shapely.to_geojson(moved))
-    return geojson
-
-
-def new_map(bounds: tuple[float, float, float, float], lang: str) -> folium.Map:
-    """A map framed on ``bounds`` (WGS84 west, south, east, north). The frame is set by the
-    page's own script once the map has its size (a phone's differs from a desktop's), in the
-    basemap's system; the basemap is the configured one when it answers, else the blank one."""
-    settings = get_settings()
-    west, south, east, north = bounds
-    m = folium.Map(location=[(south + north) / 2, (west + east) / 2], zoom_start=15, tiles=None,
-                   control_scale=True, prefer_canvas=False)
-    url = basemap.tile_url()
-    folium.TileLayer(tiles=url, attr=settings.basemap_attribution if url != basemap.BLANK else "gisgrid",
-                     name=TEXT[lang]["basemap"], max_zoom=20, max_native_zoom=19).add_to(m)
-    (x0, x1), (y0, y1) = _shift([west, east], [south, north])
-    m.gg_frame = {"map": m.get_name(), "bounds": [[y0, x0], [y1, x1]], "blank": basemap.BLANK, "lang": lang}
-    return m
-
-
-def area_bounds(session: Session, sd, principal: Principal | None) -> tuple[float, float, float, float]:
-    """What a page opens on: a grid worker's own grids, a manager's community, else the sub-district."""
-    if principal is not None and (principal.grids is not None or principal.community is not None):
-        ids = list(principal.grids) if principal.grids is not None else [principal.community[0]]
-        row = session.execute(text("""
-            SELECT ST_XMin(box) w, ST_YMin(box) s, ST_XMax(box) e, ST_YMax(box) n
-            FROM (SELECT ST_Extent(geom) AS box FROM grids WHERE id = ANY(:ids)) extent"""), {"ids": ids}).one()
-        if row.w is not None:
-            return row.w, row.s, row.e, row.n
-    return sd.w, sd.s, sd.e, sd.n
-
-
-def frame_script(m: folium.Map) -> str:
-    """The map's frame and fallback basemap for ``map_page.js``, and the script itself."""
-    return (f'<script type="application/json" id="gg-frame">{json.dumps(m.gg_frame)}</script>'
-            '<script src="/static/js/map_page.js" defer></script>')
-
-
-def add_layer(m: folium.Map, session: Session, layer: Layer, principal: Principal, bbox: BBox, lang: str, *,
-              show: bool = True) -> int:
-    """One declared layer (what of it the caller may see) as a GeoJSON overlay styled by its
-    rules, with its popup."""
-    data = collection(session, layer, principal, bbox=bbox)
-    for feature in data["features"]:
-        feature["properties"]["_popup"] = layer.popup_html(feature["properties"], lang) or ""
-        feature["properties"]["_style"] = layer.style.for_feature(feature["properties"])
-    data = to_basemap(data)
-    options = {"name": getattr(layer.title, lang), "show": show, "overlay": True}
-    if layer.kind == "point":
-        group = folium.FeatureGroup(**options)
-        for feature in data["features"]:
-            lon, lat = feature["geometry"]["coordinates"][:2]
-            style = {"radius": 4, "weight": 1, "fill": True, **feature["properties"]["_style"]}
-            folium.CircleMarker([lat, lon], popup=folium.Popup(feature["properties"]["_popup"], max_width=320),
-                                **style).add_to(group)
-        group.add_to(m)
-    else:
-        folium.GeoJson(data, style_function=lambda f: f["properties"]["_style"],
-                       popup=folium.GeoJsonPopup(fields=["_popup"], labels=False),
-                       **options).add_to(m)
-    return len(data["features"])
-
-
-def _subdistrict(session: Session, code: str | None, principal: Principal | None = None):
-    """The sub-district a page shows: the one asked for, else the caller's, else the first; one
-    outside the caller's scope does not exist for them."""
-    if principal is not None:
-        code = principal.narrow(code, None)[0]
-    sql = "SELECT code, name, ST_XMin(boundary) w, ST_YMin(boundary) s, ST_XMax(boundary) e, ST_YMax(boundary) n " \
-          "FROM subdistricts WHERE (CAST(:c AS text) IS NULL OR code = :c) ORDER BY code LIMIT 1"
-    row = session.execute(text(sql), {"c": code}).first()
-    if row is None:
-        raise NotFound(f"没有街道 {code or ''} / no sub-district {code or 'loaded'}", where="subdistrict")
-    return row
 
 
 def legend_html(layers: list[Layer], lang: str) -> str:
@@ -176,42 +64,18 @@ def legend_html(layers: list[Layer], lang: str) -> str:
     return f'<div class="gg-legend"><b>{t["legend"]}</b>{rows}</div>'
 
 
-PAGE_CSS = """
-<style>
-  .gg-panel { position: absolute; top: 10px; left: 54px; z-index: 1000; background: #fff; padding: 8px 12px;
-              max-width: 340px; max-height: 70vh; overflow: auto; font: 13px/1.4 'Noto Sans CJK SC', sans-serif;
-              box-shadow: 0 1px 5px rgba(0,0,0,.4); border-radius: 4px; }
-  .gg-panel h1 { font-size: 16px; margin: 0 0 4px; }
-  .gg-panel ol { padding-left: 18px; margin: 4px 0; }
-  .gg-panel a.gg-defect { cursor: pointer; }
-  .gg-legend { position: absolute; bottom: 24px; left: 10px; z-index: 1000; background: #fff; padding: 6px 10px;
-               font: 12px/1.5 'Noto Sans CJK SC', sans-serif; box-shadow: 0 1px 5px rgba(0,0,0,.4); border-radius: 4px; }
-  .gg-legend .swatch { display: inline-block; width: 14px; height: 10px; margin-right: 6px; border: 1px solid #555; }
-  /* a phone: the map on the top of the screen, the panel and the legend below it, in the page's flow */
-  @media (max-width: 699px) {
-    html, body { height: auto !important; }
-    body { display: flex; flex-direction: column; }
-    .folium-map { position: relative !important; height: 56vh !important; width: 100% !important; order: 0; }
-    .gg-panel { position: static; order: 1; max-width: none !important; width: auto !important; max-height: none;
-                box-shadow: none; border-radius: 0; border-top: 1px solid #ccc; padding: 8px 14px; }
-    .gg-panel button, .gg-panel select, .gg-panel input { min-height: 40px; font-size: 16px; }
-    .gg-legend { position: static; order: 2; box-shadow: none; border-top: 1px solid #eee; padding: 6px 14px; }
-  }
-</style>
-"""
-
-
 def coverage_page(session: Session, layers: dict[str, Layer], principal: Principal, *, subdistrict: str | None,
                   lang: str) -> str:
     """The coverage map: grids by level with load colours, defects highlighted, a legend, a
     layer switcher and the coverage summary, whose defects zoom the map when clicked."""
-    t = text_for(lang)
-    sd = _subdistrict(session, subdistrict, principal)
+    page.check_lang(lang)
+    t = TEXT[lang]
+    sd = page.subdistrict(session, subdistrict, principal)
     bbox = BBox(sd.w, sd.s, sd.e, sd.n)
-    m = new_map(area_bounds(session, sd, principal), lang)
+    m = page.new_map(page.area_bounds(session, sd, principal), lang)
     shown = [layers[name] for name in ("subdistrict", "grids_l1", "grids_l2", "grids_l3") if name in layers]
     for layer in shown:
-        add_layer(m, session, layer, principal, bbox, lang, show=layer.name != "grids_l3")
+        page.add_layer(m, session, layer, principal, bbox, lang, show=layer.name != "grids_l3")
     report = coverage.analyse(session, coverage.Scope(*principal.narrow(sd.code, None)))
     if principal.grids is not None:
         report = coverage.touching(report, principal.sees_code)
@@ -221,7 +85,7 @@ def coverage_page(session: Session, layers: dict[str, Layer], principal: Princip
         if lang == "en":
             feature["properties"]["label"] = LABELS_EN[feature["properties"]["defect"]]
     bounds = [shapely.geometry.shape(f["geometry"]).bounds for f in defects["features"]]
-    shifted = to_basemap(json.loads(json.dumps(defects)))
+    shifted = page.to_basemap(json.loads(json.dumps(defects)))
 
     def defect_style(feature):
         kind = feature["properties"]["defect"]
@@ -252,129 +116,15 @@ def coverage_page(session: Session, layers: dict[str, Layer], principal: Princip
     group.add_to(m)
     folium.LayerControl(collapsed=False).add_to(m)
 
-    summary = report.summary
-    entries = []
-    for index, feature in enumerate(defects["features"]):
-        p = feature["properties"]
-        area = f" {p['area_m2']:,.0f} m²" if p.get("area_m2") else ""
-        what = ", ".join(p.get("grids") or []) or escape(str(p.get("name", "")))
-        entries.append(f'<li><a class="gg-defect" data-index="{index}" data-defect="{p["defect"]}">'
-                       f'{escape(p["label"])}</a> {what}{area}</li>')
-    other = "en" if lang == "zh" else "zh"
-    panel = (f'<div class="gg-panel" id="gg-summary">{account_bar(principal, lang)}<h1>{escape(sd.name)} · {t["coverage"]}</h1>'
-             f'<a href="?subdistrict={sd.code}&lang={other}">{t["lang"]}</a><br>'
-             f'{t["area"]} {summary["area_covered_pct"]}% · {t["households"]} {summary["households_covered_pct"]}%'
-             f' · {t["grids"]} {summary["grids"]}'
-             f'<h2 style="font-size:14px;margin:6px 0 0">{t["defects"]} ({len(entries)})</h2>'
-             + (f'<ol>{"".join(entries)}</ol>' if entries else f'<p>{t["none"]}</p>') + "</div>")
+    panel = PANELS.get_template("coverage_panel.html").render(
+        t=t, name=sd.name, summary=report.summary, defects=[f["properties"] for f in defects["features"]],
+        bar=account_bar(principal, lang), switch=page.lang_switch(lang, subdistrict=sd.code))
     shifted_bounds = []
     for west, south, east, north in bounds:
-        (x0, x1), (y0, y1) = _shift([west, east], [south, north])
+        (x0, x1), (y0, y1) = page.shift([west, east], [south, north])
         shifted_bounds.append([[y0, x0], [y1, x1]])
-    script = f"""
-    <script>
-    document.addEventListener('DOMContentLoaded', function () {{
-      var bounds = {json.dumps(shifted_bounds)};
-      document.querySelectorAll('a.gg-defect').forEach(function (a) {{
-        a.addEventListener('click', function () {{
-          var map = {m.get_name()};
-          map.fitBounds(bounds[+a.dataset.index], {{maxZoom: 19, padding: [40, 40]}});
-          window.ggLastDefect = +a.dataset.index;
-        }});
-      }});
-    }});
-    </script>"""
-    root = m.get_root()
-    root.header.add_child(folium.Element(PAGE_CSS + BAR_CSS))
-    root.html.add_child(folium.Element(panel + legend_html(shown, lang)))
-    root.html.add_child(folium.Element(script + frame_script(m)))
-    root.title = f"{sd.name} · {t['coverage']}"
-    assets.offline(root)
-    return root.render()
-
-
-def _shift(lons: list[float], lats: list[float]) -> tuple[list[float], list[float]]:
-    target = get_settings().basemap_crs
-    x, y = crs_mod.from_wgs84(np.asarray(lons, float), np.asarray(lats, float), target)
-    return [float(v) for v in np.atleast_1d(x)], [float(v) for v in np.atleast_1d(y)]
-
-
-CASES_TEXT = {
-    "zh": {"title": "事件热力图", "mode": "显示", "heat": "热力", "hex": "六边形计数", "category": "类别",
-           "all": "全部", "status": "状态", "open": "在办", "closed": "已办结", "from": "起", "to": "止",
-           "size": "六边形边长（米）", "count": "共 {n} 件", "in_cell": "该格内 {n} 件：", "lang": "English"},
-    "en": {"title": "Case heatmap", "mode": "Show", "heat": "heat", "hex": "hexagon counts", "category": "Category",
-           "all": "all", "status": "Status", "open": "open", "closed": "closed", "from": "from", "to": "to",
-           "size": "hexagon edge (m)", "count": "{n} cases", "in_cell": "{n} cases in this cell:", "lang": "中文"},
-}
-
-CASES_CSS = """
-<style>
-  .gg-panel label { display: block; margin: 4px 0 0; }
-  .gg-panel select, .gg-panel input { width: 100%; }
-  .gg-case { border-bottom: 1px solid #eee; padding: 2px 0; font-size: 12px; }
-</style>
-"""
-
-
-def cases_page(session: Session, layers: dict[str, Layer], principal: Principal, *, subdistrict: str | None,
-               lang: str) -> str:
-    """Case density (heatmap, or hexagon counts from the database) filtered by category,
-    status and dates, under the grid boundaries; a hexagon lists its cases when clicked."""
-    from gisgrid.cases.service import categories
-    from gisgrid.core.enums import CaseStatus
-
-    text_for(lang)
-    t = CASES_TEXT[lang]
-    sd = _subdistrict(session, subdistrict, principal)
-    bbox = BBox(sd.w, sd.s, sd.e, sd.n)
-    m = new_map(area_bounds(session, sd, principal), lang)
-    for name in ("subdistrict", "grids_l2"):
-        if name in layers:
-            add_layer(m, session, layers[name], principal, bbox, lang)
-    folium.LayerControl(collapsed=True).add_to(m)
-    options = "".join(f'<option value="{c["code"]}">{escape(c["name_zh"] if lang == "zh" else c["name_en"])}</option>'
-                      for c in categories(session))
-    statuses = "".join(f'<option value="{s.value}">{escape(s.label_zh if lang == "zh" else s.value)}</option>'
-                       for s in CaseStatus)
-    other = "en" if lang == "zh" else "zh"
-    panel = f"""
-    <div class="gg-panel" id="gg-panel">{account_bar(principal, lang)}<h1>{escape(sd.name)} · {t["title"]}</h1>
-      <a href="?subdistrict={sd.code}&lang={other}">{t["lang"]}</a>
-      <form id="gg-filters" onsubmit="return false">
-        <label>{t["mode"]}<select name="mode"><option value="heat">{t["heat"]}</option>
-          <option value="hex">{t["hex"]}</option></select></label>
-        <label>{t["category"]}<select name="category"><option value="">{t["all"]}</option>{options}</select></label>
-        <label>{t["status"]}<select name="status"><option value="">{t["all"]}</option>
-          <option value="open">{t["open"]}</option><option value="closed">{t["closed"]}</option>{statuses}</select></label>
-        <label>{t["from"]}<input type="date" name="from"></label>
-        <label>{t["to"]}<input type="date" name="to"></label>
-        <label>{t["size"]}<input type="number" name="size" value="150" min="10" max="5000"></label>
-      </form>
-      <p id="gg-stats"></p><div id="gg-cases"></div>
-    </div>"""
-    Needs(js=["leaflet-heat.js"]).add_to(m)
-    config = {"subdistrict": sd.code, "text": {"count": t["count"], "in_cell": t["in_cell"]},
-              "statuses": {s.value: s.label_zh if lang == "zh" else s.value.replace("_", " ") for s in CaseStatus}}
-    return scripted_page(m, css=CASES_CSS, panel=panel, config=config, script="cases_map.js",
-                         title=f"{sd.name} · {t['title']}")
-
-
-def scripted_page(m: folium.Map, *, css: str, panel: str, config: dict, script: str, title: str) -> str:
-    """A map page driven by one script of ours: its panel, its settings as JSON (the map's
-    variable name and the basemap's CRS included) and the script, deferred so it runs once
-    folium's own script has made the map."""
-    config = {"map": m.get_name(), "api": "", "basemap_crs": get_settings().basemap_crs, **config}
-    root = m.get_root()
-    root.header.add_child(folium.Element(PAGE_CSS + BAR_CSS + css))
-    root.html.add_child(folium.Element(panel))
-    root.html.add_child(folium.Element(
-        f'<script type="application/json" id="gg-config">{json.dumps(config, ensure_ascii=False)}</script>'))
-    root.html.add_child(folium.Element('<script src="/static/js/chinacrs.js" defer></script>'
-                                       f'<script src="/static/js/{script}" defer></script>' + frame_script(m)))
-    root.title = title
-    assets.offline(root)
-    return root.render()
+    return page.scripted_page(m, css="", panel=panel + legend_html(shown, lang), config={"bounds": shifted_bounds},
+                              script="coverage_map.js", title=f"{sd.name} · {t['coverage']}")
 
 
 EDIT_TEXT = {
@@ -394,7 +144,7 @@ EDIT_TEXT = {
            "previewed": "以上为预览，尚未保存。", "saved": "已保存，新版本 v{v}。",
            "conflict": "保存失败：他人已修改网格 {g}（当前版本 v{v}），红色虚线为其形状。请重新开始。",
            "restarted": "已载入最新边界，请重新绘制。", "moves": "换网格：{b} 栋楼，{h} 户", "grid": "网格",
-           "before": "之前", "after": "之后", "band": "标准", "retired": "撤销", "lang": "English", "people": "人",
+           "before": "之前", "after": "之后", "band": "标准", "retired": "撤销", "people": "人",
            "status": {"under": "偏少", "within": "达标", "over": "超标"}},
     "en": {"title": "Boundary editor", "operation": "Operation", "transfer": "transfer (give part to a neighbour)",
            "split": "split (draw a cutting line)", "reshape": "redraw the boundary",
@@ -416,7 +166,7 @@ EDIT_TEXT = {
            "conflict": "Not saved: someone else changed grid {g} (now v{v}); its shape is dashed red. Start over.",
            "restarted": "Latest boundaries loaded: draw again.", "moves": "Changing grid: {b} buildings, {h} households",
            "grid": "Grid", "before": "before", "after": "after", "band": "band", "retired": "retired",
-           "lang": "中文", "status": {"under": "under", "within": "in band", "over": "over"}, "people": "people"},
+           "status": {"under": "under", "within": "in band", "over": "over"}, "people": "people"},
 }
 
 EDIT_CSS = """
@@ -437,20 +187,19 @@ def edit_page(session: Session, layers: dict[str, Layer], principal: Principal, 
               level: int, lang: str) -> str:
     """The boundary editor: a grid layer to pick from, Leaflet.draw to draw, and a panel that
     previews the impact and saves with the grid's version, through the editing API."""
-    text_for(lang)
+    page.check_lang(lang)
     if level not in (1, 2, 3):
         raise InvalidInput(f"level 应为 1、2 或 3 / level must be 1, 2 or 3, got {level}", where="level")
     t = EDIT_TEXT[lang]
-    sd = _subdistrict(session, subdistrict, principal)
-    m = new_map(area_bounds(session, sd, principal), lang)
+    sd = page.subdistrict(session, subdistrict, principal)
+    m = page.new_map(page.area_bounds(session, sd, principal), lang)
     if "subdistrict" in layers:
-        add_layer(m, session, layers["subdistrict"], principal, BBox(sd.w, sd.s, sd.e, sd.n), lang)
-    Needs(js=["leaflet_draw_js"], css=["leaflet_draw_css"]).add_to(m)
+        page.add_layer(m, session, layers["subdistrict"], principal, BBox(sd.w, sd.s, sd.e, sd.n), lang)
+    assets.Needs(js=["leaflet_draw_js"], css=["leaflet_draw_css"]).add_to(m)
     operations = "".join(f'<option value="{op}">{t[op]}</option>' for op in ("transfer", "split", "reshape", "merge"))
-    other = "en" if lang == "zh" else "zh"
     panel = f"""
     <div class="gg-panel" id="gg-panel">{account_bar(principal, lang)}<h1>{escape(sd.name)} · {t["title"]}</h1>
-      <a href="?subdistrict={sd.code}&level={level}&lang={other}">{t["lang"]}</a>
+      {page.lang_switch(lang, subdistrict=sd.code, level=level)}
       <p id="gg-selected">{t["pick_first"]}</p>
       <label>{t["operation"]}<select id="gg-operation">{operations}</select></label>
       <label id="gg-to-row">{t["to"]}<select id="gg-to"></select></label>
@@ -465,6 +214,6 @@ def edit_page(session: Session, layers: dict[str, Layer], principal: Principal, 
       <div id="gg-impact"></div>
     </div>"""
     config = {"level": level, "bbox": [sd.w, sd.s, sd.e, sd.n],
-              "text": {k: v for k, v in t.items() if k not in ("title", "lang")}}
-    return scripted_page(m, css=EDIT_CSS, panel=panel, config=config, script="editor.js",
-                         title=f"{sd.name} · {t['title']}")
+              "text": {k: v for k, v in t.items() if k != "title"}}
+    return page.scripted_page(m, css=EDIT_CSS, panel=panel, config=config, script="editor.js",
+                              title=f"{sd.name} · {t['title']}")

@@ -10,8 +10,8 @@ from gisgrid.auth.access import Principal, needs, needs_async
 from gisgrid.core.dependencies import get_session
 from gisgrid.core.geojson import MEDIA_TYPE, BBox, bbox_param
 from gisgrid.core.paging import Page, page_params
-from gisgrid.maps import service
-from gisgrid.maps.layers import Layer
+from gisgrid.layers import service
+from gisgrid.layers.definitions import Layer
 
 router = APIRouter(tags=["layers"])
 

@@ -9,13 +9,14 @@ from sqlalchemy.orm import Session
 
 from gisgrid.audit.service import record, record_now
 from gisgrid.audit.trail import mark_audited
-from gisgrid.auth.access import Principal, caller, grid_in_scope, needs
+from gisgrid.auth.access import Principal, caller, needs
 from gisgrid.auth.routes import client_addr
 from gisgrid.core.dependencies import get_session
 from gisgrid.core.errors import Forbidden, GisgridError, responses
 from gisgrid.core.geojson import MEDIA_TYPE, BBox, bbox_param
 from gisgrid.core.paging import JsonPage, Page, page_params
 from gisgrid.core.tables import CSV, XLSX, csv_bytes, download, xlsx_bytes
+from gisgrid.grids.service import grid_in_scope
 from gisgrid.registry import service
 
 router = APIRouter(tags=["buildings and people"])

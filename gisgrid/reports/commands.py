@@ -9,6 +9,7 @@ from pathlib import Path
 
 import typer
 
+from gisgrid.core.commandline import command_session, fail
 from gisgrid.core.errors import GisgridError
 from gisgrid.core.scope import WHOLE
 
@@ -16,19 +17,6 @@ report_app = typer.Typer(help="报表 / weekly summary and assessment", no_args_
 case_app = typer.Typer(help="事件 / cases: overdue list and escalation sweep", no_args_is_help=True)
 
 OUT = typer.Option(None, "--out", help="write the file here (default: standard output for text and JSON)")
-
-
-def _session():
-    from gisgrid.cli import ensure_database
-    from gisgrid.core.database import session_factory
-
-    ensure_database(quiet=True)
-    return session_factory()()
-
-
-def _fail(exc: GisgridError) -> None:
-    typer.secho(f"错误 / error: {exc.message}", fg=typer.colors.RED, err=True)
-    raise typer.Exit(code=2)
 
 
 def _write(content: bytes | str, out: Path | None, default_name: str) -> None:
@@ -52,9 +40,9 @@ def weekly_command(
     from gisgrid.reports.weekly import FIGURES, LABELS, weekly
 
     if format not in ("text", "json", "xlsx", "pdf"):
-        _fail(GisgridError("--format 应为 text、json、xlsx 或 pdf / --format is text, json, xlsx or pdf"))
+        fail(GisgridError("--format 应为 text、json、xlsx 或 pdf / --format is text, json, xlsx or pdf"))
     try:
-        with _session() as session:
+        with command_session() as session:
             report = weekly(session, scope, week, datetime.now(UTC))
         name = f"weekly-{report['scope']['code'] or 'city'}-{report['week']}"
         if format == "json":
@@ -74,7 +62,7 @@ def weekly_command(
                          f"网格员上报 {c['worker_reports']}")
             _write("\n".join(lines), out, f"{name}.txt")
     except GisgridError as exc:
-        _fail(exc)
+        fail(exc)
 
 
 @report_app.command("assessment")
@@ -91,9 +79,9 @@ def assessment_command(
     from gisgrid.reports.assessment import assessment
 
     if format not in ("text", "json", "csv", "xlsx"):
-        _fail(GisgridError("--format 应为 text、json、csv 或 xlsx / --format is text, json, csv or xlsx"))
+        fail(GisgridError("--format 应为 text、json、csv 或 xlsx / --format is text, json, csv or xlsx"))
     try:
-        with _session() as session:
+        with command_session() as session:
             report = assessment(session, since=since.date(), until=until.date(), by=by, scope=WHOLE,
                                 subdistrict=subdistrict)
         name = f"assessment-{by}-{since.date()}-{until.date()}"
@@ -111,7 +99,7 @@ def assessment_command(
                                                  "cases_handled")) + f"  {item.get('grid') or ''} {item['name']}")
             _write("\n".join(lines), out, f"{name}.txt")
     except GisgridError as exc:
-        _fail(exc)
+        fail(exc)
 
 
 @case_app.command("overdue")
@@ -123,10 +111,10 @@ def overdue_command(subdistrict: str = typer.Option(None, "--subdistrict"),
 
     now = datetime.now(UTC)
     try:
-        with _session() as session:
+        with command_session() as session:
             page = list_cases(session, CaseFilter(subdistrict=subdistrict, overdue_at=now, scope=WHOLE), Page(limit, 0), now)
     except GisgridError as exc:
-        _fail(exc)
+        fail(exc)
     typer.echo(f"超期 / overdue: {page['numberMatched']}")
     for c in page["items"]:
         typer.echo(f"{c['case_no']}  {c['status']:<12} 时限 {c['due_at']:%Y-%m-%d %H:%M}  层级 {c['handling_level']}  "
@@ -138,7 +126,7 @@ def escalate_overdue_command() -> None:
     """超期上报 / escalate every case past its handling deadline now (the service also sweeps)."""
     from gisgrid.cases.workflow import escalate_overdue
 
-    with _session() as session:
+    with command_session() as session:
         escalated = escalate_overdue(session, datetime.now(UTC))
         session.commit()
     typer.echo(f"已上报 / escalated: {len(escalated)}" + (f" ({', '.join(escalated[:20])})" if escalated else ""))

@@ -10,10 +10,11 @@ from dataclasses import dataclass
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
-from gisgrid.auth.access import Principal, grid_in_scope
+from gisgrid.auth.access import Principal
 from gisgrid.core.enums import Role
 from gisgrid.core.errors import InvalidInput, NotFound
 from gisgrid.grids.models import no_such_grid
+from gisgrid.grids.service import grid_in_scope
 
 
 @dataclass(frozen=True)

@@ -1,1 +1,1 @@
-"""The HTTP application: app factory, landing page, health, API docs served offline."""
+"""The HTTP application: app factory, landing page, health, the auditors' log, API docs served offline."""

@@ -16,7 +16,6 @@ from psycopg_pool import AsyncConnectionPool
 from sqlalchemy.engine import Engine
 
 from gisgrid import __version__
-from gisgrid.audit.routes import router as audit_router
 from gisgrid.auth.access import RecentCallers
 from gisgrid.auth.routes import router as auth_router
 from gisgrid.cases.routes import router as cases_router
@@ -28,16 +27,17 @@ from gisgrid.coverage.routes import router as coverage_router
 from gisgrid.fieldwork.routes import router as fieldwork_router
 from gisgrid.grids.edit_routes import router as grid_editing_router
 from gisgrid.grids.routes import router as grids_router
-from gisgrid.maps import assets
-from gisgrid.maps.layers import read_layers
+from gisgrid.layers.definitions import read_layers
 from gisgrid.maps.page_routes import router as map_pages_router
 from gisgrid.maps.routes import router as layers_router
 from gisgrid.organisations.routes import router as organisations_router
+from gisgrid.pagekit import assets
 from gisgrid.registry.routes import router as buildings_router
 from gisgrid.reports.routes import router as reports_router
 from gisgrid.staff.routes import router as staff_router
 from gisgrid.territory.routes import router as territory_router
 from gisgrid.web import hardening
+from gisgrid.web.audit import router as audit_router
 from gisgrid.web.errors import document_errors, install_handlers
 from gisgrid.web.health import router as health_router
 from gisgrid.web.pages import router as pages_router

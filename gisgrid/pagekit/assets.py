@@ -10,7 +10,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from branca.element import Element
+from branca.element import Element, MacroElement
+from folium.elements import JSCSSMixin
 
 from gisgrid.core.errors import SetupError
 
@@ -34,6 +35,16 @@ LOCAL = {
 DROPPED = {"glyphicons_css", "awesome_rotate_css"}
 
 
+class Needs(JSCSSMixin, MacroElement):
+    """Scripts and styles a page's own code uses, loaded after Leaflet (folium orders them)."""
+
+    def __init__(self, js: list[str] = (), css: list[str] = ()):
+        super().__init__()
+        self._name = "Needs"
+        self.default_js = [(name, f"{VENDOR}/{LOCAL[name]}") for name in js]
+        self.default_css = [(name, f"{VENDOR}/{LOCAL[name]}") for name in css]
+
+
 def check_installed() -> None:
     """At start-up: the front-end packages are there (``bash .ci/setup`` installs them)."""
     missing = [path for path in LOCAL.values() if not (FRONTEND / path).exists()]
@@ -52,7 +63,7 @@ def _local(pairs: list[tuple[str, str]], owner: str) -> list[tuple[str, str]]:
                 out.append((name, url))
                 continue
             raise SetupError(f"{owner} 需要未本地化的资源 {name} / {owner} loads {name} from {url}: add its "
-                             "package to frontend/package.json and gisgrid.maps.assets.LOCAL", where=name)
+                             "package to frontend/package.json and gisgrid.pagekit.assets.LOCAL", where=name)
         out.append((name, f"{VENDOR}/{LOCAL[name]}"))
     return out
 

@@ -23,7 +23,7 @@ from gisgrid.core.errors import Forbidden, InvalidInput, NotFound
 from gisgrid.core.geojson import BBox, feature_collection, geometry_json
 from gisgrid.core.paging import Page
 from gisgrid.core.settings import get_settings
-from gisgrid.maps.layers import Layer
+from gisgrid.layers.definitions import Layer
 
 EXTENT, BUFFER = 4096, 64
 MVT_MEDIA_TYPE = "application/vnd.mapbox-vector-tile"

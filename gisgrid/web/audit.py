@@ -1,4 +1,7 @@
-"""HTTP for auditors: reading the audit log (no one can change it, see migration 0002)."""
+"""HTTP for auditors: reading the audit log (no one can change it, see migration 0002).
+
+Here rather than in ``gisgrid.audit``: the log sits below ``auth``, which writes sign-ins to it,
+and this route needs ``auth``'s access check."""
 
 from __future__ import annotations
 
