@@ -80,17 +80,23 @@ def reshape(session: Session, request: EditRequest, code: str, *, geometry, crs:
     name = _name(name, "name")
     edit = Edit(session, request, "reshape")
     (row,) = edit.lock([code])
-    parent_geom = edit.parent_shape(row.parent_code, row.subdistrict_code)
-    neighbours = {c: r.geom for c, r in edit.siblings(row.level, row.parent_code, row.subdistrict_code,
-                                                        near=shape).items() if c != code}
-    shape = edit.fit(shape, parent=parent_geom, neighbours=neighbours, label=code, where="geometry")
-    _children_follow(edit, row, shape)
-    edit.refuse_if_problems()
-    target = edit.reshape(row, shape)
+    target = edit.reshape(row, _fit_in_place(edit, row, shape, where="geometry"))
     if name:
         target.name = name
         target.actions.append("renamed")
     return edit.finish()
+
+
+def _fit_in_place(edit: Edit, row: Row, shape: BaseGeometry, *, where: str) -> BaseGeometry:
+    """A grid's new shape, kept where it stands: inside its parent, off its siblings (``fit``
+    clips it, ``strict`` refuses), still holding its children; refused with every problem found."""
+    parent_geom = edit.parent_shape(row.parent_code, row.subdistrict_code)
+    neighbours = {c: r.geom for c, r in edit.siblings(row.level, row.parent_code, row.subdistrict_code,
+                                                        near=shape).items() if c != row.code}
+    shape = edit.fit(shape, parent=parent_geom, neighbours=neighbours, label=row.code, where=where)
+    _children_follow(edit, row, shape)
+    edit.refuse_if_problems()
+    return shape
 
 
 def _children_follow(edit: Edit, row: Row, shape: BaseGeometry) -> None:
@@ -425,13 +431,7 @@ def restore(session: Session, request: EditRequest, code: str, *, version: int) 
     if old.retired:
         raise InvalidInput(f"第 {version} 版是撤销记录，不能恢复为现状 / version {version} records the retirement: "
                            "restore a version before it", where="version")
-    shape = shapely.from_wkb(old.wkb)
-    parent_geom = edit.parent_shape(row.parent_code, row.subdistrict_code)
-    neighbours = {c: r.geom for c, r in edit.siblings(row.level, row.parent_code, row.subdistrict_code,
-                                                        near=shape).items() if c != code}
-    shape = edit.fit(shape, parent=parent_geom, neighbours=neighbours, label=code, where="version")
-    _children_follow(edit, row, shape)
-    edit.refuse_if_problems()
+    shape = _fit_in_place(edit, row, shapely.from_wkb(old.wkb), where="version")
     target = edit.reshape(row, shape, f"restored version {version}")
     target.name = old.name
     target.retired = False
