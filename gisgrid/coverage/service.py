@@ -156,7 +156,7 @@ rolled AS (
 )
 SELECT g.code, g.name, g.level, coalesce(r.households, 0)::int AS households,
        coalesce(r.people, 0)::int AS people,
-       EXISTS (SELECT 1 FROM grid_assignments a WHERE a.grid_id = g.id AND a.role = 'grid_lead') AS has_lead
+       EXISTS (SELECT 1 FROM grid_leads lead WHERE lead.grid_id = g.id) AS has_lead
 FROM grids g LEFT JOIN rolled r ON r.grid_id = g.id
 WHERE {_IN_SCOPE.format(g="g")} AND (CAST(:level AS int) IS NULL OR g.level = :level)
 ORDER BY g.code

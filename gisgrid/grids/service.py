@@ -83,10 +83,8 @@ SELECT 0 AS level, s.code, s.name, NULL AS lead, NULL AS lead_phone
 FROM (SELECT code, name FROM subdistricts, pt WHERE ST_Intersects(boundary, pt.geom)
       ORDER BY code LIMIT 1) s
 UNION ALL
-SELECT hit.level, hit.code, hit.name, st.name, st.phone
-FROM hit
-LEFT JOIN grid_assignments a ON a.grid_id = hit.id AND a.role = 'grid_lead'
-LEFT JOIN staff st ON st.id = a.staff_id
+SELECT hit.level, hit.code, hit.name, lead.name, lead.phone
+FROM hit LEFT JOIN grid_leads lead ON lead.grid_id = hit.id
 ORDER BY 1
 """
 LOOKUP_COLUMNS = ("level", "code", "name", "lead", "lead_phone")
@@ -221,10 +219,9 @@ def grid_table(session: Session, *, parent: str | None, subdistrict: str | None,
     condition, params = scope.codes("g.code")
     rows = session.execute(text("""
         SELECT g.code, g.name, g.level, coalesce(l.households, 0) AS households, coalesce(l.people, 0) AS people,
-               (SELECT s.name FROM grid_assignments a JOIN staff s ON s.id = a.staff_id
-                 WHERE a.grid_id = g.id AND a.role = 'grid_lead' ORDER BY s.id LIMIT 1) AS lead,
+               lead.name AS lead,
                (SELECT count(*) FROM grids c WHERE c.parent_code = g.code AND c.retired_at IS NULL) AS children
-        FROM grids g LEFT JOIN grid_loads l ON l.grid_id = g.id
+        FROM grids g LEFT JOIN grid_loads l ON l.grid_id = g.id LEFT JOIN grid_leads lead ON lead.grid_id = g.id
         WHERE g.retired_at IS NULL AND (CASE WHEN CAST(:parent AS text) IS NULL
                                              THEN g.level = 1 AND g.subdistrict_code = :sd
                                              ELSE g.parent_code = :parent END) AND """ + condition + """
