@@ -14,18 +14,6 @@ from gisgrid.core.scope import Scope
 from gisgrid.core.settings import get_settings
 from gisgrid.grids.models import check_grid_code, no_such_grid
 
-# Households and people of the buildings a grid holds (stored membership, so children roll up).
-# A vacant flat is not a household.
-GRID_LOAD = """
-LEFT JOIN LATERAL (
-    SELECT count(h.id) FILTER (WHERE h.occupancy <> 'vacant') AS households,
-           coalesce(sum(h.member_count), 0) AS people
-    FROM buildings b JOIN households h ON h.building_id = b.id
-    WHERE (g.level = 1 AND b.grid_l1_id = g.id) OR (g.level = 2 AND b.grid_l2_id = g.id)
-       OR (g.level = 3 AND b.grid_l3_id = g.id)
-) load ON true
-"""
-
 
 def list_grids(
     session: Session,
@@ -36,7 +24,8 @@ def list_grids(
     page: Page,
     scope: Scope,
 ) -> Response:
-    """``scope``: the caller's, on the grids."""
+    """Households and people from ``grid_loads``, as the grid layers and the grid table show them;
+    ``scope``: the caller's, on the grids."""
     where = Where()
     where.add(*scope.codes("g.code"))
     where.add("g.retired_at IS NULL")
@@ -58,10 +47,10 @@ def list_grids(
             'properties', json_build_object(
                 'code', g.code, 'name', g.name, 'level', g.level, 'parent_code', g.parent_code,
                 'subdistrict_code', g.subdistrict_code, 'version', g.version,
-                'households', load.households, 'people', load.people
+                'households', coalesce(load.households, 0), 'people', coalesce(load.people, 0)
             )
         )::text
-        FROM grids g {GRID_LOAD}
+        FROM grids g LEFT JOIN grid_loads load ON load.grid_id = g.id
         WHERE {condition}
         ORDER BY g.code
     """
@@ -140,11 +129,10 @@ people AS (
 )
 SELECT
     (SELECT count(*) FROM members) AS buildings,
-    (SELECT count(*) FROM households h JOIN members m ON m.id = h.building_id
-      WHERE h.occupancy <> 'vacant') AS households,
+    coalesce((SELECT l.households FROM grid_loads l WHERE l.grid_id = :id), 0) AS households,
     (SELECT count(*) FROM households h JOIN members m ON m.id = h.building_id
       WHERE h.occupancy = 'rented') AS rented_households,
-    (SELECT coalesce(sum(h.member_count), 0) FROM households h JOIN members m ON m.id = h.building_id) AS people,
+    coalesce((SELECT l.people FROM grid_loads l WHERE l.grid_id = :id), 0) AS people,
     (SELECT count(*) FROM people) AS registered_residents,
     (SELECT count(*) FROM people WHERE party_member) AS party_members,
     (SELECT count(*) FROM stationed_units u WHERE u.grid_l{level}_id = :id) AS units,

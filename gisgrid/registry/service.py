@@ -16,6 +16,7 @@ from gisgrid.grids.service import membership_filter
 
 def list_buildings(session: Session, *, grid: str | None, bbox: BBox | None, page: Page,
                    scope: Scope) -> Response:
+    """Households and people from ``building_loads``: the figures the buildings layer shows."""
     where = Where()
     where.add(*scope.rows("b"))
     if grid is not None:
@@ -32,18 +33,13 @@ def list_buildings(session: Session, *, grid: str | None, bbox: BBox | None, pag
                 'id', b.id, 'name', b.name, 'compound', b.compound, 'address', b.address,
                 'use', b.use, 'floors', b.floors, 'entrances', b.entrances,
                 'flats_per_floor', b.flats_per_floor,
-                'households', load.households, 'people', load.people,
+                'households', coalesce(load.households, 0), 'people', coalesce(load.people, 0),
                 'grid_codes', (SELECT json_agg(g.code ORDER BY g.level) FROM grids g
                                WHERE g.id IN (b.grid_l1_id, b.grid_l2_id, b.grid_l3_id)),
                 'footprint', {geometry_json('b.footprint')}
             )
         )::text
-        FROM buildings b
-        LEFT JOIN LATERAL (
-            SELECT count(*) FILTER (WHERE h.occupancy <> 'vacant') AS households,
-                   coalesce(sum(h.member_count), 0) AS people
-            FROM households h WHERE h.building_id = b.id
-        ) load ON true
+        FROM buildings b LEFT JOIN building_loads load ON load.building_id = b.id
         WHERE {condition}
         ORDER BY b.id
     """

@@ -26,10 +26,10 @@ def subdistricts(session: Session, *, code: str | None, page: Page, scope: Scope
                     SELECT level, count(*) AS n FROM grids WHERE subdistrict_code = s.code AND retired_at IS NULL
                     GROUP BY level) per_level),
                 'buildings', (SELECT count(*) FROM buildings WHERE subdistrict_code = s.code),
-                'households', (SELECT count(*) FROM households h JOIN buildings b ON b.id = h.building_id
-                               WHERE b.subdistrict_code = s.code AND h.occupancy <> 'vacant'),
-                'people', (SELECT coalesce(sum(h.member_count), 0) FROM households h
-                           JOIN buildings b ON b.id = h.building_id WHERE b.subdistrict_code = s.code)
+                'households', (SELECT coalesce(sum(l.households), 0) FROM buildings b
+                               JOIN building_loads l ON l.building_id = b.id WHERE b.subdistrict_code = s.code),
+                'people', (SELECT coalesce(sum(l.people), 0) FROM buildings b
+                           JOIN building_loads l ON l.building_id = b.id WHERE b.subdistrict_code = s.code)
             )
         )::text
         FROM subdistricts s WHERE {where} ORDER BY s.code
