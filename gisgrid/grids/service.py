@@ -199,6 +199,13 @@ def membership_filter(session: Session, code: str, alias: str) -> tuple[str, dic
     return f"{alias}.grid_l{grid.level}_id = :grid_id", {"grid_id": grid.id}
 
 
+def grid_codes_json(alias: str) -> str:
+    """SQL for the codes of the grids holding the point ``alias``, L1 first, as a JSON array
+    (NULL in none): how buildings, units and shops name their grids."""
+    return (f"(SELECT json_agg(g.code ORDER BY g.level) FROM grids g "
+            f"WHERE g.id IN ({alias}.grid_l1_id, {alias}.grid_l2_id, {alias}.grid_l3_id))")
+
+
 def grid_table(session: Session, *, parent: str | None, subdistrict: str | None,
                scope: Scope) -> list[dict]:
     """The grids one level below ``parent`` (a sub-district's communities when it is None) in the

@@ -8,7 +8,7 @@ from sqlalchemy.orm import Session
 from gisgrid.core.geojson import BBox, feature_collection, geometry_json
 from gisgrid.core.paging import Page, Where
 from gisgrid.core.scope import Scope
-from gisgrid.grids.service import membership_filter
+from gisgrid.grids.service import grid_codes_json, membership_filter
 
 EXTRA = {
     "stationed_units": "'joined_nearest', o.joined_nearest",
@@ -36,8 +36,7 @@ def list_organisations(
             'properties', json_build_object(
                 'id', o.id, 'name', o.name, 'kind', o.kind, 'address', o.address,
                 'contact_name', o.contact_name, 'contact_phone', o.contact_phone, {EXTRA[table]},
-                'grid_codes', (SELECT json_agg(g.code ORDER BY g.level) FROM grids g
-                               WHERE g.id IN (o.grid_l1_id, o.grid_l2_id, o.grid_l3_id))
+                'grid_codes', {grid_codes_json('o')}
             )
         )::text
         FROM {table} o WHERE {condition} ORDER BY o.id

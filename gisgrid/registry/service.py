@@ -11,7 +11,7 @@ from gisgrid.core.geojson import BBox, feature_collection, geometry_json
 from gisgrid.core.paging import Page, Where, json_page
 from gisgrid.core.scope import Scope
 from gisgrid.core.secrets import keyring
-from gisgrid.grids.service import membership_filter
+from gisgrid.grids.service import grid_codes_json, membership_filter
 
 
 def list_buildings(session: Session, *, grid: str | None, bbox: BBox | None, page: Page,
@@ -34,8 +34,7 @@ def list_buildings(session: Session, *, grid: str | None, bbox: BBox | None, pag
                 'use', b.use, 'floors', b.floors, 'entrances', b.entrances,
                 'flats_per_floor', b.flats_per_floor,
                 'households', coalesce(load.households, 0), 'people', coalesce(load.people, 0),
-                'grid_codes', (SELECT json_agg(g.code ORDER BY g.level) FROM grids g
-                               WHERE g.id IN (b.grid_l1_id, b.grid_l2_id, b.grid_l3_id)),
+                'grid_codes', {grid_codes_json('b')},
                 'footprint', {geometry_json('b.footprint')}
             )
         )::text
@@ -135,8 +134,7 @@ def _building(session: Session, building_id: int, scope: Scope):
     condition, params = scope.rows("b")
     row = session.execute(text(f"""
         SELECT b.id, b.name, b.compound, b.address, b.floors, b.entrances, b.flats_per_floor, b.use,
-               (SELECT json_agg(g.code ORDER BY g.level) FROM grids g
-                WHERE g.id IN (b.grid_l1_id, b.grid_l2_id, b.grid_l3_id)) AS grid_codes
+               {grid_codes_json('b')} AS grid_codes
         FROM buildings b WHERE b.id = :id AND {condition}
     """), {"id": building_id, **params}).first()
     if row is None:
