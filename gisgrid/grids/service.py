@@ -8,7 +8,7 @@ from fastapi.responses import Response
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
-from gisgrid.core.geojson import BBox, feature_collection, geometry_json
+from gisgrid.core.geojson import BBox, feature_page
 from gisgrid.core.paging import Page, Where
 from gisgrid.core.scope import Scope
 from gisgrid.core.settings import get_settings
@@ -38,24 +38,11 @@ def list_grids(
         where.add("g.parent_code = :parent", parent=parent)
     if bbox is not None:
         where.add(BBox.sql("g.geom"), bbox.params())
-    condition = where.sql
-    features = f"""
-        SELECT json_build_object(
-            'type', 'Feature',
-            'id', g.code,
-            'geometry', {geometry_json('g.geom')},
-            'properties', json_build_object(
-                'code', g.code, 'name', g.name, 'level', g.level, 'parent_code', g.parent_code,
-                'subdistrict_code', g.subdistrict_code, 'version', g.version,
-                'households', coalesce(load.households, 0), 'people', coalesce(load.people, 0)
-            )
-        )::text
-        FROM grids g LEFT JOIN grid_loads load ON load.grid_id = g.id
-        WHERE {condition}
-        ORDER BY g.code
-    """
-    count = f"SELECT count(*) FROM grids g WHERE {condition}"
-    return feature_collection(session, features_sql=features, count_sql=count, params=where.params, page=page)
+    properties = {"code": "g.code", "name": "g.name", "level": "g.level", "parent_code": "g.parent_code",
+                  "subdistrict_code": "g.subdistrict_code", "version": "g.version",
+                  "households": "coalesce(load.households, 0)", "people": "coalesce(load.people, 0)"}
+    return feature_page(session, rows="grids g LEFT JOIN grid_loads load ON load.grid_id = g.id", ident="g.code",
+                        geometry="g.geom", properties=properties, where=where, page=page)
 
 
 # One round trip: the sub-district and the grid at every level, each with its lead. For a point,

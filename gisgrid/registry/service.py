@@ -7,7 +7,7 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from gisgrid.core.errors import InvalidInput, NotFound
-from gisgrid.core.geojson import BBox, feature_collection, geometry_json
+from gisgrid.core.geojson import BBox, feature_page, geometry_json
 from gisgrid.core.paging import Page, Where, json_page
 from gisgrid.core.scope import Scope
 from gisgrid.core.secrets import keyring
@@ -23,27 +23,13 @@ def list_buildings(session: Session, *, grid: str | None, bbox: BBox | None, pag
         where.add(*membership_filter(session, grid, "b"))
     if bbox is not None:
         where.add(BBox.sql("b.geom"), bbox.params())
-    condition = where.sql
-    features = f"""
-        SELECT json_build_object(
-            'type', 'Feature',
-            'id', b.id,
-            'geometry', {geometry_json('b.geom')},
-            'properties', json_build_object(
-                'id', b.id, 'name', b.name, 'compound', b.compound, 'address', b.address,
-                'use', b.use, 'floors', b.floors, 'entrances', b.entrances,
-                'flats_per_floor', b.flats_per_floor,
-                'households', coalesce(load.households, 0), 'people', coalesce(load.people, 0),
-                'grid_codes', {grid_codes_json('b')},
-                'footprint', {geometry_json('b.footprint')}
-            )
-        )::text
-        FROM buildings b LEFT JOIN building_loads load ON load.building_id = b.id
-        WHERE {condition}
-        ORDER BY b.id
-    """
-    count = f"SELECT count(*) FROM buildings b WHERE {condition}"
-    return feature_collection(session, features_sql=features, count_sql=count, params=where.params, page=page)
+    properties = {"id": "b.id", "name": "b.name", "compound": "b.compound", "address": "b.address",
+                  "use": "b.use", "floors": "b.floors", "entrances": "b.entrances",
+                  "flats_per_floor": "b.flats_per_floor",
+                  "households": "coalesce(load.households, 0)", "people": "coalesce(load.people, 0)",
+                  "grid_codes": grid_codes_json("b"), "footprint": geometry_json("b.footprint")}
+    return feature_page(session, rows="buildings b LEFT JOIN building_loads load ON load.building_id = b.id",
+                        ident="b.id", geometry="b.geom", properties=properties, where=where, page=page)
 
 
 def list_households(session: Session, *, grid: str | None, building: int | None, page: Page,
