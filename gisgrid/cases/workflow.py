@@ -71,9 +71,7 @@ def responsible(session: Session, case: dict, level: int) -> tuple[int, int | No
     reported). A level without a grid or a lead there passes it up to the next one."""
     for at in range(level, 0, -1):
         row = session.execute(text("""
-            SELECT g.id, a.staff_id FROM grids g
-            JOIN grid_assignments a ON a.grid_id = g.id AND a.role = 'grid_lead'
-            JOIN staff s ON s.id = a.staff_id AND s.active
+            SELECT g.id, lead.staff_id FROM grids g JOIN grid_leads lead ON lead.grid_id = g.id AND lead.active
             WHERE g.level = :level AND g.retired_at IS NULL AND g.subdistrict_code = :sd
               AND ST_Intersects(g.geom, (SELECT geom FROM cases WHERE id = :case))
             ORDER BY g.code LIMIT 1"""), {"level": at, "sd": case["subdistrict_code"], "case": case["id"]}).first()

@@ -12,11 +12,10 @@ from dataclasses import dataclass
 
 from fastapi import Query
 from fastapi.responses import Response
-from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from gisgrid.core.errors import InvalidInput
-from gisgrid.core.paging import Page
+from gisgrid.core.paging import Page, Where, counted_page
 from gisgrid.core.settings import get_settings
 
 MEDIA_TYPE = "application/geo+json"
@@ -87,27 +86,38 @@ def bbox_param(
     return BBox.parse(bbox) if bbox is not None else None
 
 
-def feature_collection(
+def feature_page(
     session: Session,
     *,
-    features_sql: str,
-    count_sql: str,
-    params: dict,
+    rows: str,
+    ident: str,
+    geometry: str,
+    properties: dict[str, str],
+    where: Where,
     page: Page,
+    order: str | None = None,
 ) -> Response:
-    """Run a page query whose rows are single JSON features, plus its count, as one response.
+    """One page of a GeoJSON list with ``numberMatched``, every Feature serialised by the database:
+    the one shape of ``/grids``, ``/buildings``, ``/units``, ``/shops``, ``/subdistrict``, the
+    grid history and the layer items.
 
-    ``features_sql`` selects one text column, a serialised Feature, and carries its own stable
-    ORDER BY; LIMIT/OFFSET are appended here.
+    ``rows`` is the FROM clause (its joins keep one row a feature, so it is counted as it is),
+    ``ident`` the feature id and the stable order unless ``order`` gives another, ``geometry``
+    the geometry column and ``properties`` each property's SQL by name.
     """
-    matched = session.execute(text(count_sql), params).scalar_one()
-    rows = session.execute(
-        text(f"{features_sql} LIMIT :_limit OFFSET :_offset"),
-        {**params, "_limit": page.limit, "_offset": page.offset},
-    ).scalars().all()
+    pairs = ", ".join(f"'{name}', {sql}" for name, sql in properties.items())
+    features_sql = f"""
+        SELECT json_build_object('type', 'Feature', 'id', {ident}, 'geometry', {geometry_json(geometry)},
+                                 'properties', json_build_object({pairs}))::text
+        FROM {rows} WHERE {where.sql} ORDER BY {order or ident}
+    """
+    count_sql = f"SELECT count(*) FROM {rows} WHERE {where.sql}"
+    matched, result = counted_page(session, rows_sql=features_sql, count_sql=count_sql, params=where.params,
+                                   page=page)
+    features = result.scalars().all()
     body = (
         '{"type":"FeatureCollection","numberMatched":' + str(matched)
-        + ',"numberReturned":' + str(len(rows))
-        + ',"features":[' + ",".join(rows) + "]}"
+        + ',"numberReturned":' + str(len(features))
+        + ',"features":[' + ",".join(features) + "]}"
     )
     return Response(content=body, media_type=MEDIA_TYPE)

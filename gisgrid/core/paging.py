@@ -7,7 +7,7 @@ from typing import Any, Generic, TypeVar
 
 from fastapi import Query
 from pydantic import ConfigDict, with_config
-from sqlalchemy import text
+from sqlalchemy import Result, text
 from sqlalchemy.orm import Session
 from typing_extensions import TypedDict  # pydantic reads typing's TypedDict only from Python 3.12
 
@@ -60,12 +60,19 @@ class JsonPage(TypedDict, Generic[Item]):
     items: list[Item]
 
 
-def json_page(session: Session, *, rows_sql: str, count_sql: str, params: dict, page: Page) -> JsonPage[dict[str, Any]]:
-    """A page of plain JSON items; ``rows_sql`` carries its own stable ORDER BY."""
+def counted_page(session: Session, *, rows_sql: str, count_sql: str, params: dict, page: Page) -> tuple[int, Result]:
+    """How many rows match (``count_sql``), then one page of them: every list's envelope, JSON
+    or GeoJSON, is this count and this page. ``rows_sql`` carries its own stable ORDER BY."""
     matched = session.execute(text(count_sql), params).scalar_one()
     rows = session.execute(
         text(f"{rows_sql} LIMIT :_limit OFFSET :_offset"),
         {**params, "_limit": page.limit, "_offset": page.offset},
     )
+    return matched, rows
+
+
+def json_page(session: Session, *, rows_sql: str, count_sql: str, params: dict, page: Page) -> JsonPage[dict[str, Any]]:
+    """A page of plain JSON items."""
+    matched, rows = counted_page(session, rows_sql=rows_sql, count_sql=count_sql, params=params, page=page)
     items = [dict(row._mapping) for row in rows]
     return {"numberMatched": matched, "numberReturned": len(items), "items": items}

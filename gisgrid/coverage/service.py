@@ -124,26 +124,13 @@ WHERE u.joined_nearest AND (CAST(:sd AS text) IS NULL OR u.subdistrict_code = :s
 ORDER BY u.id
 """
 
-# One pass over households, rolled up to every level through the stored membership.
+# Each grid's load as grid_loads keeps it (the buildings it holds, migration 0008): the figures
+# /grids, the ledger and the grid layers show.
 LOADS = f"""
-WITH per_building AS (
-    SELECT b.grid_l1_id, b.grid_l2_id, b.grid_l3_id,
-           count(*) FILTER (WHERE h.occupancy <> 'vacant') AS households,
-           sum(h.member_count) AS people
-    FROM buildings b JOIN households h ON h.building_id = b.id
-    WHERE CAST(:sd AS text) IS NULL OR b.subdistrict_code = :sd
-    GROUP BY b.id
-),
-rolled AS (
-    SELECT coalesce(grid_l1_id, grid_l2_id, grid_l3_id) AS grid_id,
-           sum(households) AS households, sum(people) AS people
-    FROM per_building
-    GROUP BY GROUPING SETS ((grid_l1_id), (grid_l2_id), (grid_l3_id))
-)
-SELECT g.code, g.name, g.level, coalesce(r.households, 0)::int AS households,
-       coalesce(r.people, 0)::int AS people,
-       EXISTS (SELECT 1 FROM grid_assignments a WHERE a.grid_id = g.id AND a.role = 'grid_lead') AS has_lead
-FROM grids g LEFT JOIN rolled r ON r.grid_id = g.id
+SELECT g.code, g.name, g.level, coalesce(load.households, 0) AS households,
+       coalesce(load.people, 0) AS people,
+       EXISTS (SELECT 1 FROM grid_leads lead WHERE lead.grid_id = g.id) AS has_lead
+FROM grids g LEFT JOIN grid_loads load ON load.grid_id = g.id
 WHERE {_IN_SCOPE.format(g="g")} AND (CAST(:level AS int) IS NULL OR g.level = :level)
 ORDER BY g.code
 """

@@ -14,7 +14,7 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from gisgrid.core.errors import InvalidInput
-from gisgrid.core.geojson import BBox, feature_collection, geometry_json
+from gisgrid.core.geojson import BBox, feature_page, geometry_json
 from gisgrid.core.paging import Page, Where
 from gisgrid.core.scope import Scope
 from gisgrid.grids.models import no_such_grid
@@ -32,23 +32,16 @@ def history(session: Session, code: str, page: Page) -> Response:
     if row is None:
         grid_by_code(session, code)  # 422 for a malformed code, else 404
         raise no_such_grid(code)
-    features = f"""
-        SELECT json_build_object(
-            'type', 'Feature', 'id', v.version,
-            'geometry', CASE WHEN v.retired THEN NULL ELSE {geometry_json('v.geom')} END,
-            'properties', json_build_object(
-                'version', v.version, 'code', v.code, 'name', v.name, 'level', v.level,
-                'parent_code', v.parent_code, 'operation', v.operation, 'reason', v.reason,
-                'changed_by', v.changed_by, 'valid_from', v.valid_from, 'valid_to', v.valid_to,
-                'retired', v.retired, 'current', v.valid_to IS NULL,
-                'area_m2', round(ST_Area(v.geom::geography)::numeric, 1)
-            )
-        )::text
-        FROM grid_versions v WHERE v.grid_id = :grid_id ORDER BY v.version DESC
-    """
-    return feature_collection(session, features_sql=features,
-                              count_sql="SELECT count(*) FROM grid_versions WHERE grid_id = :grid_id",
-                              params={"grid_id": row.grid_id}, page=page)
+    where = Where()
+    where.add("v.grid_id = :grid_id", grid_id=row.grid_id)
+    properties = {"version": "v.version", "code": "v.code", "name": "v.name", "level": "v.level",
+                  "parent_code": "v.parent_code", "operation": "v.operation", "reason": "v.reason",
+                  "changed_by": "v.changed_by", "valid_from": "v.valid_from", "valid_to": "v.valid_to",
+                  "retired": "v.retired", "current": "v.valid_to IS NULL",
+                  "area_m2": "round(ST_Area(v.geom::geography)::numeric, 1)"}
+    return feature_page(session, rows="grid_versions v", ident="v.version",
+                        geometry="CASE WHEN v.retired THEN NULL ELSE v.geom END", properties=properties,
+                        where=where, page=page, order="v.version DESC")
 
 
 def layer_as_of(session: Session, at: datetime, *, level: int | None, parent: str | None,
@@ -67,20 +60,10 @@ def layer_as_of(session: Session, at: datetime, *, level: int | None, parent: st
         where.add("v.parent_code = :parent", parent=parent)
     if bbox is not None:
         where.add(BBox.sql("v.geom"), bbox.params())
-    features = f"""
-        SELECT json_build_object(
-            'type', 'Feature', 'id', v.code,
-            'geometry', {geometry_json('v.geom')},
-            'properties', json_build_object(
-                'code', v.code, 'name', v.name, 'level', v.level, 'parent_code', v.parent_code,
-                'version', v.version, 'valid_from', v.valid_from, 'valid_to', v.valid_to
-            )
-        )::text
-        FROM grid_versions v WHERE {where.sql} ORDER BY v.code
-    """
-    return feature_collection(session, features_sql=features,
-                              count_sql=f"SELECT count(*) FROM grid_versions v WHERE {where.sql}",
-                              params=where.params, page=page)
+    properties = {"code": "v.code", "name": "v.name", "level": "v.level", "parent_code": "v.parent_code",
+                  "version": "v.version", "valid_from": "v.valid_from", "valid_to": "v.valid_to"}
+    return feature_page(session, rows="grid_versions v", ident="v.code", geometry="v.geom", properties=properties,
+                        where=where, page=page)
 
 
 def current(session: Session, code: str) -> tuple[dict, int]:

@@ -21,13 +21,13 @@ from gisgrid.core.settings import get_settings
 from gisgrid.grids import shapes
 from gisgrid.grids.defects import AREA_DEFECTS_SQL, AREA_LABELS_ZH, SLIVERS
 from gisgrid.grids.edit_report import CaseMove, DefectPiece, Impact, Load, LoadChange, MovedPoint
-from gisgrid.grids.service import GRID_LOAD
 
 OPEN_STATES = ("reported", "registered", "dispatched", "in_progress", "handled", "verified")
 
-LOADS = f"""
-SELECT g.id, g.code, g.name, g.level, load.households::int AS households, load.people::int AS people
-FROM grids g {GRID_LOAD}
+LOADS = """
+SELECT g.id, g.code, g.name, g.level, coalesce(load.households, 0) AS households,
+       coalesce(load.people, 0) AS people
+FROM grids g LEFT JOIN grid_loads load ON load.grid_id = g.id
 WHERE g.retired_at IS NULL
   AND (g.id = ANY(:ids) OR ST_Intersects(g.geom, ST_GeomFromEWKT(CAST(:area AS text))))
 """
@@ -115,10 +115,9 @@ def _moved_points(session: Session, table: str, rows: dict, codes: dict[int, str
     if table == "buildings":
         sql = """SELECT b.id, b.name, round(ST_X(b.geom)::numeric, 7)::float AS lon,
                         round(ST_Y(b.geom)::numeric, 7)::float AS lat,
-                        count(h.id) FILTER (WHERE h.occupancy <> 'vacant') AS households,
-                        coalesce(sum(h.member_count), 0)::int AS people
-                 FROM buildings b LEFT JOIN households h ON h.building_id = b.id
-                 WHERE b.id = ANY(:ids) GROUP BY b.id ORDER BY b.id"""
+                        coalesce(l.households, 0) AS households, coalesce(l.people, 0) AS people
+                 FROM buildings b LEFT JOIN building_loads l ON l.building_id = b.id
+                 WHERE b.id = ANY(:ids) ORDER BY b.id"""
     else:
         sql = (f"SELECT id, name, round(ST_X(geom)::numeric, 7)::float AS lon, "
                f"round(ST_Y(geom)::numeric, 7)::float AS lat FROM {table} WHERE id = ANY(:ids) ORDER BY id")

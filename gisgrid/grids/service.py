@@ -9,23 +9,11 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from gisgrid.auth.access import Principal
-from gisgrid.core.geojson import BBox, feature_collection, geometry_json
+from gisgrid.core.geojson import BBox, feature_page
 from gisgrid.core.paging import Page, Where
 from gisgrid.core.scope import Scope, code_condition
 from gisgrid.core.settings import get_settings
 from gisgrid.grids.models import check_grid_code, no_such_grid
-
-# Households and people of the buildings a grid holds (stored membership, so children roll up).
-# A vacant flat is not a household.
-GRID_LOAD = """
-LEFT JOIN LATERAL (
-    SELECT count(h.id) FILTER (WHERE h.occupancy <> 'vacant') AS households,
-           coalesce(sum(h.member_count), 0) AS people
-    FROM buildings b JOIN households h ON h.building_id = b.id
-    WHERE (g.level = 1 AND b.grid_l1_id = g.id) OR (g.level = 2 AND b.grid_l2_id = g.id)
-       OR (g.level = 3 AND b.grid_l3_id = g.id)
-) load ON true
-"""
 
 
 def list_grids(
@@ -37,7 +25,8 @@ def list_grids(
     page: Page,
     scope: Scope,
 ) -> Response:
-    """``scope``: the caller's, on the grids."""
+    """Households and people from ``grid_loads``, as the grid layers and the grid table show them;
+    ``scope``: the caller's, on the grids."""
     where = Where()
     where.add(*scope.codes("g.code"))
     where.add("g.retired_at IS NULL")
@@ -50,24 +39,11 @@ def list_grids(
         where.add("g.parent_code = :parent", parent=parent)
     if bbox is not None:
         where.add(BBox.sql("g.geom"), bbox.params())
-    condition = where.sql
-    features = f"""
-        SELECT json_build_object(
-            'type', 'Feature',
-            'id', g.code,
-            'geometry', {geometry_json('g.geom')},
-            'properties', json_build_object(
-                'code', g.code, 'name', g.name, 'level', g.level, 'parent_code', g.parent_code,
-                'subdistrict_code', g.subdistrict_code, 'version', g.version,
-                'households', load.households, 'people', load.people
-            )
-        )::text
-        FROM grids g {GRID_LOAD}
-        WHERE {condition}
-        ORDER BY g.code
-    """
-    count = f"SELECT count(*) FROM grids g WHERE {condition}"
-    return feature_collection(session, features_sql=features, count_sql=count, params=where.params, page=page)
+    properties = {"code": "g.code", "name": "g.name", "level": "g.level", "parent_code": "g.parent_code",
+                  "subdistrict_code": "g.subdistrict_code", "version": "g.version",
+                  "households": "coalesce(load.households, 0)", "people": "coalesce(load.people, 0)"}
+    return feature_page(session, rows="grids g LEFT JOIN grid_loads load ON load.grid_id = g.id", ident="g.code",
+                        geometry="g.geom", properties=properties, where=where, page=page)
 
 
 # One round trip: the sub-district and the grid at every level, each with its lead. For a point,
@@ -84,10 +60,8 @@ SELECT 0 AS level, s.code, s.name, NULL AS lead, NULL AS lead_phone
 FROM (SELECT code, name FROM subdistricts, pt WHERE ST_Intersects(boundary, pt.geom)
       ORDER BY code LIMIT 1) s
 UNION ALL
-SELECT hit.level, hit.code, hit.name, st.name, st.phone
-FROM hit
-LEFT JOIN grid_assignments a ON a.grid_id = hit.id AND a.role = 'grid_lead'
-LEFT JOIN staff st ON st.id = a.staff_id
+SELECT hit.level, hit.code, hit.name, lead.name, lead.phone
+FROM hit LEFT JOIN grid_leads lead ON lead.grid_id = hit.id
 ORDER BY 1
 """
 LOOKUP_COLUMNS = ("level", "code", "name", "lead", "lead_phone")
@@ -151,11 +125,10 @@ people AS (
 )
 SELECT
     (SELECT count(*) FROM members) AS buildings,
-    (SELECT count(*) FROM households h JOIN members m ON m.id = h.building_id
-      WHERE h.occupancy <> 'vacant') AS households,
+    coalesce((SELECT l.households FROM grid_loads l WHERE l.grid_id = :id), 0) AS households,
     (SELECT count(*) FROM households h JOIN members m ON m.id = h.building_id
       WHERE h.occupancy = 'rented') AS rented_households,
-    (SELECT coalesce(sum(h.member_count), 0) FROM households h JOIN members m ON m.id = h.building_id) AS people,
+    coalesce((SELECT l.people FROM grid_loads l WHERE l.grid_id = :id), 0) AS people,
     (SELECT count(*) FROM people) AS registered_residents,
     (SELECT count(*) FROM people WHERE party_member) AS party_members,
     (SELECT count(*) FROM stationed_units u WHERE u.grid_l{level}_id = :id) AS units,
@@ -222,6 +195,13 @@ def membership_filter(session: Session, code: str, alias: str) -> tuple[str, dic
     return f"{alias}.grid_l{grid.level}_id = :grid_id", {"grid_id": grid.id}
 
 
+def grid_codes_json(alias: str) -> str:
+    """SQL for the codes of the grids holding the point ``alias``, L1 first, as a JSON array
+    (NULL in none): how buildings, units and shops name their grids."""
+    return (f"(SELECT json_agg(g.code ORDER BY g.level) FROM grids g "
+            f"WHERE g.id IN ({alias}.grid_l1_id, {alias}.grid_l2_id, {alias}.grid_l3_id))")
+
+
 def grid_table(session: Session, *, parent: str | None, subdistrict: str | None,
                scope: Scope) -> list[dict]:
     """The grids one level below ``parent`` (a sub-district's communities when it is None) in the
@@ -230,10 +210,9 @@ def grid_table(session: Session, *, parent: str | None, subdistrict: str | None,
     condition, params = scope.codes("g.code")
     rows = session.execute(text("""
         SELECT g.code, g.name, g.level, coalesce(l.households, 0) AS households, coalesce(l.people, 0) AS people,
-               (SELECT s.name FROM grid_assignments a JOIN staff s ON s.id = a.staff_id
-                 WHERE a.grid_id = g.id AND a.role = 'grid_lead' ORDER BY s.id LIMIT 1) AS lead,
+               lead.name AS lead,
                (SELECT count(*) FROM grids c WHERE c.parent_code = g.code AND c.retired_at IS NULL) AS children
-        FROM grids g LEFT JOIN grid_loads l ON l.grid_id = g.id
+        FROM grids g LEFT JOIN grid_loads l ON l.grid_id = g.id LEFT JOIN grid_leads lead ON lead.grid_id = g.id
         WHERE g.retired_at IS NULL AND (CASE WHEN CAST(:parent AS text) IS NULL
                                              THEN g.level = 1 AND g.subdistrict_code = :sd
                                              ELSE g.parent_code = :parent END) AND """ + condition + """

@@ -20,8 +20,8 @@ from sqlalchemy.orm import Session
 
 from gisgrid.auth.access import Principal
 from gisgrid.core.errors import Forbidden, InvalidInput, NotFound
-from gisgrid.core.geojson import BBox, feature_collection, geometry_json
-from gisgrid.core.paging import Page
+from gisgrid.core.geojson import BBox, feature_page
+from gisgrid.core.paging import Page, Where
 from gisgrid.core.settings import get_settings
 from gisgrid.layers.definitions import Layer
 
@@ -69,29 +69,20 @@ def masks_small_counts(principal: Principal) -> bool:
     return not principal.can("people")
 
 
-def _properties_sql(layer: Layer, masked: bool, alias: str = "src") -> str:
-    pairs = ", ".join(f"'{p}', {layer.property_sql(p, alias, masked)}" for p in layer.properties)
-    return f"json_build_object({pairs})" if pairs else "'{}'::json"
-
-
 def features(session: Session, layer: Layer, principal: Principal, *, bbox: BBox | None, page: Page) -> Response:
     """A page of the layer's features in the caller's scope as RFC 7946 GeoJSON, in id order,
     with ``numberMatched``."""
-    source, geom, ident = layer.source.sql(), layer.source.geometry, layer.source.id
-    where = layer.scope.sql("src")
-    params = {**source_params(None if bbox is None else (bbox.west, bbox.south, bbox.east, bbox.north)),
-              **principal.scope_params(), "small_count": get_settings().small_count}
+    geom = layer.source.geometry
+    where = Where()
+    where.add(layer.scope.sql("src"),
+              {**source_params(None if bbox is None else (bbox.west, bbox.south, bbox.east, bbox.north)),
+               **principal.scope_params(), "small_count": get_settings().small_count})
     if bbox is not None:
-        where += " AND " + BBox.sql(f"src.{geom}")
-        params.update(bbox.params())
-    features_sql = f"""
-        SELECT json_build_object('type', 'Feature', 'id', src.{ident},
-                                 'geometry', {geometry_json(f'src.{geom}')},
-                                 'properties', {_properties_sql(layer, masks_small_counts(principal))})::text
-        FROM {source} AS src WHERE {where} ORDER BY src.{ident}
-    """
-    count_sql = f"SELECT count(*) FROM {source} AS src WHERE {where}"
-    return feature_collection(session, features_sql=features_sql, count_sql=count_sql, params=params, page=page)
+        where.add(BBox.sql(f"src.{geom}"), bbox.params())
+    masked = masks_small_counts(principal)
+    properties = {name: layer.property_sql(name, "src", masked) for name in layer.properties}
+    return feature_page(session, rows=f"{layer.source.sql()} AS src", ident=f"src.{layer.source.id}",
+                        geometry=f"src.{geom}", properties=properties, where=where, page=page)
 
 
 def collection(session: Session, layer: Layer, principal: Principal, *, bbox: BBox) -> dict:

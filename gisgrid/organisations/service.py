@@ -5,14 +5,15 @@ from __future__ import annotations
 from fastapi.responses import Response
 from sqlalchemy.orm import Session
 
-from gisgrid.core.geojson import BBox, feature_collection, geometry_json
+from gisgrid.core.geojson import BBox, feature_page
 from gisgrid.core.paging import Page, Where
 from gisgrid.core.scope import Scope
-from gisgrid.grids.service import membership_filter
+from gisgrid.grids.service import grid_codes_json, membership_filter
 
-EXTRA = {
-    "stationed_units": "'joined_nearest', o.joined_nearest",
-    "shops": "'licence_no', o.licence_no",
+# What each table carries beyond the properties units and shops share.
+OWN_PROPERTIES = {
+    "stationed_units": {"joined_nearest": "o.joined_nearest"},
+    "shops": {"licence_no": "o.licence_no"},
 }
 
 
@@ -29,18 +30,8 @@ def list_organisations(
         where.add("o.kind = :kind", kind=kind)
     if bbox is not None:
         where.add(BBox.sql("o.geom"), bbox.params())
-    condition = where.sql
-    features = f"""
-        SELECT json_build_object(
-            'type', 'Feature', 'id', o.id, 'geometry', {geometry_json('o.geom')},
-            'properties', json_build_object(
-                'id', o.id, 'name', o.name, 'kind', o.kind, 'address', o.address,
-                'contact_name', o.contact_name, 'contact_phone', o.contact_phone, {EXTRA[table]},
-                'grid_codes', (SELECT json_agg(g.code ORDER BY g.level) FROM grids g
-                               WHERE g.id IN (o.grid_l1_id, o.grid_l2_id, o.grid_l3_id))
-            )
-        )::text
-        FROM {table} o WHERE {condition} ORDER BY o.id
-    """
-    count = f"SELECT count(*) FROM {table} o WHERE {condition}"
-    return feature_collection(session, features_sql=features, count_sql=count, params=where.params, page=page)
+    properties = {"id": "o.id", "name": "o.name", "kind": "o.kind", "address": "o.address",
+                  "contact_name": "o.contact_name", "contact_phone": "o.contact_phone", **OWN_PROPERTIES[table],
+                  "grid_codes": grid_codes_json("o")}
+    return feature_page(session, rows=f"{table} o", ident="o.id", geometry="o.geom", properties=properties,
+                        where=where, page=page)

@@ -7,48 +7,29 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from gisgrid.core.errors import InvalidInput, NotFound
-from gisgrid.core.geojson import BBox, feature_collection, geometry_json
+from gisgrid.core.geojson import BBox, feature_page, geometry_json
 from gisgrid.core.paging import Page, Where, json_page
 from gisgrid.core.scope import Scope
 from gisgrid.core.secrets import keyring
-from gisgrid.grids.service import membership_filter
+from gisgrid.grids.service import grid_codes_json, membership_filter
 
 
 def list_buildings(session: Session, *, grid: str | None, bbox: BBox | None, page: Page,
                    scope: Scope) -> Response:
+    """Households and people from ``building_loads``: the figures the buildings layer shows."""
     where = Where()
     where.add(*scope.rows("b"))
     if grid is not None:
         where.add(*membership_filter(session, grid, "b"))
     if bbox is not None:
         where.add(BBox.sql("b.geom"), bbox.params())
-    condition = where.sql
-    features = f"""
-        SELECT json_build_object(
-            'type', 'Feature',
-            'id', b.id,
-            'geometry', {geometry_json('b.geom')},
-            'properties', json_build_object(
-                'id', b.id, 'name', b.name, 'compound', b.compound, 'address', b.address,
-                'use', b.use, 'floors', b.floors, 'entrances', b.entrances,
-                'flats_per_floor', b.flats_per_floor,
-                'households', load.households, 'people', load.people,
-                'grid_codes', (SELECT json_agg(g.code ORDER BY g.level) FROM grids g
-                               WHERE g.id IN (b.grid_l1_id, b.grid_l2_id, b.grid_l3_id)),
-                'footprint', {geometry_json('b.footprint')}
-            )
-        )::text
-        FROM buildings b
-        LEFT JOIN LATERAL (
-            SELECT count(*) FILTER (WHERE h.occupancy <> 'vacant') AS households,
-                   coalesce(sum(h.member_count), 0) AS people
-            FROM households h WHERE h.building_id = b.id
-        ) load ON true
-        WHERE {condition}
-        ORDER BY b.id
-    """
-    count = f"SELECT count(*) FROM buildings b WHERE {condition}"
-    return feature_collection(session, features_sql=features, count_sql=count, params=where.params, page=page)
+    properties = {"id": "b.id", "name": "b.name", "compound": "b.compound", "address": "b.address",
+                  "use": "b.use", "floors": "b.floors", "entrances": "b.entrances",
+                  "flats_per_floor": "b.flats_per_floor",
+                  "households": "coalesce(load.households, 0)", "people": "coalesce(load.people, 0)",
+                  "grid_codes": grid_codes_json("b"), "footprint": geometry_json("b.footprint")}
+    return feature_page(session, rows="buildings b LEFT JOIN building_loads load ON load.building_id = b.id",
+                        ident="b.id", geometry="b.geom", properties=properties, where=where, page=page)
 
 
 def list_households(session: Session, *, grid: str | None, building: int | None, page: Page,
@@ -139,8 +120,7 @@ def _building(session: Session, building_id: int, scope: Scope):
     condition, params = scope.rows("b")
     row = session.execute(text(f"""
         SELECT b.id, b.name, b.compound, b.address, b.floors, b.entrances, b.flats_per_floor, b.use,
-               (SELECT json_agg(g.code ORDER BY g.level) FROM grids g
-                WHERE g.id IN (b.grid_l1_id, b.grid_l2_id, b.grid_l3_id)) AS grid_codes
+               {grid_codes_json('b')} AS grid_codes
         FROM buildings b WHERE b.id = :id AND {condition}
     """), {"id": building_id, **params}).first()
     if row is None:

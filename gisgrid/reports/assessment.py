@@ -181,11 +181,10 @@ def assessment(session: Session, *, since: date, until: date, by: str, scope: Sc
                                                                       params)}
     if by == "grid":
         units = session.execute(text(f"""
-            SELECT g.id, g.code, g.name, s.id AS staff_id, s.name AS lead,
+            SELECT g.id, g.code, g.name, lead.staff_id, lead.name AS lead,
                    (SELECT array_agg(a.staff_id) FROM grid_assignments a WHERE a.grid_id = g.id
                       AND a.role IN ('grid_lead', 'full_time_worker')) AS team
-            FROM grids g LEFT JOIN grid_assignments la ON la.grid_id = g.id AND la.role = 'grid_lead'
-            LEFT JOIN staff s ON s.id = la.staff_id
+            FROM grids g LEFT JOIN grid_leads lead ON lead.grid_id = g.id
             WHERE g.level = 2 AND g.retired_at IS NULL AND (CAST(:sd AS text) IS NULL OR g.subdistrict_code = :sd)
               AND {grids[0]}
             ORDER BY g.code"""), params).mappings().all()

@@ -22,7 +22,8 @@ class Staff(Base):
 
 
 class GridAssignment(Base):
-    """A staff member's role on one grid. The partial unique index keeps one lead per grid."""
+    """A staff member's role on one grid. The partial unique index keeps one lead per grid; the
+    view ``grid_leads`` (migration 0014) is that lead with name and phone, for every reader."""
 
     __tablename__ = "grid_assignments"
     __table_args__ = (
