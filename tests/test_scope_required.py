@@ -15,6 +15,8 @@ import pkgutil
 import re
 from pathlib import Path
 
+import pytest
+
 import gisgrid
 from gisgrid.core.scope import WHOLE, Scope
 
@@ -121,4 +123,7 @@ def test_the_whole_installation_is_for_the_command_line_only():
     users = sorted(str(p.relative_to(root)) for p in root.rglob("*.py")
                    if re.search(r"\bWHOLE\b", p.read_text(encoding="utf-8")) and p.name != "scope.py")
     assert [u for u in users if not u.endswith("commands.py") and u != "web/pages.py"] == []
-    assert WHOLE.rows("b") == ("true", {}) and Scope().rows("b")[0] != "true"
+    assert WHOLE.rows("b") == ("true", {})
+    with pytest.raises(TypeError):
+        Scope()  # type: ignore[call-arg]  # an empty scope would be no limit at all
+    assert Scope("510107001", None, None, None).rows("b")[0] != "true"

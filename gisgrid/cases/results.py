@@ -26,8 +26,10 @@ class Reporter(TypedDict):
 
 @with_config(EXACT)
 class Place(TypedDict):
-    lon: float
-    lat: float
+    """Longitude and latitude as SQL wrote them (a whole degree stays an integer in the JSON)."""
+
+    lon: int | float
+    lat: int | float
 
 
 @with_config(EXACT)

@@ -25,6 +25,7 @@ from gisgrid.core.dependencies import Actor
 from gisgrid.core.enums import CaseStatus as S
 from gisgrid.core.errors import Conflict, Forbidden, InvalidInput, NotFound
 from gisgrid.core.settings import get_settings
+from gisgrid.core.sql import identifier
 
 ALLOWED: dict[S, tuple[S, ...]] = {
     S.REPORTED: (S.REGISTERED, S.REJECTED, S.DUPLICATE),
@@ -255,6 +256,11 @@ def _locked(session: Session, *, case_no: str | None = None, case_id: int | None
     return dict(row)
 
 
+# The columns a step may set (besides its status): the only names written into its UPDATE.
+STEP_COLUMNS = ("updated_at", "assignee_staff_id", "handling_level", "handling_grid_id", "reopens", "closed_at",
+                "feedback", "satisfaction", "duplicate_of", "due_at")
+
+
 def transition(session: Session, case_no: str, change: Transition, *, actor: Actor, now: datetime) -> CaseDetail:
     """Move a case one step along the loop; anything not allowed from where it is is refused."""
     case = _locked(session, case_no=case_no)
@@ -288,7 +294,7 @@ def transition(session: Session, case_no: str, change: Transition, *, actor: Act
     ended = case["due_at"] if STAGE.get(current) != STAGE.get(target) else None
     if STAGE.get(current) != STAGE.get(target):
         updates["due_at"] = _due(session, case, target, now)
-    assignments = ", ".join(f"{column} = :{column}" for column in updates)
+    assignments = ", ".join(f"{identifier(column, STEP_COLUMNS)} = :{column}" for column in updates)
     session.execute(text(f"UPDATE cases SET {assignments}, status = CAST(:status AS case_status) WHERE id = :id"),
                     {**updates, "status": target.value, "id": case["id"]})
     event = _event(session, case["id"], current, target, actor, now, change.note or target.label_zh,

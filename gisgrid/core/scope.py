@@ -2,7 +2,9 @@
 
 A service that lists or reads what not every caller may see takes a ``scope: Scope`` with no
 default, so a route that forgets it fails at once instead of showing everything. Routes pass
-the caller's (``Principal.scope``); only the command line and migrations pass :data:`WHOLE`.
+the caller's (``Principal.scope``); only the command line (and the signed-out home page's
+aggregate totals) pass :data:`WHOLE`. Every field is required, so no scope is built by accident
+from nothing (all NULL would be no limit at all).
 The conditions are the scope functions of migration 0012; the service names its own table
 alias, so no SQL text is rewritten to move a condition onto another alias.
 """
@@ -29,10 +31,10 @@ class Scope:
     """A sub-district (None: every one), a community manager's L1 zone (id, code), a grid
     worker's L2 grids (ids and codes); ``whole`` is the installation, for the command line."""
 
-    subdistrict: str | None = None
-    community: tuple[int, str] | None = None
-    grids: tuple[int, ...] | None = None
-    grid_codes: tuple[str, ...] | None = None
+    subdistrict: str | None
+    community: tuple[int, str] | None
+    grids: tuple[int, ...] | None
+    grid_codes: tuple[str, ...] | None
     whole: bool = False
 
     def params(self) -> dict:
@@ -51,4 +53,4 @@ class Scope:
         return ("true", {}) if self.whole else (code_condition(column), self.params())
 
 
-WHOLE = Scope(whole=True)
+WHOLE = Scope(None, None, None, None, whole=True)

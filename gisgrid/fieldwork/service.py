@@ -1,7 +1,7 @@
 """Logging visits and information checks, and training courses with their results, each within
 the caller's scope.
 
-Visits are the caller's when their grid is (``Principal.rows``, the visit's L1 read off its
+Visits are the caller's when their grid is (``Principal.scope.rows``, the visit's L1 read off its
 L2): a worker lists and logs visits in their own grids only, by staff of their scope. Training
 courses are sub-district-wide: everyone with the function sees their sub-district's courses,
 but of the attendance and scores only those of staff assigned to grids in their scope (a
@@ -28,7 +28,7 @@ from gisgrid.staff.service import assigned_within
 
 Strict = ConfigDict(extra="forbid", str_strip_whitespace=True)
 # A visit keeps its sub-district and L2 grid, and its L1 is that grid's parent: ``place`` gives
-# each visit the columns Principal.rows reads.
+# each visit the columns Principal.scope.rows reads.
 VISIT_PLACE = """CROSS JOIN LATERAL (SELECT v.subdistrict_code, v.grid_l2_id,
     (SELECT p.id FROM grids l2 JOIN grids p ON p.code = l2.parent_code WHERE l2.id = v.grid_l2_id) AS grid_l1_id
 ) place"""

@@ -18,9 +18,11 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from gisgrid.core.settings import get_settings
+from gisgrid.core.sql import identifier
 from gisgrid.grids import shapes
 from gisgrid.grids.defects import AREA_DEFECTS_SQL, AREA_LABELS_ZH, SLIVERS
 from gisgrid.grids.edit_report import CaseMove, DefectPiece, Impact, Load, LoadChange, MovedPoint
+from gisgrid.grids.membership import POINT_TABLES
 
 OPEN_STATES = ("reported", "registered", "dispatched", "in_progress", "handled", "verified")
 
@@ -120,7 +122,8 @@ def _moved_points(session: Session, table: str, rows: dict, codes: dict[int, str
                  WHERE b.id = ANY(:ids) ORDER BY b.id"""
     else:
         sql = (f"SELECT id, name, round(ST_X(geom)::numeric, 7)::float AS lon, "
-               f"round(ST_Y(geom)::numeric, 7)::float AS lat FROM {table} WHERE id = ANY(:ids) ORDER BY id")
+               f"round(ST_Y(geom)::numeric, 7)::float AS lat FROM {identifier(table, POINT_TABLES)} "
+               "WHERE id = ANY(:ids) ORDER BY id")
     items = []
     for row in session.execute(text(sql), {"ids": sorted(rows)}):
         old, new = rows[row.id]

@@ -21,6 +21,8 @@ from __future__ import annotations
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
+from gisgrid.core.sql import identifier
+
 POINT_TABLES = ("buildings", "stationed_units", "shops")
 
 # Grids drive the join (LATERAL): each polygon is prepared once by PostGIS and tested against
@@ -137,7 +139,7 @@ def _run(session, area_ewkt, subdistrict, tables, *, returning: bool) -> dict[st
         grid_scope = "g.geom && (SELECT ST_Extent(x.geom)::geometry FROM {table} x WHERE x.subdistrict_code = :subdistrict)"
         params["subdistrict"] = subdistrict
     changed: dict[str, list] = {}
-    for table in tables:
+    for table in (identifier(t, (*POINT_TABLES, "cases")) for t in tables):
         units = table == "stationed_units"
         sql = _COMPUTE.format(
             table=table,

@@ -39,6 +39,7 @@ from sqlalchemy.orm import Session
 from tqdm import tqdm
 
 from gisgrid.core.errors import Conflict, InvalidInput
+from gisgrid.core.sql import identifier
 from gisgrid.grids import membership
 from gisgrid.imports.fields import (
     FIELDS,
@@ -392,7 +393,7 @@ def _collect(session, sql: str, params: dict, make) -> list[Refusal]:
 
 def _check_points(session, kind: Kind, options: ImportOptions, place) -> list[Refusal]:
     sd = options.subdistrict
-    table = TABLES[kind]
+    table = identifier(TABLES[kind], TABLES.values())
     if not session.execute(text("SELECT EXISTS (SELECT 1 FROM subdistricts)")).scalar():
         raise InvalidInput("数据库中还没有街道边界，无法判断归属 / no sub-district boundaries are loaded yet: "
                            "load the sub-district first", where="subdistrict")
@@ -513,7 +514,7 @@ def _check_households(session, options: ImportOptions) -> list[Refusal]:
 
 
 def _write(session, kind: Kind, report: ImportReport) -> None:
-    table = TABLES[kind]
+    table = identifier(TABLES[kind], TABLES.values())
     session.execute(text(f"""
         UPDATE {STAGE} s SET new_id = n.id
         FROM (SELECT o.rownum, nextval(pg_get_serial_sequence('{table}', 'id')) AS id

@@ -21,9 +21,9 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from gisgrid.core.errors import SetupError
 from gisgrid.core.scope import code_condition, rows_condition
+from gisgrid.core.sql import IDENTIFIER
 
 ROLES = ("admin", "community_manager", "grid_worker", "viewer", "auditor", "public")
-IDENTIFIER = re.compile(r"^[a-z_][a-z0-9_]*$")
 COLOUR = re.compile(r"^#[0-9a-fA-F]{6}$")
 
 
