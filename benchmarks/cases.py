@@ -50,7 +50,7 @@ database holds no buildings): a city from the demo generator without residents a
    that the database holds exactly intake + racing new cases, one event each. Then, in this
    process, ``workflow.intake`` on 50 more reports, each rolled back: its statements by cost, and
    EXPLAIN (ANALYZE, BUFFERS) of the costliest (also rolled back) — where an intake's time goes.
-3. Weekly summary, city-wide (``weekly(session, None, week, now)``) and for one sub-district, for
+3. Weekly summary, city-wide (``weekly(session, None, week, now, None)``) and for one sub-district, for
    the last full ISO week before ``--until``; 4. the assessment of the last full month before
    ``--until``, city-wide, ``by='grid'`` and ``by='worker'``. Each report kind runs in its own child
    process (this script with ``--child``), ``--repeat`` times; reported: median, min, max and the
@@ -866,8 +866,8 @@ def child_main(args) -> None:
 
     week, since, until, scope = args.week, date.fromisoformat(args.since), date.fromisoformat(args.to), args.scope
     calls = {
-        "weekly-city": lambda s: weekly(s, None, week, datetime.now(UTC)),
-        "weekly-subdistrict": lambda s: weekly(s, scope, week, datetime.now(UTC)),
+        "weekly-city": lambda s: weekly(s, None, week, datetime.now(UTC), None),
+        "weekly-subdistrict": lambda s: weekly(s, scope, week, datetime.now(UTC), None),
         "assessment-grid": lambda s: assessment(s, since=since, until=until, by="grid", scope=WHOLE),
         "assessment-worker": lambda s: assessment(s, since=since, until=until, by="worker", scope=WHOLE),
     }

@@ -119,16 +119,16 @@ def test_worker_assessment_counts_the_steps_taken_while_they_held_the_case(db, m
 
 
 def test_weekly_summary_of_the_hand_built_weeks(db, month):
-    week = weekly(db, SD, "2026-W46", at(30, 9))  # 9–15 Nov: B's week
-    west = next(u for u in weekly(db, SD + "001", "2026-W46", at(30, 9))["units"]["items"] if u["code"] == SD + "001001")
+    week = weekly(db, SD, "2026-W46", at(30, 9), None)  # 9–15 Nov: B's week
+    west = next(u for u in weekly(db, SD + "001", "2026-W46", at(30, 9), None)["units"]["items"] if u["code"] == SD + "001001")
     assert week["total"] == {"new": 1, "closed": 1, "rejected": 0, "open": 0, "overdue": 2, "escalated": 1}
     # overdue: B's registration (due 9 Nov 14:30) and its handling (due 11 Nov 16:10), both missed that week
     assert west == {"code": SD + "001001", "name": "网格001001", **week["total"]}
-    last = weekly(db, SD, "2026-W48", at(30, 9))  # 23–29 Nov: D reported and still open
+    last = weekly(db, SD, "2026-W48", at(30, 9), None)  # 23–29 Nov: D reported and still open
     # D's handling deadline (16 working hours from Monday 09:40: Wednesday 10:40) has passed
     assert last["total"] == {"new": 1, "closed": 0, "rejected": 0, "open": 1, "overdue": 1, "escalated": 0}
-    assert weekly(db, SD, "2026-W47", at(30, 9))["total"]["rejected"] == 1  # C, 16 Nov
-    assert weekly(db, SD, "2026-W48", at(25, 10, 30))["total"]["overdue"] == 0
+    assert weekly(db, SD, "2026-W47", at(30, 9), None)["total"]["rejected"] == 1  # C, 16 Nov
+    assert weekly(db, SD, "2026-W48", at(25, 10, 30), None)["total"]["overdue"] == 0
     urban = next(r for r in last["by_category"] if r["code"] == "urban_management")
     assert urban["new"] == 1 and sum(r["new"] for r in last["by_category"]) == 1
 
@@ -170,7 +170,7 @@ def raw_weekly(demo, start, end, now):
 def test_weekly_figures_equal_the_raw_counts_of_the_demo(db, demo, week):
     subdistrict = demo["subdistricts"]["code"].iloc[0]
     now = datetime(2026, 11, 1, tzinfo=Z)
-    report = weekly(db, subdistrict, week, now)
+    report = weekly(db, subdistrict, week, now, None)
     _, start, end = week_bounds(week, now)
     assert report["total"] == raw_weekly(demo, start, end, now)
     assert report["total"]["new"] > 50 and report["total"]["closed"] > 50

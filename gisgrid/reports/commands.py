@@ -43,7 +43,7 @@ def weekly_command(
         fail(GisgridError("--format 应为 text、json、xlsx 或 pdf / --format is text, json, xlsx or pdf"))
     try:
         with command_session() as session:
-            report = weekly(session, scope, week, datetime.now(UTC))
+            report = weekly(session, scope, week, datetime.now(UTC), None)  # the operator: the whole city
         name = f"weekly-{report['scope']['code'] or 'city'}-{report['week']}"
         if format == "json":
             _write(json.dumps(report, ensure_ascii=False, indent=2), out, f"{name}.json")

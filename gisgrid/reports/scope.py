@@ -51,7 +51,7 @@ def within(session: Session, principal: Principal, code: str | None) -> str | No
     return code
 
 
-def resolve(session: Session, code: str | None, caller: Principal | None = None) -> Scope:
+def resolve(session: Session, code: str | None, caller: Principal | None) -> Scope:
     """The scope named by ``code``, checked against the ``caller``'s own (none: the operator's
     commands, which see everything)."""
     code = code or None

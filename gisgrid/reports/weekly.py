@@ -151,9 +151,10 @@ def _collection(session: Session, scope: Scope, start: datetime, end: datetime) 
 
 
 def weekly(session: Session, scope_code: str | None, week: str | None, now: datetime,
-           caller: Principal | None = None, *, latest_with_cases: bool = False) -> dict:
+           caller: Principal | None, *, latest_with_cases: bool = False) -> dict:
     """The summary for ``scope_code`` (checked against the ``caller``'s scope, and their own
-    scope when omitted; without a caller, as for the operator's command, the whole city).
+    scope when omitted). ``caller`` has no default, so a route cannot forget it: ``None`` is
+    said only by the operator's command, for the whole city.
     With ``latest_with_cases`` and no week asked for, a last week without a single reported
     case gives way to the latest week that has one (``skipped`` names the empty week), so the
     page opens on figures, not on zeros."""
