@@ -10,7 +10,7 @@ from gisgrid.maps.models import BuildingLoad, GridLoad, TileCache
 from gisgrid.organisations.models import Shop, StationedUnit
 from gisgrid.registry.models import Building, Household, KeyGroup, Resident, ResidentKeyGroup
 from gisgrid.staff.models import GridAssignment, LeadingGroupMember, Staff
-from gisgrid.territory.models import SubDistrict
+from gisgrid.territory.models import SubDistrict, SubDistrictVersion
 
 metadata = Base.metadata
 
@@ -18,5 +18,5 @@ __all__ = [
     "Account", "ApiKey", "AuditEntry", "AuthSession", "Building", "BuildingLoad", "Case", "CaseAttachment",
     "CaseCategory", "CaseEvent", "CaseNumber", "Grid", "GridAssignment", "GridLoad", "GridVersion", "Household",
     "KeyGroup", "LeadingGroupMember", "Resident", "ResidentKeyGroup", "Shop", "Staff", "StationedUnit",
-    "SubDistrict", "TileCache", "TrainingCourse", "TrainingRecord", "Visit", "metadata",
+    "SubDistrict", "SubDistrictVersion", "TileCache", "TrainingCourse", "TrainingRecord", "Visit", "metadata",
 ]

@@ -86,7 +86,13 @@ def foreign_admin(engine, demo):
             db.execute(text("DELETE FROM api_keys WHERE account_id = :a"), {"a": account["id"]})
             db.execute(text("DELETE FROM auth_sessions WHERE account_id = :a"), {"a": account["id"]})
             db.execute(text("DELETE FROM accounts WHERE id = :a"), {"a": account["id"]})
+            # sub-districts are never deleted (migration 0015): this test's own one is, its guards off
+            db.execute(text("ALTER TABLE subdistricts DISABLE TRIGGER subdistricts_never_deleted"))
+            db.execute(text("ALTER TABLE subdistrict_versions DISABLE TRIGGER subdistrict_versions_append_only"))
+            db.execute(text("DELETE FROM subdistrict_versions WHERE code = :c"), {"c": FOREIGN_SD})
             db.execute(text("DELETE FROM subdistricts WHERE code = :c"), {"c": FOREIGN_SD})
+            db.execute(text("ALTER TABLE subdistrict_versions ENABLE TRIGGER subdistrict_versions_append_only"))
+            db.execute(text("ALTER TABLE subdistricts ENABLE TRIGGER subdistricts_never_deleted"))
             db.commit()
 
 

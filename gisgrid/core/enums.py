@@ -43,6 +43,7 @@ class Sex(Labelled):
 class ResidenceType(Labelled):
     REGISTERED = ("registered", "户籍人口")
     FLOATING = ("floating", "流动人口")
+    OVERSEAS = ("overseas", "境外人员")
 
 
 class StaffRole(Labelled):

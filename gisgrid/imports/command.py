@@ -1,4 +1,4 @@
-"""``gisgrid import buildings|units|shops|households FILE``: the CLI face of the import service.
+"""``gisgrid import buildings|units|shops|households|residents|staff FILE``: the CLI face of the import service.
 
 Kept light at import time (typer only): ``gisgrid.cli`` registers :func:`import_command`.
 Exit status: 0 every row loaded; 1 some rows refused (the accepted ones loaded, unless
@@ -18,7 +18,8 @@ NOTHING_WRITTEN = "未写入任何数据 / nothing was written"
 
 
 def import_command(
-    kind: Kind = typer.Argument(..., help="buildings 楼栋 | units 驻区单位 | shops 商铺 | households 住户"),
+    kind: Kind = typer.Argument(..., help="buildings 楼栋 | units 驻区单位 | shops 商铺 | households 住户 | "
+                                "residents 居民 | staff 工作人员"),
     file: Path = typer.Argument(..., help="GeoJSON, GeoPackage, Shapefile (.shp/.zip), CSV or Excel (.xlsx)"),
     crs: str | None = typer.Option(
         None, help="坐标系 / CRS of the coordinates: WGS84, CGCS2000, GCJ-02 (AMap/Tencent), BD-09 (Baidu) "
@@ -33,15 +34,17 @@ def import_command(
     encoding: str | None = typer.Option(None, help="文本编码 / text encoding (default: UTF-8, then GB18030)"),
     strict: bool = typer.Option(False, "--strict", help="有行被拒绝则全部不写入 / any refused row: write nothing"),
     dry_run: bool = typer.Option(False, "--dry-run", help="只检查不写入 / check everything, write nothing"),
+    update: bool = typer.Option(False, "--update", help="按自然键更新已有记录，只改不同之处 / change existing records "
+                                "matched by their natural key, only what differs"),
     report: Path | None = typer.Option(None, help="报告文件 / write the report: .json (all) or .csv (refused rows)"),
 ) -> None:
-    """导入楼栋、单位、商铺或住户 / import buildings, units, shops or households from a file."""
+    """导入楼栋、单位、商铺、住户、居民或工作人员 / import buildings, units, shops, households, residents or staff."""
     from gisgrid.core.commandline import fail
     from gisgrid.core.errors import GisgridError
 
     try:
         code = _run(kind, file, crs, subdistrict, map_, mapping, lon, lat, layer, sheet, encoding,
-                    strict, dry_run, report)
+                    strict, dry_run, update, report)
     except GisgridError as exc:
         fail(exc, NOTHING_WRITTEN)
     except (typer.Exit, KeyboardInterrupt):
@@ -59,7 +62,7 @@ def import_command(
 
 
 def _run(kind, file, crs, subdistrict, map_, mapping, lon, lat, layer, sheet, encoding,
-         strict, dry_run, report_path) -> int:
+         strict, dry_run, update, report_path) -> int:
     from gisgrid.core.commandline import ensure_database
     from gisgrid.core.database import session_scope
     from gisgrid.core.errors import InvalidInput
@@ -77,7 +80,8 @@ def _run(kind, file, crs, subdistrict, map_, mapping, lon, lat, layer, sheet, en
     if report_path is not None and report_path.suffix.lower() not in (".json", ".csv"):
         raise InvalidInput(f"报告文件需为 .json 或 .csv / --report must end in .json or .csv: {report_path.name}")
     options = ImportOptions(crs=crs, subdistrict=subdistrict, mapping=columns, layer=layer, sheet=sheet,
-                            encoding=encoding, strict=strict, dry_run=dry_run, progress=sys.stderr.isatty())
+                            encoding=encoding, strict=strict, dry_run=dry_run, update=update,
+                            progress=sys.stderr.isatty())
     ensure_database(quiet=True)
     if options.progress:
         typer.echo(f"读取 / reading {file} …", err=True)

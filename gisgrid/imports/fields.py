@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
-from gisgrid.core.enums import BuildingUse, Labelled, Occupancy
+from gisgrid.core.enums import BuildingUse, Labelled, Occupancy, ResidenceType, Sex, StaffRole
 
 
 class Kind(StrEnum):
@@ -21,6 +21,8 @@ class Kind(StrEnum):
     UNITS = "units"
     SHOPS = "shops"
     HOUSEHOLDS = "households"
+    RESIDENTS = "residents"
+    STAFF = "staff"
 
 
 KIND_LABELS = {
@@ -28,13 +30,19 @@ KIND_LABELS = {
     Kind.UNITS: "驻区单位",
     Kind.SHOPS: "商铺",
     Kind.HOUSEHOLDS: "住户",
+    Kind.RESIDENTS: "居民",
+    Kind.STAFF: "工作人员",
 }
 TABLES = {
     Kind.BUILDINGS: "buildings",
     Kind.UNITS: "stationed_units",
     Kind.SHOPS: "shops",
     Kind.HOUSEHOLDS: "households",
+    Kind.RESIDENTS: "residents",
+    Kind.STAFF: "staff",
 }
+# Kinds located by a point or footprint of their own; the others hang on a building or a grid.
+LOCATED = (Kind.BUILDINGS, Kind.UNITS, Kind.SHOPS)
 
 
 class BadValue(ValueError):
@@ -194,11 +202,61 @@ HOUSEHOLD_FIELDS = (
           warn_default="人数缺省为 0（网格人口不计）/ member_count defaults to 0 (no people counted)"),
 )
 
+def yes_no(raw: str) -> bool:
+    text = clean(raw)
+    if text is None:
+        raise BadValue("为空 / is empty")
+    key = text.casefold()
+    if key in ("是", "y", "yes", "true", "1", "√", "✓", "党员", "中共党员"):
+        return True
+    if key in ("否", "n", "no", "false", "0", "×", "非党员", "群众"):
+        return False
+    raise BadValue(f"“{text}”应为 是/否 / {text!r} is not yes or no (是/否)")
+
+
+# A 台帐 names the flat either by building address + 单元 + 楼层 + 房号, or in one 地址 text
+# ("朝阳路1号2单元3层301") that the residents import splits. ID number and phone are checked by
+# the residents import (GB 11643 check digit, birth date; a mobile or fixed-line number) and
+# sealed as the registry stores them; sex and birth year come from the ID number when missing.
+RESIDENT_FIELDS = (
+    Field("name", "姓名", ("姓名", "居民姓名", "name"), text_parser(50), required=True),
+    Field("sex", "性别", ("性别", "sex", "gender"), choice_parser(Sex)),
+    Field("id_number", "公民身份号码", ("公民身份号码", "身份证号", "身份证号码", "身份证", "证件号码", "id_number"),
+          text_parser(30)),
+    Field("birth_year", "出生年份", ("出生年份", "出生年", "birth_year"), int_parser(1900, 2100)),
+    Field("phone", "联系电话", ("联系电话", "电话", "手机", "手机号码", "phone", "tel"), text_parser(30)),
+    Field("address", "地址", ("地址", "住址", "家庭住址", "现住址", "address"), text_parser(200)),
+    Field("building_address", "楼栋地址", ("楼栋地址", "楼栋", "building_address", "building"), text_parser(200)),
+    Field("entrance", "单元", ("单元", "单元号", "entrance"), int_parser(1, 50)),
+    Field("floor", "楼层", ("楼层", "层", "所在楼层", "floor"), int_parser(-5, 200, nonzero=True)),
+    Field("room", "房号", ("房号", "门牌号", "房间号", "室", "room"), text_parser(20)),
+    Field("relation", "与户主关系", ("与户主关系", "关系", "relation"), text_parser(20), default="其他"),
+    Field("residence_type", "户籍类型", ("户籍类型", "人口类型", "人员类型", "户籍性质", "residence_type"),
+          choice_parser(ResidenceType), default=ResidenceType.REGISTERED.value,
+          warn_default="户籍类型缺省为户籍人口 / residence_type defaults to registered"),
+    Field("party_member", "党员", ("党员", "是否党员", "政治面貌", "party_member"), yes_no, default=False),
+    Field("key_groups", "重点人群", ("重点人群", "重点人员", "人群标签", "key_groups"), text_parser(200)),
+)
+
+# One row per grid assignment: a person on several grids (or with several roles) has several
+# rows with the same phone, the staff natural key.
+STAFF_FIELDS = (
+    Field("name", "姓名", ("姓名", "name"), text_parser(50), required=True),
+    Field("phone", "电话", ("电话", "联系电话", "手机", "手机号码", "phone", "tel"), text_parser(20), required=True),
+    Field("role", "角色", ("角色", "职责", "岗位", "role"), choice_parser(StaffRole), required=True),
+    Field("grid_code", "网格编码", ("网格编码", "网格", "grid_code", "grid"), text_parser(18), required=True),
+    Field("sex", "性别", ("性别", "sex", "gender"), choice_parser(Sex)),
+    Field("title", "职务", ("职务", "单位", "工作单位", "title"), text_parser(100)),
+    Field("party_member", "党员", ("党员", "是否党员", "政治面貌", "party_member"), yes_no, default=False),
+)
+
 FIELDS: dict[Kind, tuple[Field, ...]] = {
     Kind.BUILDINGS: BUILDING_FIELDS,
     Kind.UNITS: UNIT_FIELDS,
     Kind.SHOPS: SHOP_FIELDS,
     Kind.HOUSEHOLDS: HOUSEHOLD_FIELDS,
+    Kind.RESIDENTS: RESIDENT_FIELDS,
+    Kind.STAFF: STAFF_FIELDS,
 }
 
 # Location columns of tables (CSV / Excel): lon/lat, or one WKT geometry column.
@@ -215,4 +273,4 @@ def header_key(name: str) -> str:
 
 def targets(kind: Kind) -> list[str]:
     names = [f.name for f in FIELDS[kind]]
-    return names if kind is Kind.HOUSEHOLDS else [*names, *LOCATION_ALIASES]
+    return [*names, *LOCATION_ALIASES] if kind in LOCATED else names

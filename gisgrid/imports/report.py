@@ -38,11 +38,15 @@ class ImportReport:
     format: str
     crs: str | None
     rows: int = 0
-    loaded: int = 0
+    loaded: int = 0     # records written: added + changed
+    added: int = 0
+    changed: int = 0    # with --update: existing records (by natural key) whose values differed
+    unchanged: int = 0  # with --update: existing records already as the row says
     refused: list[Refusal] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     dry_run: bool = False
     strict: bool = False
+    update: bool = False
     written: bool = False
     row_numbering: str = ""
     subdistricts: dict[str, int] = field(default_factory=dict)
@@ -97,6 +101,10 @@ def format_report(report: ImportReport, limit: int = 50) -> str:
     for code, count in report.by_code().items():
         line(f"{REFUSAL_LABELS.get(code, code)} / {code}", count, indent=4)
     line("写入 / loaded", report.loaded)
+    line("新增 / added", report.added, indent=4)
+    if report.update:
+        line("修改 / changed", report.changed, indent=4)
+        line("未变 / unchanged", report.unchanged, indent=4)
     shown = {"in_grid": "在网格内 / in a grid", "in_no_grid": "不在任何网格（盲区）/ in no grid",
              "joined_nearest": "就近划入 / joined the nearest grid"}
     for key, count in report.membership.items():

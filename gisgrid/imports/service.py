@@ -71,6 +71,7 @@ class ImportOptions:
     encoding: str | None = None            # CSV / Shapefile text encoding
     strict: bool = False                   # any refused row → nothing written
     dry_run: bool = False                  # check everything, write nothing
+    update: bool = False                   # a row whose natural key exists changes that record
     progress: bool = False                 # tqdm bars on stderr
 
 
@@ -277,7 +278,7 @@ def import_file(session: Session, kind: str | Kind, path: str | Path,
     word_zh, word_en = table.row_word
     report = ImportReport(
         kind=kind.value, file=path.name, format=table.format, crs=None, rows=table.rows,
-        dry_run=options.dry_run, strict=options.strict, warnings=list(table.warnings),
+        dry_run=options.dry_run, strict=options.strict, update=options.update, warnings=list(table.warnings),
         row_numbering=("行号：表头为第 1 行，数据从第 2 行起 / rows numbered as in the file: the header is row 1"
                        if not table.spatial else
                        "要素按文件顺序从 1 编号 / features numbered from 1 in file order"),
@@ -544,7 +545,7 @@ def _write(session, kind: Kind, report: ImportReport) -> None:
             FROM {STAGE} ORDER BY rownum
         """))
     report.ids = list(session.execute(text(f"SELECT new_id FROM {STAGE} ORDER BY rownum")).scalars())
-    report.loaded = len(report.ids)
+    report.loaded = report.added = len(report.ids)
     report.subdistricts = dict(session.execute(text(
         f"SELECT subdistrict_code, count(*) FROM {STAGE} GROUP BY 1 ORDER BY 1")).all())
     if kind is Kind.HOUSEHOLDS:

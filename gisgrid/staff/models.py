@@ -14,7 +14,7 @@ class Staff(Base):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     name: Mapped[str] = mapped_column(String(50))
-    sex: Mapped[Sex] = mapped_column(pg_enum(Sex, "sex"))
+    sex: Mapped[Sex | None] = mapped_column(pg_enum(Sex, "sex"), nullable=True)  # often not on a staff list
     phone: Mapped[str] = mapped_column(String(20))
     title: Mapped[str | None] = mapped_column(String(100), nullable=True, comment="post or employer")
     party_member: Mapped[bool] = mapped_column(Boolean, default=False)
