@@ -144,6 +144,7 @@ def test_households_member_count_changes(db, tmp_path):
     first = import_file(db, "households", write_csv(tmp_path / "h.csv", rows))
     assert first.added == 2
     rows[0]["人数"] = 5
+    rows[1]["人数"] = None  # an empty cell leaves the stored count, it does not reset it to 0
     rows.append({"楼栋地址": "更新路 1号", "单元": 2, "楼层": 1, "房号": "101", "居住状态": "自住", "人数": 1})
     report = import_file(db, "households", write_csv(tmp_path / "h2.csv", rows), ImportOptions(update=True))
     assert (report.added, report.changed, report.unchanged) == (1, 1, 1), format_report(report)
@@ -186,12 +187,14 @@ def test_fewer_floors_or_entrances_than_the_households_use_are_refused(db, tmp_p
     assert report.changed == 1  # building 2 has no households: its floors may go down
     assert stored(db, "buildings", "floors", "address LIKE '更新路%'") == [(6,), (5,)]
 
-    one_entrance = tmp_path / "e.csv"
-    x, y = lonlat(Point(110, 105)).coords[0]
-    write_csv(one_entrance, [{"地址": "更新路1号", "单元数": 1, "lon": x, "lat": y}])
+    (x1, y1), (x2, y2) = (lonlat(Point(110, 105)).coords[0], lonlat(Point(468, 305)).coords[0])
+    one_entrance = write_csv(tmp_path / "e.csv", [{"地址": "更新路1号", "单元数": 1, "lon": x1, "lat": y1},
+                                                  {"地址": "更新路2号", "单元数": None, "lon": x2, "lat": y2}])
     refused = import_file(db, "buildings", one_entrance, ImportOptions(crs="WGS84", update=True))
-    assert [(r.code, r.field) for r in refused.refused] == [("conflict", "entrances")]
-    assert stored(db, "buildings", "entrances", "address = '更新路1号'") == [(2,)]
+    assert [(r.row, r.code, r.field) for r in refused.refused] == [(2, "conflict", "entrances")]
+    # An empty 单元数 is no change (not the default of 1); building 2's point moved within its outline.
+    assert changes(refused) == {(3, "geom")}
+    assert stored(db, "buildings", "entrances", "address LIKE '更新路%'") == [(2,), (2,)]
 
 
 def test_a_point_moved_off_the_stored_footprint_is_refused(db, tmp_path):

@@ -17,8 +17,9 @@ Policy
     * Without ``update`` an import only adds records: a row whose natural key is already in the
       database is refused as a duplicate. With ``update`` that row changes the record instead —
       only the fields the file has a column for, and only where they differ (a geometry within
-      0.1 m is unchanged). Natural keys: building = address; household = building, entrance,
-      floor, room; unit / shop = name and address. A change that would break stored data is
+      0.1 m is unchanged; an empty cell leaves its field as stored, it does not reset it to the
+      default). Natural keys: building = address; household = building, entrance, floor, room;
+      unit / shop = name and address. A change that would break stored data is
       refused with its row (floors or entrances below a household's, a point moved off the
       building's stored footprint), and so is a key that matches several records. The matching,
       comparing and writing are set-based over the stage (``UPDATE … FROM`` with
@@ -208,6 +209,8 @@ def resolve_columns(table: Table, kind: Kind, mapping: dict[str, str], warnings:
 class Rows:
     values: dict[str, list]
     refusals: dict[int, list[Refusal]]  # index → refusals
+    # index → fields whose cell was empty: an update leaves those as stored, not reset to the default
+    blank: dict[int, list[str]] = field(default_factory=dict)
 
     def refuse(self, index: int, refusal: Refusal) -> None:
         self.refusals.setdefault(index, []).append(refusal)
@@ -231,6 +234,7 @@ def _parse_rows(table: Table, kind: Kind, columns: dict[str, str], progress: boo
                     rows.refuse(i, Refusal(row, "missing_value", f"{f.label_zh}为空 / {f.name} is empty", column))
                 else:
                     values[f.name][i] = f.default
+                    rows.blank.setdefault(i, []).append(f.name)
                 continue
             try:
                 values[f.name][i] = f.parse(raw)
@@ -395,13 +399,14 @@ def _stage_and_check(session, kind, table, rows, keys, points, footprints, candi
              "outline_changed boolean NOT NULL DEFAULT false"
              if kind is not Kind.HOUSEHOLDS else
              "b_id int, b_matches int, b_floors int, b_entrances int, b_address text, subdistrict_code text")
-    # old_id: the existing record the row updates (--update); changed: its values differ.
+    # blank: the row's empty cells; old_id: the record the row updates (--update); changed: it differs.
     session.execute(text(
         f"CREATE TEMP TABLE {STAGE} (rownum int PRIMARY KEY, "
         + ", ".join(f'"{c}" {t}' for c, t in columns)
-        + f", akey text, new_id int, old_id int, changed boolean NOT NULL DEFAULT false, {extra}) ON COMMIT DROP"
+        + f", akey text, blank text[], new_id int, old_id int, changed boolean NOT NULL DEFAULT false, {extra}) "
+        "ON COMMIT DROP"
     ))
-    names = ["rownum", *(c for c, _ in columns), "akey"]
+    names = ["rownum", *(c for c, _ in columns), "akey", "blank"]
     if kind is not Kind.HOUSEHOLDS:
         names += ["geom", "footprint"]
         point_hex, footprint_hex = _ewkb(points, candidates), _ewkb(footprints, candidates)
@@ -411,7 +416,8 @@ def _stage_and_check(session, kind, table, rows, keys, points, footprints, candi
     with dbapi.cursor() as cursor, cursor.copy(copy_sql) as copy:
         for k, i in enumerate(tqdm(candidates, desc="暂存 / staging", unit="row",
                                    disable=not options.progress, leave=False)):
-            record = [int(table.row_numbers[i]), *(rows.values[c][i] for c, _ in columns), keys[i]]
+            record = [int(table.row_numbers[i]), *(rows.values[c][i] for c, _ in columns), keys[i],
+                      rows.blank.get(i)]
             if kind is not Kind.HOUSEHOLDS:
                 record += [point_hex[k], footprint_hex[k]]
             copy.write_row(record)
@@ -577,12 +583,11 @@ def _check_changes(session, kind: Kind, columns: dict[str, str]) -> list[Refusal
     the changes that would break stored data, refused with their rows; a new row lacking a
     column the update left out is refused."""
     refusals: list[Refusal] = []
-    for f in FIELDS[kind]:
-        if f.name in UPDATE_OPTIONAL.get(kind, ()) and f.name not in columns:
-            refusals += _collect(session, f"SELECT rownum FROM {STAGE} WHERE old_id IS NULL ORDER BY rownum", {},
-                                 lambda row, f=f: Refusal(
-                                     row[0], "missing_value", f"新记录需要{f.label_zh}，文件没有该列 / a new record "
-                                     f"needs {f.name}: the file has no {f.label_zh} column", f.name))
+    for f in (f for f in FIELDS[kind] if f.name in UPDATE_OPTIONAL.get(kind, ()) and f.name not in columns):
+        refusals += _collect(session, f"SELECT rownum FROM {STAGE} WHERE old_id IS NULL ORDER BY rownum", {},
+                             lambda row, f=f: Refusal(
+                                 row[0], "missing_value", f"新记录需要{f.label_zh}，文件没有该列 / a new record "
+                                 f"needs {f.name}: the file has no {f.label_zh} column", f.name))
     if kind is Kind.HOUSEHOLDS:
         return refusals
     table = identifier(TABLES[kind], TABLES.values())
@@ -606,7 +611,8 @@ def _check_changes(session, kind: Kind, columns: dict[str, str]) -> list[Refusal
     """, {}, lambda row: Refusal(
         row[0], "conflict", f"新位置不在楼栋 #{row[1]} 已存的轮廓内，请导入新轮廓 / the new point lies outside the "
         f"stored footprint of building #{row[1]}: import its footprint instead", "geometry"))
-    floors, entrances = (f"s.{c}" if c in columns else "CAST(NULL AS int)" for c in ("floors", "entrances"))
+    floors, entrances = (f"CASE WHEN '{c}' = ANY(s.blank) THEN NULL ELSE s.{c} END" if c in columns
+                         else "CAST(NULL AS int)" for c in ("floors", "entrances"))
     return refusals + _collect(session, f"""
         WITH used AS (
             SELECT s.rownum, {floors} AS floors, {entrances} AS entrances, max(h.floor) AS top, max(h.entrance) AS last
@@ -649,15 +655,15 @@ ENUM_TYPES = {"use": "building_use", "occupancy": "occupancy"}
 
 
 def _compared(kind: Kind, columns: dict[str, str]) -> list[Compared]:
-    """The fields the file has a column for (a file without 层数 leaves floors as they are), and
-    the geometry of located kinds, which always comes with the row."""
+    """The fields the file has a column for (a file without 层数 leaves floors as they are, an
+    empty cell its field), and the geometry of located kinds, which always comes with the row."""
     out = []
     for name in UPDATABLE[kind]:
         if name not in columns:
             continue
         stored = f"CAST(t.{name} AS text)" if name in ENUM_TYPES else f"t.{name}"
         new = f"CAST(s.{name} AS {ENUM_TYPES[name]})" if name in ENUM_TYPES else f"s.{name}"
-        differs = f"{stored} IS DISTINCT FROM s.{name}"
+        differs = f"NOT coalesce('{name}' = ANY(s.blank), false) AND {stored} IS DISTINCT FROM s.{name}"
         out.append(Compared(name, f"CAST(t.{name} AS text)", f"CAST(s.{name} AS text)", differs, new, differs))
     if kind in LOCATED:
         moved = "(s.point_moved OR s.outline_changed)"  # the point follows the outline, and the reverse
