@@ -1,5 +1,5 @@
-"""What an import did: rows read, loaded, refused (row, field, reason), warnings; as text,
-JSON or a CSV of the refused rows."""
+"""What an import did: rows read, added, changed (field by field), refused (row, field, reason),
+warnings; as text, JSON or a CSV of the refused rows."""
 
 from __future__ import annotations
 
@@ -19,6 +19,8 @@ REFUSAL_LABELS = {
     "unknown_building": "楼栋不存在",
     "bad_value": "取值错误",
     "missing_value": "缺少必填项",
+    "ambiguous": "匹配多条记录",
+    "conflict": "与已有数据冲突",
 }
 
 
@@ -32,16 +34,28 @@ class Refusal:
 
 
 @dataclass
+class Change:
+    """One field of one existing record that an update changes (or, in a dry run, would)."""
+    row: int
+    id: int             # the record's id in its table
+    field: str          # the table's column; geom / footprint as WKT
+    before: str | None
+    after: str | None
+
+
+@dataclass
 class ImportReport:
     kind: str
     file: str
     format: str
     crs: str | None
     rows: int = 0
-    loaded: int = 0     # records written: added + changed
+    loaded: int = 0     # records written: added + changed (0 when nothing was written)
+    # What the accepted rows add and change — written, or in a dry run / refused strict run, not:
     added: int = 0
     changed: int = 0    # with --update: existing records (by natural key) whose values differed
     unchanged: int = 0  # with --update: existing records already as the row says
+    changes: list[Change] = field(default_factory=list)
     refused: list[Refusal] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     dry_run: bool = False
@@ -87,7 +101,13 @@ def _pad(text: str, width: int) -> str:
     return text + " " * max(0, width - _width(text))
 
 
-def format_report(report: ImportReport, limit: int = 50) -> str:
+def _short(value: str | None, width: int = 40) -> str:
+    if value is None:
+        return "（空）/ none"
+    return value if len(value) <= width else value[:width - 1] + "…"
+
+
+def format_report(report: ImportReport, limit: int = 50, changes: int = 20) -> str:
     """The report as the CLI prints it: Chinese first, English after a slash."""
     crs = report.crs if report.crs in (None, "WGS84") else f"{report.crs} → WGS84"
     lines = [f"导入 / import {report.kind} ← {report.file} ({', '.join(p for p in (report.format, crs) if p)})"]
@@ -101,9 +121,10 @@ def format_report(report: ImportReport, limit: int = 50) -> str:
     for code, count in report.by_code().items():
         line(f"{REFUSAL_LABELS.get(code, code)} / {code}", count, indent=4)
     line("写入 / loaded", report.loaded)
-    line("新增 / added", report.added, indent=4)
+    planned = report.dry_run or (report.strict and report.refused)  # counted, not written
+    line("将新增 / would add" if planned else "新增 / added", report.added, indent=4)
     if report.update:
-        line("修改 / changed", report.changed, indent=4)
+        line("将修改 / would change" if planned else "修改 / changed", report.changed, indent=4)
         line("未变 / unchanged", report.unchanged, indent=4)
     shown = {"in_grid": "在网格内 / in a grid", "in_no_grid": "不在任何网格（盲区）/ in no grid",
              "joined_nearest": "就近划入 / joined the nearest grid"}
@@ -116,6 +137,13 @@ def format_report(report: ImportReport, limit: int = 50) -> str:
         lines.append("试运行：未写入任何数据 / dry run: nothing was written")
     elif report.strict and report.refused:
         lines.append("严格模式：有行被拒绝，未写入任何数据 / --strict: rows were refused, nothing was written")
+    if report.changes:
+        lines += ["", f"  修改明细 / changes{'' if len(report.changes) <= changes else f' (first {changes})'}:"]
+        for c in report.changes[:changes]:
+            lines.append(f"  {c.row:>9}  #{c.id} {c.field}: {_short(c.before)} → {_short(c.after)}")
+        if len(report.changes) > changes:
+            lines.append(f"  … 另有 {len(report.changes) - changes} 处修改，完整列表见 --report FILE.json / "
+                         f"{len(report.changes) - changes} more: write them all with --report FILE.json")
     if report.refused:
         lines += ["", f"  {report.row_numbering}",
                   f"  {' ' * (9 - _width('行 / row'))}行 / row  {_pad('字段 / field', 20)}原因 / reason"]

@@ -14,7 +14,17 @@ Policy
     * The write is all or nothing: staged through a temporary table (COPY), inserted by one
       ``INSERT … SELECT`` and followed by the membership refresh, all inside one savepoint of
       the caller's transaction. A database error rolls all of it back. The caller commits.
-    * An import adds records; it never updates existing ones (a duplicate is refused).
+    * Without ``update`` an import only adds records: a row whose natural key is already in the
+      database is refused as a duplicate. With ``update`` that row changes the record instead —
+      only the fields the file has a column for, and only where they differ (a geometry within
+      0.1 m is unchanged; an empty cell leaves its field as stored, it does not reset it to the
+      default). Natural keys: building = address; household = building, entrance, floor, room;
+      unit / shop = name and address. A change that would break stored data is
+      refused with its row (floors or entrances below a household's, a point moved off the
+      building's stored footprint), and so is a key that matches several records. The matching,
+      comparing and writing are set-based over the stage (``UPDATE … FROM`` with
+      ``IS DISTINCT FROM``); the report lists every change, field by field.
+    * Every import, dry runs included, leaves one audit row in the caller's transaction.
     * Within a file the first occurrence of an address wins; later rows with the same address
       are refused as duplicates of it. Addresses compare after NFKC normalisation, ignoring
       whitespace and letter case ("朝阳路１号" = "朝阳路 1号"). Units and shops are duplicates
@@ -26,6 +36,7 @@ Policy
 
 from __future__ import annotations
 
+import getpass
 import json
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -38,12 +49,14 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 from tqdm import tqdm
 
+from gisgrid.audit.service import record
 from gisgrid.core.errors import Conflict, InvalidInput
 from gisgrid.core.sql import identifier
 from gisgrid.grids import membership
 from gisgrid.imports.fields import (
     FIELDS,
     KIND_LABELS,
+    LOCATED,
     LOCATION_ALIASES,
     TABLES,
     BadValue,
@@ -56,9 +69,10 @@ from gisgrid.imports.fields import (
 )
 from gisgrid.imports.geometry import locate
 from gisgrid.imports.reading import Table, read_table
-from gisgrid.imports.report import ImportReport, Refusal
+from gisgrid.imports.report import Change, ImportReport, Refusal
 
 STAGE = "_gisgrid_import_stage"
+MOVE_TOLERANCE_M = 0.1  # a geometry that moves less is unchanged: CRS round trips, storage rounding
 
 
 @dataclass
@@ -73,6 +87,7 @@ class ImportOptions:
     dry_run: bool = False                  # check everything, write nothing
     update: bool = False                   # a row whose natural key exists changes that record
     progress: bool = False                 # tqdm bars on stderr
+    actor: str | None = None               # who imports, for the audit row; None: the OS login (CLI)
 
 
 # --- mapping ---------------------------------------------------------------------------------
@@ -113,7 +128,12 @@ def load_mapping(path: Path) -> dict[str, str]:
     return {k.strip(): v.strip() for k, v in data.items()}
 
 
-def resolve_columns(table: Table, kind: Kind, mapping: dict[str, str], warnings: list[str]) -> dict[str, str]:
+# Required columns an update may leave out: its matched records keep the value, new rows are refused.
+UPDATE_OPTIONAL = {Kind.BUILDINGS: ("floors",)}
+
+
+def resolve_columns(table: Table, kind: Kind, mapping: dict[str, str], warnings: list[str],
+                    *, update: bool = False) -> dict[str, str]:
     """Field (or lon/lat/wkt) → the file's column: explicit mapping first, then default names."""
     valid = targets(kind)
     by_key: dict[str, str] = {}
@@ -146,7 +166,7 @@ def resolve_columns(table: Table, kind: Kind, mapping: dict[str, str], warnings:
                 break
     columns_text = ", ".join(table.columns)
     for f in FIELDS[kind]:
-        if f.required and f.name not in chosen:
+        if f.required and f.name not in chosen and not (update and f.name in UPDATE_OPTIONAL.get(kind, ())):
             raise InvalidInput(
                 f"缺少“{f.label_zh}”列 / no column for {f.label}: tried {', '.join(f.aliases)}; "
                 f"the file has: {columns_text}; map one with --map {f.name}=COLUMN", where=f.name)
@@ -189,6 +209,8 @@ def resolve_columns(table: Table, kind: Kind, mapping: dict[str, str], warnings:
 class Rows:
     values: dict[str, list]
     refusals: dict[int, list[Refusal]]  # index → refusals
+    # index → fields whose cell was empty: an update leaves those as stored, not reset to the default
+    blank: dict[int, list[str]] = field(default_factory=dict)
 
     def refuse(self, index: int, refusal: Refusal) -> None:
         self.refusals.setdefault(index, []).append(refusal)
@@ -212,6 +234,7 @@ def _parse_rows(table: Table, kind: Kind, columns: dict[str, str], progress: boo
                     rows.refuse(i, Refusal(row, "missing_value", f"{f.label_zh}为空 / {f.name} is empty", column))
                 else:
                     values[f.name][i] = f.default
+                    rows.blank.setdefault(i, []).append(f.name)
                 continue
             try:
                 values[f.name][i] = f.parse(raw)
@@ -283,7 +306,7 @@ def import_file(session: Session, kind: str | Kind, path: str | Path,
                        if not table.spatial else
                        "要素按文件顺序从 1 编号 / features numbered from 1 in file order"),
     )
-    columns = resolve_columns(table, kind, options.mapping, report.warnings)
+    columns = resolve_columns(table, kind, options.mapping, report.warnings, update=options.update)
     rows = _parse_rows(table, kind, columns, options.progress)
     points = footprints = place = None
     if kind is not Kind.HOUSEHOLDS:
@@ -304,11 +327,15 @@ def import_file(session: Session, kind: str | Kind, path: str | Path,
     try:
         refused_in_db = _stage_and_check(session, kind, table, rows, keys, points, footprints,
                                          candidates, options, place)
+        if options.update:
+            refused_in_db += _check_changes(session, kind, columns)
         report.refused.extend(refused_in_db)
         report.refused.sort(key=lambda r: r.row)
+        compared = _compared(kind, columns)
+        _plan(session, kind, compared, report)
         write = not options.dry_run and not (options.strict and report.refused)
         if write:
-            _write(session, kind, report)
+            _write(session, kind, compared, report)
         session.execute(text(f"DROP TABLE {STAGE}"))
     except DBAPIError as exc:
         savepoint.rollback()
@@ -323,7 +350,20 @@ def import_file(session: Session, kind: str | Kind, path: str | Path,
         report.written = report.loaded > 0
     else:
         savepoint.rollback()
+    _audit(session, kind, report, options)
     return report
+
+
+def _audit(session, kind: Kind, report: ImportReport, options: ImportOptions) -> None:
+    """One audit row per import, in the caller's transaction; a dry run is on record too (who
+    looked at what a file would change), with the counts it would have written."""
+    outcome = "dry_run" if report.dry_run else "refused" if report.strict and report.refused else "ok"
+    record(session, actor=options.actor or getpass.getuser(), action="import", outcome=outcome,
+           object_type=kind.value,
+           detail={"file": report.file, "update": report.update, "dry_run": report.dry_run,
+                   "strict": report.strict, "rows": report.rows, "added": report.added,
+                   "changed": report.changed, "unchanged": report.unchanged, "refused": report.refused_rows,
+                   "loaded": report.loaded})
 
 
 def _stage_columns(kind: Kind) -> list[tuple[str, str]]:
@@ -354,15 +394,19 @@ def _stage_and_check(session, kind, table, rows, keys, points, footprints, candi
     """COPY the candidate rows into a temporary table and run the database checks on it
     (``place`` names a WGS84 point as the file has it)."""
     columns = _stage_columns(kind)
-    extra = ("geom geometry(Point, 4326), footprint geometry(Polygon, 4326), subdistrict_code text"
+    extra = ("geom geometry(Point, 4326), footprint geometry(Polygon, 4326), subdistrict_code text, "
+             "matches int, point_moved boolean NOT NULL DEFAULT false, "
+             "outline_changed boolean NOT NULL DEFAULT false"
              if kind is not Kind.HOUSEHOLDS else
              "b_id int, b_matches int, b_floors int, b_entrances int, b_address text, subdistrict_code text")
+    # blank: the row's empty cells; old_id: the record the row updates (--update); changed: it differs.
     session.execute(text(
         f"CREATE TEMP TABLE {STAGE} (rownum int PRIMARY KEY, "
         + ", ".join(f'"{c}" {t}' for c, t in columns)
-        + f", akey text, new_id int, {extra}) ON COMMIT DROP"
+        + f", akey text, blank text[], new_id int, old_id int, changed boolean NOT NULL DEFAULT false, {extra}) "
+        "ON COMMIT DROP"
     ))
-    names = ["rownum", *(c for c, _ in columns), "akey"]
+    names = ["rownum", *(c for c, _ in columns), "akey", "blank"]
     if kind is not Kind.HOUSEHOLDS:
         names += ["geom", "footprint"]
         point_hex, footprint_hex = _ewkb(points, candidates), _ewkb(footprints, candidates)
@@ -372,7 +416,8 @@ def _stage_and_check(session, kind, table, rows, keys, points, footprints, candi
     with dbapi.cursor() as cursor, cursor.copy(copy_sql) as copy:
         for k, i in enumerate(tqdm(candidates, desc="暂存 / staging", unit="row",
                                    disable=not options.progress, leave=False)):
-            record = [int(table.row_numbers[i]), *(rows.values[c][i] for c, _ in columns), keys[i]]
+            record = [int(table.row_numbers[i]), *(rows.values[c][i] for c, _ in columns), keys[i],
+                      rows.blank.get(i)]
             if kind is not Kind.HOUSEHOLDS:
                 record += [point_hex[k], footprint_hex[k]]
             copy.write_row(record)
@@ -429,11 +474,22 @@ def _check_points(session, kind: Kind, options: ImportOptions, place) -> list[Re
     else:
         existing_key = f"{key_sql('t.name')} || '|' || {key_sql('t.address')}"
         what = "名称和地址已存在 / name and address already in the database"
-    refusals += _collect(session, f"""
-        SELECT DISTINCT ON (s.rownum) s.rownum, t.id, t.address FROM {STAGE} s
-        JOIN {table} t ON {existing_key} = s.akey ORDER BY s.rownum, t.id
-    """, {}, lambda row: Refusal(row[0], "duplicate", f"{what} (#{row[1]}: {row[2]})", "address", row[2]))
-    return refusals
+    if not options.update:
+        return refusals + _collect(session, f"""
+            SELECT DISTINCT ON (s.rownum) s.rownum, t.id, t.address FROM {STAGE} s
+            JOIN {table} t ON {existing_key} = s.akey ORDER BY s.rownum, t.id
+        """, {}, lambda row: Refusal(row[0], "duplicate", f"{what} (#{row[1]}: {row[2]})", "address", row[2]))
+    session.execute(text(f"""
+        UPDATE {STAGE} s SET old_id = m.id, matches = m.n
+        FROM (SELECT s2.rownum, min(t.id) AS id, count(*) AS n
+              FROM {STAGE} s2 JOIN {table} t ON {existing_key} = s2.akey GROUP BY s2.rownum) m
+        WHERE s.rownum = m.rownum
+    """))
+    return refusals + _collect(session, f"""
+        SELECT rownum, matches, address FROM {STAGE} WHERE matches > 1 ORDER BY rownum
+    """, {}, lambda row: Refusal(
+        row[0], "ambiguous", f"与 {row[1]} 条已有记录的自然键相同，无法确定更新哪一条 / the key matches {row[1]} "
+        "records in the database: cannot tell which one to update", "address", row[2]))
 
 
 def _check_households(session, options: ImportOptions) -> list[Refusal]:
@@ -503,6 +559,12 @@ def _check_households(session, options: ImportOptions) -> list[Refusal]:
     """, {}, lambda row: Refusal(row[0], "duplicate",
                                  f"与第 {row[1]} 行是同一户 / the same flat as row {row[1]} (the first is kept)",
                                  "room"))
+    if options.update:  # the flat is unique in the database: at most one match
+        session.execute(text(f"""
+            UPDATE {STAGE} s SET old_id = h.id FROM households h
+            WHERE h.building_id = s.b_id AND h.entrance = s.entrance AND h.floor = s.floor AND h.room = s.room
+        """))
+        return refusals
     refusals += _collect(session, f"""
         SELECT DISTINCT ON (s.rownum) s.rownum, h.id, s.b_address, s.entrance, s.floor, s.room
         FROM {STAGE} s JOIN households h
@@ -514,12 +576,138 @@ def _check_households(session, options: ImportOptions) -> list[Refusal]:
     return refusals
 
 
-def _write(session, kind: Kind, report: ImportReport) -> None:
+# --- update: match, compare, change ----------------------------------------------------------
+
+def _check_changes(session, kind: Kind, columns: dict[str, str]) -> list[Refusal]:
+    """With --update, once rows are matched: how far each matched point and outline moved, and
+    the changes that would break stored data, refused with their rows; a new row lacking a
+    column the update left out is refused."""
+    refusals: list[Refusal] = []
+    for f in (f for f in FIELDS[kind] if f.name in UPDATE_OPTIONAL.get(kind, ()) and f.name not in columns):
+        refusals += _collect(session, f"SELECT rownum FROM {STAGE} WHERE old_id IS NULL ORDER BY rownum", {},
+                             lambda row, f=f: Refusal(
+                                 row[0], "missing_value", f"新记录需要{f.label_zh}，文件没有该列 / a new record "
+                                 f"needs {f.name}: the file has no {f.label_zh} column", f.name))
+    if kind is Kind.HOUSEHOLDS:
+        return refusals
+    table = identifier(TABLES[kind], TABLES.values())
+    # Web Mercator stretches lengths by 1/cos(latitude): scaled back, metres at a building's size.
+    outline = ("s.footprint IS NOT NULL AND (t.footprint IS NULL OR ST_HausdorffDistance(ST_Transform("
+               "t.footprint, 3857), ST_Transform(s.footprint, 3857)) * cos(radians(ST_Y(s.geom))) > :tol)"
+               if kind is Kind.BUILDINGS else "false")
+    session.execute(text(f"""
+        UPDATE {STAGE} s
+        SET point_moved = ST_Distance(CAST(t.geom AS geography), CAST(s.geom AS geography)) > :tol,
+            outline_changed = {outline}
+        FROM {table} t WHERE t.id = s.old_id
+    """), {"tol": MOVE_TOLERANCE_M})
+    if kind is not Kind.BUILDINGS:
+        return refusals
+    refusals += _collect(session, f"""
+        SELECT s.rownum, t.id FROM {STAGE} s JOIN buildings t ON t.id = s.old_id
+        WHERE s.point_moved AND s.footprint IS NULL AND t.footprint IS NOT NULL
+          AND NOT ST_Covers(t.footprint, s.geom)
+        ORDER BY s.rownum
+    """, {}, lambda row: Refusal(
+        row[0], "conflict", f"新位置不在楼栋 #{row[1]} 已存的轮廓内，请导入新轮廓 / the new point lies outside the "
+        f"stored footprint of building #{row[1]}: import its footprint instead", "geometry"))
+    floors, entrances = (f"CASE WHEN '{c}' = ANY(s.blank) THEN NULL ELSE s.{c} END" if c in columns
+                         else "CAST(NULL AS int)" for c in ("floors", "entrances"))
+    return refusals + _collect(session, f"""
+        WITH used AS (
+            SELECT s.rownum, {floors} AS floors, {entrances} AS entrances, max(h.floor) AS top, max(h.entrance) AS last
+            FROM {STAGE} s JOIN households h ON h.building_id = s.old_id GROUP BY s.rownum
+        )
+        SELECT rownum, 'floors', floors, top FROM used WHERE floors < top
+        UNION ALL
+        SELECT rownum, 'entrances', entrances, last FROM used WHERE entrances < last
+        ORDER BY 1, 2
+    """, {}, lambda row: Refusal(
+        row[0], "conflict",
+        (f"层数 {row[2]} 低于已有住户所在的第 {row[3]} 层 / floors {row[2]} is below the household(s) on "
+         f"floor {row[3]}" if row[1] == "floors" else
+         f"单元数 {row[2]} 少于已有住户所在的第 {row[3]} 单元 / entrances {row[2]}, but household(s) live in "
+         f"entrance {row[3]}"), row[1], str(row[2])))
+
+
+@dataclass(frozen=True)
+class Compared:
+    """One column an update compares: stored and filed values as text for the report (``t`` the
+    table, ``s`` the stage), when they differ, and the value written when ``write_when`` holds."""
+    field: str          # the table's column, as the report names it
+    before: str
+    after: str
+    differs: str
+    new: str
+    write_when: str
+
+    def assignment(self) -> str:
+        return f"{self.field} = CASE WHEN {self.write_when} THEN {self.new} ELSE t.{self.field} END"
+
+
+UPDATABLE = {
+    Kind.BUILDINGS: ("name", "compound", "floors", "entrances", "flats_per_floor", "use"),
+    Kind.HOUSEHOLDS: ("occupancy", "member_count"),
+    Kind.UNITS: ("kind", "contact_name", "contact_phone"),
+    Kind.SHOPS: ("kind", "contact_name", "contact_phone", "licence_no"),
+}
+ENUM_TYPES = {"use": "building_use", "occupancy": "occupancy"}
+
+
+def _compared(kind: Kind, columns: dict[str, str]) -> list[Compared]:
+    """The fields the file has a column for (a file without 层数 leaves floors as they are, an
+    empty cell its field), and the geometry of located kinds, which always comes with the row."""
+    out = []
+    for name in UPDATABLE[kind]:
+        if name not in columns:
+            continue
+        stored = f"CAST(t.{name} AS text)" if name in ENUM_TYPES else f"t.{name}"
+        new = f"CAST(s.{name} AS {ENUM_TYPES[name]})" if name in ENUM_TYPES else f"s.{name}"
+        differs = f"NOT coalesce('{name}' = ANY(s.blank), false) AND {stored} IS DISTINCT FROM s.{name}"
+        out.append(Compared(name, f"CAST(t.{name} AS text)", f"CAST(s.{name} AS text)", differs, new, differs))
+    if kind in LOCATED:
+        moved = "(s.point_moved OR s.outline_changed)"  # the point follows the outline, and the reverse
+        out.append(Compared("geom", "ST_AsText(t.geom, 7)", "ST_AsText(s.geom, 7)", "s.point_moved",
+                            "s.geom", moved))
+        if kind is Kind.BUILDINGS:  # a row with a point only keeps the outline (it covers the point)
+            out.append(Compared("footprint", "ST_AsText(t.footprint, 7)", "ST_AsText(s.footprint, 7)",
+                                "s.outline_changed", "coalesce(s.footprint, t.footprint)", moved))
+        sd_differs = f"{moved} AND t.subdistrict_code IS DISTINCT FROM s.subdistrict_code"
+        out.append(Compared("subdistrict_code", "CAST(t.subdistrict_code AS text)", "s.subdistrict_code",
+                            sd_differs, "s.subdistrict_code", sd_differs))
+    return out
+
+
+def _plan(session, kind: Kind, compared: list[Compared], report: ImportReport) -> None:
+    """Count what the write does — rows without a match are added, matched rows whose values
+    differ are changed — and list each change: exactly what a dry run reports."""
+    if report.update and compared:
+        table = identifier(TABLES[kind], TABLES.values())
+        session.execute(text(f"""
+            UPDATE {STAGE} s SET changed = ({" OR ".join(c.differs for c in compared)})
+            FROM {table} t WHERE t.id = s.old_id
+        """))
+        values = ", ".join(f"({k}, '{c.field}', {c.before}, {c.after}, {c.differs})" for k, c in enumerate(compared))
+        report.changes = [Change(*row) for row in session.execute(text(f"""
+            SELECT s.rownum, t.id, c.field, c.before, c.after
+            FROM {STAGE} s JOIN {table} t ON t.id = s.old_id
+            CROSS JOIN LATERAL (VALUES {values}) c(ord, field, before, after, differs)
+            WHERE s.changed AND c.differs ORDER BY s.rownum, c.ord
+        """))]
+    report.added, report.changed, report.unchanged = session.execute(text(f"""
+        SELECT count(*) FILTER (WHERE old_id IS NULL), count(*) FILTER (WHERE changed),
+               count(*) FILTER (WHERE old_id IS NOT NULL AND NOT changed) FROM {STAGE}
+    """)).one()
+
+
+def _write(session, kind: Kind, compared: list[Compared], report: ImportReport) -> None:
+    """Insert the added rows, change the changed ones, then refresh the grid membership of the
+    points added or moved."""
     table = identifier(TABLES[kind], TABLES.values())
     session.execute(text(f"""
         UPDATE {STAGE} s SET new_id = n.id
         FROM (SELECT o.rownum, nextval(pg_get_serial_sequence('{table}', 'id')) AS id
-              FROM (SELECT rownum FROM {STAGE} ORDER BY rownum) o) n
+              FROM (SELECT rownum FROM {STAGE} WHERE old_id IS NULL ORDER BY rownum) o) n
         WHERE s.rownum = n.rownum
     """))
     if kind is Kind.BUILDINGS:
@@ -528,13 +716,13 @@ def _write(session, kind: Kind, report: ImportReport) -> None:
                                    flats_per_floor, use, geom, footprint)
             SELECT new_id, subdistrict_code, compound, name, address, floors, entrances, flats_per_floor,
                    CAST(use AS building_use), geom, footprint
-            FROM {STAGE} ORDER BY rownum
+            FROM {STAGE} WHERE old_id IS NULL ORDER BY rownum
         """))
     elif kind is Kind.HOUSEHOLDS:
         session.execute(text(f"""
             INSERT INTO households (id, building_id, entrance, floor, room, occupancy, member_count)
             SELECT new_id, b_id, entrance, floor, room, CAST(occupancy AS occupancy), member_count
-            FROM {STAGE} ORDER BY rownum
+            FROM {STAGE} WHERE old_id IS NULL ORDER BY rownum
         """))
     else:
         licence = ", licence_no" if kind is Kind.SHOPS else ""
@@ -542,20 +730,30 @@ def _write(session, kind: Kind, report: ImportReport) -> None:
             INSERT INTO {table} (id, subdistrict_code, name, kind, address, contact_name, contact_phone,
                                  geom{licence})
             SELECT new_id, subdistrict_code, name, kind, address, contact_name, contact_phone, geom{licence}
-            FROM {STAGE} ORDER BY rownum
+            FROM {STAGE} WHERE old_id IS NULL ORDER BY rownum
         """))
-    report.ids = list(session.execute(text(f"SELECT new_id FROM {STAGE} ORDER BY rownum")).scalars())
-    report.loaded = report.added = len(report.ids)
+    if report.changed:
+        session.execute(text(f"""
+            UPDATE {table} t SET {", ".join(c.assignment() for c in compared)}
+            FROM {STAGE} s WHERE t.id = s.old_id AND s.changed
+        """))
+    written = "(s.old_id IS NULL OR s.changed)"
+    report.ids = list(session.execute(text(
+        f"SELECT coalesce(s.new_id, s.old_id) FROM {STAGE} s WHERE {written} ORDER BY s.rownum")).scalars())
+    report.loaded = len(report.ids)
     report.subdistricts = dict(session.execute(text(
-        f"SELECT subdistrict_code, count(*) FROM {STAGE} GROUP BY 1 ORDER BY 1")).all())
+        f"SELECT s.subdistrict_code, count(*) FROM {STAGE} s WHERE {written} GROUP BY 1 ORDER BY 1")).all())
     if kind is Kind.HOUSEHOLDS:
         counts = session.execute(text(f"""
             SELECT count(*) FILTER (WHERE b.grid_l1_id IS NOT NULL), count(*) FILTER (WHERE b.grid_l1_id IS NULL)
-            FROM {STAGE} s JOIN buildings b ON b.id = s.b_id
+            FROM {STAGE} s JOIN buildings b ON b.id = s.b_id WHERE {written}
         """)).one()
         report.membership = {"in_grid": counts[0], "in_no_grid": counts[1]}
         return
-    for code in report.subdistricts:
+    for code in session.execute(text(f"""
+        SELECT DISTINCT s.subdistrict_code FROM {STAGE} s
+        WHERE s.old_id IS NULL OR (s.changed AND (s.point_moved OR s.outline_changed)) ORDER BY 1
+    """)).scalars():
         membership.refresh(session, subdistrict=code, tables=(table,))
     nearest = "count(*) FILTER (WHERE t.joined_nearest)" if kind is Kind.UNITS else "0"
     counts = session.execute(text(f"""
