@@ -19,6 +19,7 @@ REFUSAL_LABELS = {
     "unknown_building": "楼栋不存在",
     "bad_value": "取值错误",
     "missing_value": "缺少必填项",
+    "living_elsewhere": "已在别户登记",
 }
 
 
@@ -32,6 +33,16 @@ class Refusal:
 
 
 @dataclass
+class Move:
+    """A person an ``--update`` moved to the household its row names (never silently)."""
+    row: int
+    name: str
+    id_number: str | None   # masked
+    from_flat: str
+    to_flat: str
+
+
+@dataclass
 class ImportReport:
     kind: str
     file: str
@@ -42,6 +53,8 @@ class ImportReport:
     added: int = 0
     changed: int = 0    # with --update: existing records (by natural key) whose values differed
     unchanged: int = 0  # with --update: existing records already as the row says
+    moves: list[Move] = field(default_factory=list)  # residents: with --update, people moved to another flat
+    households_added: int = 0  # residents: households created for the flats the rows name
     refused: list[Refusal] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     dry_run: bool = False
@@ -105,6 +118,10 @@ def format_report(report: ImportReport, limit: int = 50) -> str:
     if report.update:
         line("修改 / changed", report.changed, indent=4)
         line("未变 / unchanged", report.unchanged, indent=4)
+    if report.households_added:
+        line("新建住户 / households created", report.households_added)
+    if report.moves:
+        line("迁移 / moved", len(report.moves))
     shown = {"in_grid": "在网格内 / in a grid", "in_no_grid": "不在任何网格（盲区）/ in no grid",
              "joined_nearest": "就近划入 / joined the nearest grid"}
     for key, count in report.membership.items():
@@ -125,6 +142,13 @@ def format_report(report: ImportReport, limit: int = 50) -> str:
         if len(ordered) > limit:
             lines.append(f"  … 另有 {len(ordered) - limit} 条，完整列表见 --report / "
                          f"{len(ordered) - limit} more: write them all with --report FILE")
+    if report.moves:
+        lines += ["", "  迁移 / moves (from → to):"]
+        for move in report.moves[:limit]:
+            lines.append(f"  {move.row:>9}  {move.name} {move.id_number or ''}  {move.from_flat} → {move.to_flat}")
+        if len(report.moves) > limit:
+            lines.append(f"  … 另有 {len(report.moves) - limit} 条，完整列表见 --report / "
+                         f"{len(report.moves) - limit} more: write them all with --report FILE")
     if report.warnings:
         lines += ["", "  提示 / warnings:"] + [f"    {w}" for w in report.warnings]
     return "\n".join(lines)
