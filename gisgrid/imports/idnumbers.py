@@ -46,22 +46,22 @@ def parse_id_number(raw: str, today: date) -> IdNumber:
         text += check_character(text)
         converted = True
     if len(text) != 18:
-        raise BadValue(f"应为 18 位（现为 {len(text)} 位）/ must have 18 characters, not {len(text)}")
+        raise BadValue(f"应为 18 位（现为 {len(text)} 位） / must have 18 characters, not {len(text)}")
     if not text[:17].isdigit() or not (text[17].isdigit() or text[17] == "X"):
         raise BadValue("只能是数字，末位可为 X / only digits, the last may be X")
     if text[:2] not in _PROVINCES:
-        raise BadValue(f"地区码 {text[:6]} 无效（省级代码 {text[:2]} 不存在）/ region code {text[:6]} is not valid: "
+        raise BadValue(f"地区码 {text[:6]} 无效（省级代码 {text[:2]} 不存在） / region code {text[:6]} is not valid: "
                        f"no province {text[:2]} in GB/T 2260")
     try:
         born = date(int(text[6:10]), int(text[10:12]), int(text[12:14]))
     except ValueError:
         raise BadValue(f"出生日期 {text[6:14]} 不存在 / birth date {text[6:14]} does not exist") from None
     if born > today or born.year < 1900:
-        raise BadValue(f"出生日期 {text[6:14]} 不可能（应在 1900 年至今之间）/ birth date {text[6:14]} is impossible "
+        raise BadValue(f"出生日期 {text[6:14]} 不可能（应在 1900 年至今之间） / birth date {text[6:14]} is impossible "
                        "(before 1900 or in the future)")
     expected = check_character(text[:17])
     if text[17] != expected:
-        raise BadValue(f"校验位错误（应为 {expected}）/ wrong check digit: {text[17]}, expected {expected}")
+        raise BadValue(f"校验位错误（应为 {expected}） / wrong check digit: {text[17]}, expected {expected}")
     return IdNumber(text, "M" if int(text[16]) % 2 else "F", born.year, converted)
 
 
