@@ -275,7 +275,7 @@ def test_every_import_leaves_one_audit_row(db, tmp_path):
     assert (detail["added"], detail["changed"], detail["unchanged"], detail["refused"]) == (2, 0, 0, 0)
     import_file(db, "buildings", path, ImportOptions(update=True, dry_run=True))
     actor, _, _, outcome, detail = db.execute(text(latest)).one()
-    assert (actor, outcome, detail["unchanged"], detail["dry_run"]) == (getpass.getuser(), "dry_run", 2, True)
+    assert (actor, outcome, detail["unchanged"], detail["dry_run"]) == ("gisgrid", "dry_run", 2, True)
 
 
 # --- the command line ------------------------------------------------------------------------
@@ -319,6 +319,7 @@ def test_cli_update(scratch_url, tmp_path):
                 == east
             audit = conn.execute(text("SELECT actor, outcome, detail->>'changed' FROM audit_log "
                                       "WHERE action = 'import' ORDER BY id")).all()
-        assert [tuple(a) for a in audit] == [(getpass.getuser(), "ok", "0")] * 2 + [(getpass.getuser(), "ok", "2")]
+        cli = f"命令行 / command line: {getpass.getuser()}"
+        assert [tuple(a) for a in audit] == [(cli, "ok", "0")] * 2 + [(cli, "ok", "2")]
     finally:
         scratch.dispose()

@@ -21,8 +21,9 @@ from openpyxl import Workbook
 from shapely import Point
 from sqlalchemy import create_engine, text
 
-from builders import lonlat, metres_box
 from gisgrid.core.crs import wgs84_to_gcj02
+
+from builders import lonlat, metres_box
 
 SD = "110105021"
 PASSWORD = "Onboard-First-2026"

@@ -102,9 +102,10 @@ def mask_id_number(value: str) -> str:
 
 
 def mask_phone(value: str) -> str:
-    """``13812345678`` → ``138****5678``."""
+    """``13812345678`` → ``138****5678``; at most four stars, so a 12-digit fixed line
+    (``075512345678`` → ``075****5678``) fits the 11 characters a masked phone is stored in."""
     value = normalise(value)
-    return value[:3] + "*" * (len(value) - 7) + value[-4:]
+    return value[:3] + "*" * min(4, len(value) - 7) + value[-4:]
 
 
 def new_key_entry(taken: Iterable[int] = ()) -> str:

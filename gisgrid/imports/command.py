@@ -61,6 +61,15 @@ def import_command(
     raise typer.Exit(code=code)
 
 
+def _os_user() -> str:
+    import getpass
+
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):  # no passwd entry and no USER in a container
+        return "unknown"
+
+
 def _run(kind, file, crs, subdistrict, map_, mapping, lon, lat, layer, sheet, encoding,
          strict, dry_run, update, report_path) -> int:
     from gisgrid.core.commandline import ensure_database
@@ -81,7 +90,7 @@ def _run(kind, file, crs, subdistrict, map_, mapping, lon, lat, layer, sheet, en
         raise InvalidInput(f"报告文件需为 .json 或 .csv / --report must end in .json or .csv: {report_path.name}")
     options = ImportOptions(crs=crs, subdistrict=subdistrict, mapping=columns, layer=layer, sheet=sheet,
                             encoding=encoding, strict=strict, dry_run=dry_run, update=update,
-                            progress=sys.stderr.isatty())
+                            actor=f"命令行 / command line: {_os_user()}", progress=sys.stderr.isatty())
     ensure_database(quiet=True)
     if options.progress:
         typer.echo(f"读取 / reading {file} …", err=True)

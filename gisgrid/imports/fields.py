@@ -112,11 +112,14 @@ def int_parser(low: int, high: int, *, nonzero: bool = False) -> Callable[[str],
     return parse
 
 
-def choice_parser(enum: type[Labelled]) -> Callable[[str], str]:
+def choice_parser(enum: type[Labelled], synonyms: dict[str, Labelled] | None = None) -> Callable[[str], str]:
+    """A member by its value, its Chinese label or one of ``synonyms`` (the words files use)."""
     lookup: dict[str, str] = {}
     for member in enum:
         lookup[member.value.casefold()] = member.value
         lookup[member.label_zh] = member.value
+    for word, member in (synonyms or {}).items():
+        lookup[word.casefold()] = member.value
     allowed = "、".join(f"{m.label_zh}/{m.value}" for m in enum)
 
     def parse(raw: str) -> str:
@@ -141,6 +144,8 @@ class Field:
     default: Any = None
     # A default that stands in for missing information is worth a warning when the column is absent.
     warn_default: str | None = None
+    # Personal data (ID number, phone): a refusal never quotes the cell.
+    sensitive: bool = False
 
     @property
     def label(self) -> str:
@@ -214,25 +219,33 @@ def yes_no(raw: str) -> bool:
     raise BadValue(f"“{text}”应为 是/否 / {text!r} is not yes or no (是/否)")
 
 
+_RESIDENCE_WORDS = {
+    **dict.fromkeys(("户籍", "本地", "常住", "户籍人口", "常住人口", "本地户籍"), ResidenceType.REGISTERED),
+    **dict.fromkeys(("流动", "外来", "暂住", "流动人口", "外来人口", "暂住人口"), ResidenceType.FLOATING),
+    **dict.fromkeys(("境外", "外籍", "港澳台", "境外人员", "外籍人员", "港澳台人员"), ResidenceType.OVERSEAS),
+}
+
 # A 台帐 names the flat either by building address + 单元 + 楼层 + 房号, or in one 地址 text
-# ("朝阳路1号2单元3层301") that the residents import splits. ID number and phone are checked by
-# the residents import (GB 11643 check digit, birth date; a mobile or fixed-line number) and
-# sealed as the registry stores them; sex and birth year come from the ID number when missing.
+# ("朝阳路1号2单元3层301") that the residents import splits. ID number and phone arrive as text:
+# the residents import checks them (gisgrid.imports.idnumbers) and seals them as the registry
+# stores them; sex and birth year come from the ID number when missing.
 RESIDENT_FIELDS = (
     Field("name", "姓名", ("姓名", "居民姓名", "name"), text_parser(50), required=True),
-    Field("sex", "性别", ("性别", "sex", "gender"), choice_parser(Sex)),
+    Field("sex", "性别", ("性别", "sex", "gender"),
+          choice_parser(Sex, {"男性": Sex.MALE, "女性": Sex.FEMALE, "male": Sex.MALE, "female": Sex.FEMALE})),
     Field("id_number", "公民身份号码", ("公民身份号码", "身份证号", "身份证号码", "身份证", "证件号码", "id_number"),
-          text_parser(30)),
+          text_parser(40), sensitive=True),
     Field("birth_year", "出生年份", ("出生年份", "出生年", "birth_year"), int_parser(1900, 2100)),
-    Field("phone", "联系电话", ("联系电话", "电话", "手机", "手机号码", "phone", "tel"), text_parser(30)),
+    Field("phone", "联系电话", ("联系电话", "电话", "手机", "手机号码", "phone", "tel"), text_parser(40),
+          sensitive=True),
     Field("address", "地址", ("地址", "住址", "家庭住址", "现住址", "address"), text_parser(200)),
     Field("building_address", "楼栋地址", ("楼栋地址", "楼栋", "building_address", "building"), text_parser(200)),
     Field("entrance", "单元", ("单元", "单元号", "entrance"), int_parser(1, 50)),
     Field("floor", "楼层", ("楼层", "层", "所在楼层", "floor"), int_parser(-5, 200, nonzero=True)),
     Field("room", "房号", ("房号", "门牌号", "房间号", "室", "room"), text_parser(20)),
     Field("relation", "与户主关系", ("与户主关系", "关系", "relation"), text_parser(20), default="其他"),
-    Field("residence_type", "户籍类型", ("户籍类型", "人口类型", "人员类型", "户籍性质", "residence_type"),
-          choice_parser(ResidenceType), default=ResidenceType.REGISTERED.value,
+    Field("residence_type", "户籍类型", ("户籍类型", "人口类型", "人员类型", "户籍性质", "居住类型", "residence_type"),
+          choice_parser(ResidenceType, _RESIDENCE_WORDS), default=ResidenceType.REGISTERED.value,
           warn_default="户籍类型缺省为户籍人口 / residence_type defaults to registered"),
     Field("party_member", "党员", ("党员", "是否党员", "政治面貌", "party_member"), yes_no, default=False),
     Field("key_groups", "重点人群", ("重点人群", "重点人员", "人群标签", "key_groups"), text_parser(200)),

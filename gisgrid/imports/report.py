@@ -21,6 +21,7 @@ REFUSAL_LABELS = {
     "missing_value": "缺少必填项",
     "ambiguous": "匹配多条记录",
     "conflict": "与已有数据冲突",
+    "living_elsewhere": "已在别户登记",
 }
 
 
@@ -44,6 +45,16 @@ class Change:
 
 
 @dataclass
+class Move:
+    """A person an ``--update`` moved to the household its row names (never silently)."""
+    row: int
+    name: str
+    id_number: str | None   # masked
+    from_flat: str
+    to_flat: str
+
+
+@dataclass
 class ImportReport:
     kind: str
     file: str
@@ -56,6 +67,8 @@ class ImportReport:
     changed: int = 0    # with --update: existing records (by natural key) whose values differed
     unchanged: int = 0  # with --update: existing records already as the row says
     changes: list[Change] = field(default_factory=list)
+    moves: list[Move] = field(default_factory=list)  # residents: with --update, people moved to another flat
+    households_added: int = 0  # residents: households created for the flats the rows name
     refused: list[Refusal] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     dry_run: bool = False
@@ -126,6 +139,10 @@ def format_report(report: ImportReport, limit: int = 50, changes: int = 20) -> s
     if report.update:
         line("将修改 / would change" if planned else "修改 / changed", report.changed, indent=4)
         line("未变 / unchanged", report.unchanged, indent=4)
+    if report.households_added:
+        line("新建住户 / households created", report.households_added)
+    if report.moves:
+        line("迁移 / moved", len(report.moves))
     shown = {"in_grid": "在网格内 / in a grid", "in_no_grid": "不在任何网格（盲区）/ in no grid",
              "joined_nearest": "就近划入 / joined the nearest grid"}
     for key, count in report.membership.items():
@@ -153,6 +170,13 @@ def format_report(report: ImportReport, limit: int = 50, changes: int = 20) -> s
         if len(ordered) > limit:
             lines.append(f"  … 另有 {len(ordered) - limit} 条，完整列表见 --report / "
                          f"{len(ordered) - limit} more: write them all with --report FILE")
+    if report.moves:
+        lines += ["", "  迁移 / moves (from → to):"]
+        for move in report.moves[:limit]:
+            lines.append(f"  {move.row:>9}  {move.name} {move.id_number or ''}  {move.from_flat} → {move.to_flat}")
+        if len(report.moves) > limit:
+            lines.append(f"  … 另有 {len(report.moves) - limit} 条，完整列表见 --report / "
+                         f"{len(report.moves) - limit} more: write them all with --report FILE")
     if report.warnings:
         lines += ["", "  提示 / warnings:"] + [f"    {w}" for w in report.warnings]
     return "\n".join(lines)

@@ -36,9 +36,8 @@ Policy
 
 from __future__ import annotations
 
-import getpass
 import json
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -153,7 +152,7 @@ def resolve_columns(table: Table, kind: Kind, mapping: dict[str, str], warnings:
         chosen[target] = column
     used = set(chosen.values())
     candidates: list[tuple[str, tuple[str, ...]]] = [(f.name, f.aliases) for f in FIELDS[kind]]
-    if kind is not Kind.HOUSEHOLDS and not table.spatial:
+    if kind in LOCATED and not table.spatial:
         candidates += list(LOCATION_ALIASES.items())
     for name, aliases in candidates:
         if name in chosen:
@@ -179,14 +178,14 @@ def resolve_columns(table: Table, kind: Kind, mapping: dict[str, str], warnings:
                 f"(楼栋编号) column; the file has: {columns_text}", where="building_address")
         if table.spatial:
             warnings.append("住户不使用几何，已忽略 / households have no geometry: the file's geometry was ignored")
-    elif table.spatial:
+    elif kind in LOCATED and table.spatial:
         ignored = [t for t in LOCATION_ALIASES if t in chosen]
         if ignored:
             warnings.append(f"空间文件使用自身几何，忽略 {', '.join(ignored)} / a spatial file's own geometry "
                             f"is used: the {', '.join(ignored)} mapping was ignored")
             for t in ignored:
                 used.discard(chosen.pop(t))
-    else:
+    elif kind in LOCATED:
         if "wkt" in chosen:
             for t in ("lon", "lat"):
                 if t in chosen:
@@ -240,7 +239,8 @@ def _parse_rows(table: Table, kind: Kind, columns: dict[str, str], progress: boo
                 values[f.name][i] = f.parse(raw)
             except BadValue as exc:
                 rows.refuse(i, Refusal(row, "bad_value", f"{f.label_zh} {exc.reason.split(' / ')[0]} / "
-                                       f"{f.name} {exc.reason.split(' / ', 1)[-1]}", column, str(raw)))
+                                       f"{f.name} {exc.reason.split(' / ', 1)[-1]}", column,
+                                       None if f.sensitive else str(raw)))
     if kind is Kind.BUILDINGS:
         values["name"] = [name if name is not None else address
                           for name, address in zip(values["name"], values["address"], strict=True)]
@@ -307,6 +307,10 @@ def import_file(session: Session, kind: str | Kind, path: str | Path,
                        "要素按文件顺序从 1 编号 / features numbered from 1 in file order"),
     )
     columns = resolve_columns(table, kind, options.mapping, report.warnings, update=options.update)
+    if kind is Kind.RESIDENTS:
+        from gisgrid.imports.residents import import_residents  # it builds on this module's helpers
+
+        return import_residents(session, table, columns, report, options)
     rows = _parse_rows(table, kind, columns, options.progress)
     points = footprints = place = None
     if kind is not Kind.HOUSEHOLDS:
@@ -323,19 +327,31 @@ def import_file(session: Session, kind: str | Kind, path: str | Path,
     for index_refusals in rows.refusals.values():
         report.refused.extend(index_refusals)
 
+    compared = _compared(kind, columns)
+
+    def check() -> list[Refusal]:
+        refused = _stage_and_check(session, kind, table, rows, keys, points, footprints, candidates, options, place)
+        if options.update:
+            refused += _check_changes(session, kind, columns)
+        _plan(session, kind, compared, report)  # on the stage the refused rows have left
+        return refused
+
+    all_or_nothing(session, report, options, check, lambda: _write(session, kind, compared, report))
+    _audit(session, kind, report, options)
+    return report
+
+
+def all_or_nothing(session: Session, report: ImportReport, options: ImportOptions,
+                   check: Callable[[], list[Refusal]], write: Callable[[], None]) -> ImportReport:
+    """Run the database checks and, unless ``dry_run`` or ``strict`` with refusals, the write,
+    in one savepoint: a database error rolls all of it back and says so (never a 500)."""
     savepoint = session.begin_nested()
     try:
-        refused_in_db = _stage_and_check(session, kind, table, rows, keys, points, footprints,
-                                         candidates, options, place)
-        if options.update:
-            refused_in_db += _check_changes(session, kind, columns)
-        report.refused.extend(refused_in_db)
+        report.refused.extend(check())
         report.refused.sort(key=lambda r: r.row)
-        compared = _compared(kind, columns)
-        _plan(session, kind, compared, report)
-        write = not options.dry_run and not (options.strict and report.refused)
-        if write:
-            _write(session, kind, compared, report)
+        wanted = not options.dry_run and not (options.strict and report.refused)
+        if wanted:
+            write()
         session.execute(text(f"DROP TABLE {STAGE}"))
     except DBAPIError as exc:
         savepoint.rollback()
@@ -345,12 +361,11 @@ def import_file(session: Session, kind: str | Kind, path: str | Path,
     except BaseException:
         savepoint.rollback()
         raise
-    if write:
+    if wanted:
         savepoint.commit()
         report.written = report.loaded > 0
     else:
         savepoint.rollback()
-    _audit(session, kind, report, options)
     return report
 
 
@@ -358,7 +373,7 @@ def _audit(session, kind: Kind, report: ImportReport, options: ImportOptions) ->
     """One audit row per import, in the caller's transaction; a dry run is on record too (who
     looked at what a file would change), with the counts it would have written."""
     outcome = "dry_run" if report.dry_run else "refused" if report.strict and report.refused else "ok"
-    record(session, actor=options.actor or getpass.getuser(), action="import", outcome=outcome,
+    record(session, actor=options.actor or "gisgrid", action="import", outcome=outcome,
            object_type=kind.value,
            detail={"file": report.file, "update": report.update, "dry_run": report.dry_run,
                    "strict": report.strict, "rows": report.rows, "added": report.added,
