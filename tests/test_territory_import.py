@@ -316,6 +316,33 @@ def test_http_a_city_wide_administrator_creates_lists_and_reads_history(scratch_
     assert scratch_http.get("/territory/110101955/history").status_code == 404
 
 
+def test_http_an_administrator_of_one_subdistrict_sees_and_replaces_only_their_own(scratch_http, scratch_engine,
+                                                                                   tmp_path):
+    from sqlalchemy.orm import Session
+
+    from gisgrid.auth.service import create_account
+    from gisgrid.core.enums import Role
+
+    own, other = "110101956", "110101957"
+    for code, x in ((own, 7000), (other, 8000)):
+        box = write(tmp_path / f"{code}.geojson", [wgs84(metres_box(x, 0, x + 400, 400))])
+        assert _post(scratch_http, box, code=code).status_code == 200
+    with Session(scratch_engine) as session:
+        create_account(session, username="sd-admin", display_name="街道管理员", role=Role.ADMIN,
+                       password="Jiedao-Guanli-2026x", subdistrict=own)
+        session.commit()
+    token = scratch_http.post("/auth/sign-in", json={"username": "sd-admin", "password": "Jiedao-Guanli-2026x"})
+    mine = {"Authorization": "Bearer " + token.json()["token"]}
+    assert [s["code"] for s in scratch_http.get("/territory", headers=mine).json()["items"]] == [own]
+    assert scratch_http.get(f"/territory/{other}/history", headers=mine).status_code == 404
+    bigger = write(tmp_path / "bigger.geojson", [wgs84(metres_box(7000, 0, 7500, 400))])
+    assert _post(scratch_http, bigger, mine, code=other).status_code == 403
+    replaced = _post(scratch_http, bigger, mine, code=own, reason="扩大辖区")
+    assert replaced.status_code == 200 and replaced.json()["version_after"] == 2
+    versions = scratch_http.get(f"/territory/{own}/history", headers=mine).json()
+    assert [(v["version"], v["changed_by"], v["reason"]) for v in versions][1] == (2, "sd-admin", "扩大辖区")
+
+
 @pytest.fixture(scope="module")
 def demo_tokens(server, demo):
     with httpx.Client(base_url=server, timeout=30) as client:

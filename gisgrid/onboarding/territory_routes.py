@@ -79,7 +79,7 @@ def list_territory(page: Page = Depends(page_params), me: Principal = Depends(ne
     return territory.subdistricts(session, scope=me.scope, page=page)
 
 
-@router.get("/territory/{code}/history", summary="街道边界沿革 / Every version of a sub-district")
-def territory_history(code: str = CODE, me: Principal = Depends(needs("admin")),
+@router.get("/territory/{subdistrict}/history", summary="街道边界沿革 / Every version of a sub-district")
+def territory_history(subdistrict: str = CODE, me: Principal = Depends(needs("admin")),
                       session: Session = Depends(get_session)) -> list[dict[str, Any]]:
-    return territory.history(session, code, scope=me.scope)
+    return territory.history(session, subdistrict, scope=me.scope)
