@@ -9,6 +9,7 @@ import json
 import os
 import subprocess
 import sys
+import zipfile
 from pathlib import Path
 
 import geopandas as gpd
@@ -25,7 +26,7 @@ from gisgrid.core import crs
 from gisgrid.core.errors import InvalidInput
 from gisgrid.demo.accounts import PASSWORDS
 from gisgrid.grids import shapes
-from gisgrid.onboarding.territory import check_code, import_boundary
+from gisgrid.onboarding.territory import check_code, import_boundary, read_boundary
 
 from builders import Territory, lonlat, metres_box
 
@@ -106,6 +107,13 @@ def test_a_cgcs2000_shapefile_with_gbk_attributes_and_no_cpg_is_dissolved(db, tm
     boundary, _, _ = stored(db)
     assert len(shapely.get_parts(boundary)) == 1 and shapely.get_num_interior_rings(boundary.geoms[0]) == 0
     assert metres_apart(boundary, wgs84(metres_box(0, 0, 900, 500))) < 0.05
+    zipped = tmp_path / "jiedao.zip"  # as it comes by e-mail
+    with zipfile.ZipFile(zipped, "w") as archive:
+        for part in tmp_path.glob("jiedao.*"):
+            if part != zipped:
+                archive.write(part, part.name)
+    from_zip = read_boundary(zipped, None, None)
+    assert from_zip["features"] == report["features"] and from_zip["boundary"].equals(boundary)
 
 
 def test_a_geopackage_in_projected_cgcs2000_is_converted(db, tmp_path):

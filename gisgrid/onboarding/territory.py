@@ -21,6 +21,7 @@ savepoint back, so the preview is the very change a real run keeps.
 from __future__ import annotations
 
 import re
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -87,6 +88,10 @@ def _refuse(problems: list[dict]) -> None:
         raise InvalidInput(problems[0]["message"], where="file", problems=problems)
 
 
+def _feature_problem(problems: list[dict], file: str, n: int, zh: str, en: str) -> None:
+    problems.append({"where": f"feature {n}", "message": f"{file} 要素 {n}：{zh} / {file} feature {n}: {en}"})
+
+
 def read_boundary(path: Path, crs: str | None, layer: str | None) -> dict:
     """The file's polygons checked feature by feature, dissolved and converted: the WGS84
     MultiPolygon, each feature's figures and attributes, the CRS and the reader's warnings."""
@@ -107,15 +112,15 @@ def read_boundary(path: Path, crs: str | None, layer: str | None) -> dict:
     vertices = 0
     for i, wkb in enumerate(table.wkb):
         n = i + 1
-        at = f"{path.name} 要素 {n} / {path.name} feature {n}"
+        refuse = partial(_feature_problem, problems, path.name, n)
         geom = None if wkb is None else shapely.from_wkb(wkb, on_invalid="ignore")
         if geom is None or geom.is_empty:
-            problems.append({"where": f"feature {n}", "message": f"{at}：没有几何或几何为空 / has no geometry"})
+            refuse("没有几何或几何为空", "has no geometry")
             continue
         geom = shapely.force_2d(geom)
         if geom.geom_type not in ("Polygon", "MultiPolygon"):
-            problems.append({"where": f"feature {n}", "message": f"{at}：几何为 {geom.geom_type}，边界应为面（Polygon / "
-                             f"MultiPolygon）/ is a {geom.geom_type}: a boundary is a Polygon or MultiPolygon"})
+            refuse(f"几何为 {geom.geom_type}，边界应为面（Polygon / MultiPolygon）",
+                   f"is a {geom.geom_type}: a boundary is a Polygon or MultiPolygon")
             continue
         vertices += shapely.get_num_coordinates(geom)
         if vertices > MAX_VERTICES:
@@ -125,11 +130,13 @@ def read_boundary(path: Path, crs: str | None, layer: str | None) -> dict:
         with np.errstate(all="ignore"):
             wgs = convert(np.array([geom]))[0]
         problem = coordinate_problem(*shapely.bounds(wgs), sx, sy, label)
-        if problem is None:
-            bad = invalidity(geom, label, None if back is None else to_wgs84)
-            problem = None if bad is None else f"边界无效：{bad[0]} / invalid boundary: {bad[1]}"
         if problem:
-            problems.append({"where": f"feature {n}", "message": f"{at}：{problem}"})
+            zh, _, en = problem.partition("/ ")  # coordinate_problem's text is "中文 / English"
+            refuse(zh.strip(), en)
+            continue
+        bad = invalidity(geom, label, None if back is None else to_wgs84)
+        if bad:
+            refuse(f"边界无效：{bad[0]}", f"invalid boundary: {bad[1]}")
             continue
         sources.append(geom)
         features.append({"feature": n, "type": geom.geom_type, "area_m2": round(shapes.area_m2(wgs), 1),
