@@ -16,6 +16,7 @@ from gisgrid.core.errors import GisgridError
 from gisgrid.grids.commands import grid_app
 from gisgrid.imports.command import import_command
 from gisgrid.keys.commands import keys_app
+from gisgrid.onboarding.territory_commands import territory_app
 from gisgrid.reports.commands import case_app, report_app
 
 app = typer.Typer(help="gisgrid 网格化管理 GIS 服务 / grid-based community management", no_args_is_help=True)
@@ -227,6 +228,7 @@ app.add_typer(grid_app, name="grid")
 app.add_typer(report_app, name="report")
 app.add_typer(case_app, name="case")
 app.add_typer(keys_app, name="keys")
+app.add_typer(territory_app, name="territory")
 
 if __name__ == "__main__":
     app()

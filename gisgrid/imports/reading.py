@@ -99,8 +99,9 @@ def _read_spatial(path: Path, fmt: str, layer: str | None, encoding: str | None)
             f"图层不存在 / no layer {layer!r} in {path.name}; layers: {', '.join(names)}", where="layer"
         )
     warnings: list[str] = []
-    cpg = _cpg_encoding(path) if fmt == "Shapefile" else None
-    if encoding is None and fmt == "Shapefile" and cpg is None:
+    shapefile = fmt.startswith("Shapefile")  # .shp, or zipped as it comes by e-mail
+    cpg = _cpg_encoding(path) if shapefile else None
+    if encoding is None and shapefile and cpg is None:
         # Without a .cpg GDAL assumes ISO-8859-1, which garbles Chinese attribute tables.
         attempts: list[str | None] = ["UTF-8", "GB18030"]
     else:
@@ -149,15 +150,23 @@ def _redecode(text: str, encoding: str, errors: str) -> str:
 
 
 def _cpg_encoding(path: Path) -> str | None:
-    """The encoding a Shapefile's .cpg names (``UTF-8``, ``GBK``, or a code page like ``936``)."""
-    for suffix in (".cpg", ".CPG"):
-        cpg = path.with_suffix(suffix)
-        if cpg.exists():
-            name = cpg.read_text(encoding="ascii", errors="ignore").strip()
-            if name.isdigit():
-                return "UTF-8" if name == "65001" else f"cp{name}"
-            return name or None
-    return None
+    """The encoding a Shapefile's .cpg names (``UTF-8``, ``GBK``, or a code page like ``936``),
+    beside the .shp or inside the zip."""
+    if path.suffix.lower() == ".zip":
+        import zipfile
+
+        try:
+            with zipfile.ZipFile(path) as archive:
+                members = [m for m in archive.namelist() if m.lower().endswith(".cpg")]
+                name = archive.read(members[0]).decode("ascii", errors="ignore").strip() if members else None
+        except (zipfile.BadZipFile, OSError):
+            return None  # pyogrio says what is wrong with the file
+    else:
+        found = [cpg for cpg in (path.with_suffix(".cpg"), path.with_suffix(".CPG")) if cpg.exists()]
+        name = found[0].read_text(encoding="ascii", errors="ignore").strip() if found else None
+    if name and name.isdigit():
+        return "UTF-8" if name == "65001" else f"cp{name}"
+    return name or None
 
 
 def _as_text(values) -> list[str | None]:
