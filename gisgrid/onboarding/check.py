@@ -158,7 +158,7 @@ def readiness(session: Session, subdistrict: str | None, scope: Scope) -> Readin
 
     def staff_example(row):
         return _example(id=row.id, name=row.name, code=mask_phone(row.phone) if row.phone else None,
-                        address=row.title, link="/staff?limit=100")
+                        address=row.title)
 
     gaps = [_gap(session, f"no_lead_l{level}", f"无网格长的{LEVEL_ZH[level]}网格 / L{level} grids without an active lead",
                  NO_LEAD.format(grids=grids), {**params, "level": level}, grid_example) for level in (1, 2, 3)]
