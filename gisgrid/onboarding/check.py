@@ -139,7 +139,8 @@ def _gap(session: Session, key: str, label: str, sql: str, params: dict, example
 
 def readiness(session: Session, subdistrict: str | None, scope: Scope) -> Readiness:
     """Every gap of ``subdistrict`` (None: every sub-district the caller sees), in the order an
-    office fills them: grids and their leads, buildings, households, residents, staff, coverage."""
+    office fills them: the boundary, grids and their leads, buildings, households, residents,
+    staff, coverage."""
     subdistrict = _subdistrict(session, subdistrict, scope)
     rows, row_params = scope.rows("b")
     grids, grid_params = scope.codes("g.code")
@@ -160,7 +161,11 @@ def readiness(session: Session, subdistrict: str | None, scope: Scope) -> Readin
         return _example(id=row.id, name=row.name, code=mask_phone(row.phone) if row.phone else None,
                         address=row.title)
 
-    gaps = [_gap(session, f"no_lead_l{level}", f"无网格长的{LEVEL_ZH[level]}网格 / L{level} grids without an active lead",
+    condition, codes = scope.codes("code")
+    loaded = session.execute(text(f"SELECT count(*) FROM subdistricts WHERE (CAST(:sd AS text) IS NULL OR code = :sd) "
+                                  f"AND {condition}"), {"sd": subdistrict, **codes}).scalar_one()
+    gaps = [Gap("territory", "尚未导入街道边界 / no sub-district boundary loaded", 0 if loaded else 1)]
+    gaps += [_gap(session, f"no_lead_l{level}", f"无网格长的{LEVEL_ZH[level]}网格 / L{level} grids without an active lead",
                  NO_LEAD.format(grids=grids), {**params, "level": level}, grid_example) for level in (1, 2, 3)]
     staff_sql = {"grids": grids, "leading": scope.codes("m.subdistrict_code")[0],
                  "accounts": scope.codes("ac.subdistrict_code")[0]}
