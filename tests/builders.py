@@ -17,6 +17,7 @@ from geoalchemy2.shape import from_shape
 from shapely import MultiPolygon, Point, Polygon, box
 from shapely.affinity import translate
 from shapely.geometry import mapping
+from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from gisgrid.core.database import set_change_context
@@ -106,6 +107,47 @@ class Territory:
         self.db.add(place)
         self.db.flush()
         return place
+
+
+def ready_territory(db, code: str, *, planted: bool = False) -> dict:
+    """Six L2 grids of 250 households (one L1 of 1,500: every load in band), each household with
+    one resident, every lead with an account. ``planted``: the boundary reaches 100 m east of the
+    L1 zone (a blind spot, with a building in it), a building without households, a household
+    without residents, a staff member without an account and a grid whose lead has left."""
+    t = Territory(db, code, metres_box(0, 0, 700 if planted else 600, 200))
+    t.grid("001", metres_box(0, 0, 600, 200))
+    for i in range(6):
+        t.grid(f"001{i + 1:03d}", metres_box(100 * i, 0, 100 * (i + 1), 200))
+        t.building(100 * i + 50, 100, households=250, people_each=1)
+    plants: dict = {}
+    if planted:
+        plants["outside"] = t.building(650, 100, households=1, people_each=1)
+        plants["empty"] = t.building(20, 20)
+        crowded = t.building(150, 20, households=1, people_each=1)
+        plants["household"] = db.execute(text("SELECT id FROM households WHERE building_id = :b"),
+                                          {"b": crowded.id}).scalar_one()
+    db.execute(text("""INSERT INTO residents (household_id, name, sex, birth_year, relation, residence_type, party_member)
+                       SELECT h.id, '居民', 'F', 1980, '户主', 'registered', false
+                       FROM households h JOIN buildings b ON b.id = h.building_id
+                       WHERE b.subdistrict_code = :sd AND h.id <> :skip"""),
+               {"sd": code, "skip": plants.get("household", 0)})
+    db.execute(text("""INSERT INTO accounts (username, display_name, role, staff_id, subdistrict_code, password_hash)
+                       SELECT 'lead' || a.staff_id, '组长', 'grid_worker', a.staff_id, CAST(:sd AS text), 'not a hash'
+                       FROM grid_assignments a JOIN grids g ON g.id = a.grid_id WHERE g.subdistrict_code = :sd"""),
+               {"sd": code})
+    if planted:
+        volunteer = Staff(name="志愿者甲", phone="13800000001", party_member=False)
+        db.add(volunteer)
+        db.flush()
+        db.add(GridAssignment(staff_id=volunteer.id, grid_id=t.grids["001001"].id, role=StaffRole.VOLUNTEER))
+        plants["volunteer"] = volunteer.id
+        db.execute(text("UPDATE staff SET active = false WHERE id = (SELECT staff_id FROM grid_leads WHERE grid_id = :g)"),
+                   {"g": t.grids["001003"].id})
+    from gisgrid.grids import membership
+
+    membership.refresh(db, subdistrict=code)
+    db.flush()
+    return plants
 
 
 _towns = itertools.count(1)

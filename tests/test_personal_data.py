@@ -47,7 +47,7 @@ def test_no_answer_carries_an_unmasked_id_number_or_phone(http, demo, db):
     for path in ("/residents?limit=5000", f"/residents?grid={grid}&limit=5000", "/households?limit=5000",
                  f"/buildings/{building}/households", f"/grids/{grid}/ledger", f"/grids/{grid}/board",
                  f"/buildings/{building}/diagram", "/staff?limit=5000", "/map/coverage", "/cases?limit=500",
-                 "/layers/buildings/items?limit=5000"):
+                 "/layers/buildings/items?limit=5000", "/check", "/admin/check"):
         answer = http.get(path)
         assert answer.status_code == 200, (path, answer.text[:200])
         bodies.append((path, answer.text))
