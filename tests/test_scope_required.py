@@ -33,6 +33,11 @@ BY_CHECKED_KEY = {
     "gisgrid.auth.service.create_account": "write",       # links an account to its staff record
     "gisgrid.imports.service._check_households": "write",  # an administrator's import
     "gisgrid.imports.service._write": "write",
+    "gisgrid.imports.service._check_changes": "write",
+    **dict.fromkeys(("gisgrid.imports.residents." + name for name in (
+        "_check", "_write", "_update_existing", "_recount")), "write"),
+    # a boundary's impact, on the sub-district the route let this administrator replace
+    "gisgrid.onboarding.territory._impact": "subdistrict",
 }
 # Scoped services the walk must find, so that renaming the parameter cannot hide one.
 EXPECTED = {
