@@ -274,3 +274,12 @@ def header_key(name: str) -> str:
 def targets(kind: Kind) -> list[str]:
     names = [f.name for f in FIELDS[kind]]
     return [*names, *LOCATION_ALIASES] if kind in LOCATED else names
+
+
+def header_names(kind: Kind, mapping: dict[str, str]) -> list[tuple[str, ...]]:
+    """The names each column of ``kind`` may go by (columns named by ``--map`` too): what tells
+    the header row of a sheet from the title and notes above it."""
+    names = [f.aliases for f in FIELDS[kind]]
+    if kind in LOCATED:
+        names += list(LOCATION_ALIASES.values())
+    return [*names, *((column,) for column in mapping.values())]
