@@ -369,17 +369,20 @@ def _merges(grid: Grid, xml: bytes) -> None:
 
 def _formula_cells(xml: bytes) -> list[tuple[int, int, bool]]:
     """(row, column, has a computed value) of each formula cell. Excel saves a formula's result
-    beside it (<v>); a file written by a script and never opened in Excel has none."""
+    beside it (<v>, empty only for an empty text result, t="str"); a file written by a script
+    and never opened in Excel has an empty <v/> or none."""
     from openpyxl.utils import coordinate_to_tuple
 
     found = []
     for _, element in ET.iterparse(io.BytesIO(xml)):
         tag = element.tag.rsplit("}", 1)[-1]
         if tag == "c":
-            children = {child.tag.rsplit("}", 1)[-1] for child in element}
+            children = {child.tag.rsplit("}", 1)[-1]: child for child in element}
             if "f" in children and element.get("r"):
                 row, column = coordinate_to_tuple(element.get("r"))
-                found.append((row - 1, column - 1, "v" in children))
+                value = children.get("v")
+                computed = value is not None and (bool(value.text) or element.get("t") == "str")
+                found.append((row - 1, column - 1, computed))
             element.clear()
         elif tag == "row":
             element.clear()
