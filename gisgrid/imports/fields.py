@@ -84,6 +84,7 @@ def text_parser(max_len: int) -> Callable[[str], str]:
             raise BadValue(f"超过 {max_len} 个字符 / longer than {max_len} characters ({len(value)})")
         return value
 
+    parse.rule = f"文字，最多 {max_len} 字 / text, up to {max_len} characters"  # the templates describe it
     return parse
 
 
@@ -109,6 +110,8 @@ def int_parser(low: int, high: int, *, nonzero: bool = False) -> Callable[[str],
             raise BadValue(f"{value} 超出范围 {low}–{high}{extra} / {value} is out of range {low}–{high}{extra_en}")
         return value
 
+    parse.rule = (f"整数 {low}–{high}{'，不为 0' if nonzero else ''} / whole number {low}–{high}"
+                  f"{', not 0' if nonzero else ''}")
     return parse
 
 
@@ -128,6 +131,8 @@ def choice_parser(enum: type[Labelled]) -> Callable[[str], str]:
             raise BadValue(f"“{text}”不是可选值 / {text!r} is not one of: {allowed}")
         return found
 
+    parse.rule = "可选值之一（中文或英文）/ one of the allowed values (Chinese or English)"
+    parse.choices = enum
     return parse
 
 
@@ -212,6 +217,9 @@ def yes_no(raw: str) -> bool:
     if key in ("否", "n", "no", "false", "0", "×", "非党员", "群众"):
         return False
     raise BadValue(f"“{text}”应为 是/否 / {text!r} is not yes or no (是/否)")
+
+
+yes_no.rule = "是 或 否 / yes or no"
 
 
 # A 台帐 names the flat either by building address + 单元 + 楼层 + 房号, or in one 地址 text

@@ -44,6 +44,7 @@ from gisgrid.grids import membership
 from gisgrid.imports.fields import (
     FIELDS,
     KIND_LABELS,
+    LOCATED,
     LOCATION_ALIASES,
     TABLES,
     BadValue,
@@ -134,7 +135,7 @@ def resolve_columns(table: Table, kind: Kind, mapping: dict[str, str], warnings:
         chosen[target] = column
     used = set(chosen.values())
     candidates: list[tuple[str, tuple[str, ...]]] = [(f.name, f.aliases) for f in FIELDS[kind]]
-    if kind is not Kind.HOUSEHOLDS and not table.spatial:
+    if kind in LOCATED and not table.spatial:
         candidates += list(LOCATION_ALIASES.items())
     for name, aliases in candidates:
         if name in chosen:
@@ -160,14 +161,14 @@ def resolve_columns(table: Table, kind: Kind, mapping: dict[str, str], warnings:
                 f"(楼栋编号) column; the file has: {columns_text}", where="building_address")
         if table.spatial:
             warnings.append("住户不使用几何，已忽略 / households have no geometry: the file's geometry was ignored")
-    elif table.spatial:
+    elif kind in LOCATED and table.spatial:
         ignored = [t for t in LOCATION_ALIASES if t in chosen]
         if ignored:
             warnings.append(f"空间文件使用自身几何，忽略 {', '.join(ignored)} / a spatial file's own geometry "
                             f"is used: the {', '.join(ignored)} mapping was ignored")
             for t in ignored:
                 used.discard(chosen.pop(t))
-    else:
+    elif kind in LOCATED:
         if "wkt" in chosen:
             for t in ("lon", "lat"):
                 if t in chosen:
