@@ -15,6 +15,7 @@ from gisgrid.core.commandline import cluster, ensure_database, external_url, fai
 from gisgrid.core.errors import GisgridError
 from gisgrid.grids.commands import grid_app
 from gisgrid.imports.command import import_command
+from gisgrid.imports.templates import template_command
 from gisgrid.keys.commands import keys_app
 from gisgrid.onboarding.commands import check_command, export_command
 from gisgrid.onboarding.territory_commands import territory_app
@@ -227,6 +228,7 @@ def format_coverage(report) -> str:
 app.command("import")(import_command)
 app.command("check")(check_command)
 app.command("export")(export_command)
+app.command("template")(template_command)
 app.add_typer(grid_app, name="grid")
 app.add_typer(report_app, name="report")
 app.add_typer(case_app, name="case")

@@ -84,6 +84,7 @@ def text_parser(max_len: int) -> Callable[[str], str]:
             raise BadValue(f"超过 {max_len} 个字符 / longer than {max_len} characters ({len(value)})")
         return value
 
+    parse.rule = f"文字，最多 {max_len} 字 / text, up to {max_len} characters"  # the templates describe it
     return parse
 
 
@@ -109,6 +110,8 @@ def int_parser(low: int, high: int, *, nonzero: bool = False) -> Callable[[str],
             raise BadValue(f"{value} 超出范围 {low}–{high}{extra} / {value} is out of range {low}–{high}{extra_en}")
         return value
 
+    parse.rule = (f"整数 {low}–{high}{'，不为 0' if nonzero else ''} / whole number {low}–{high}"
+                  f"{', not 0' if nonzero else ''}")
     return parse
 
 
@@ -131,6 +134,8 @@ def choice_parser(enum: type[Labelled], synonyms: dict[str, Labelled] | None = N
             raise BadValue(f"“{text}”不是可选值 / {text!r} is not one of: {allowed}")
         return found
 
+    parse.rule = "可选值之一（中文或英文）/ one of the allowed values (Chinese or English)"
+    parse.choices = enum
     return parse
 
 
@@ -219,6 +224,8 @@ def yes_no(raw: str) -> bool:
     raise BadValue(f"“{text}”应为 是/否 / {text!r} is not yes or no (是/否)")
 
 
+yes_no.rule = "是 或 否 / yes or no"
+
 _RESIDENCE_WORDS = {
     **dict.fromkeys(("户籍", "本地", "常住", "户籍人口", "常住人口", "本地户籍"), ResidenceType.REGISTERED),
     **dict.fromkeys(("流动", "外来", "暂住", "流动人口", "外来人口", "暂住人口"), ResidenceType.FLOATING),
@@ -287,3 +294,12 @@ def header_key(name: str) -> str:
 def targets(kind: Kind) -> list[str]:
     names = [f.name for f in FIELDS[kind]]
     return [*names, *LOCATION_ALIASES] if kind in LOCATED else names
+
+
+def header_names(kind: Kind, mapping: dict[str, str]) -> list[tuple[str, ...]]:
+    """The names each column of ``kind`` may go by (columns named by ``--map`` too): what tells
+    the header row of a sheet from the title and notes above it."""
+    names = [f.aliases for f in FIELDS[kind]]
+    if kind in LOCATED:
+        names += list(LOCATION_ALIASES.values())
+    return [*names, *((column,) for column in mapping.values())]

@@ -1,10 +1,16 @@
 """Reading an import file into text cells (plus raw geometries for spatial files).
 
-Spatial files (GeoJSON, GeoPackage, Shapefile, zipped Shapefile) go through pyogrio; CSV and
-Excel through pandas. Every cell becomes text or None (empty), so one set of parsers serves all
-formats and a room number like "0101" keeps its leading zero. Row numbers are the ones a user
-sees: in CSV / Excel the header is row 1 and the first data row is row 2; the features of a
-spatial file are numbered from 1 in file order.
+Spatial files (GeoJSON, GeoPackage, Shapefile, zipped Shapefile) go through pyogrio; CSV through
+the csv module and Excel through openpyxl. Every cell becomes text or None (empty), so one set of
+parsers serves all formats and a room number like "0101" keeps its leading zero. Row numbers are
+the ones a user sees: the row Excel shows (header = the row the header is on, usually 1); the
+features of a spatial file are numbered from 1 in file order.
+
+Tables as offices keep them: a title, a date line and blank rows above the header (the header is
+the row among the first ones that best matches the names the caller expects), merged cells
+(filled with their top-left value), totals rows (合计, skipped), formulas (their computed value,
+or the file refused when Excel never computed it), and numbers Excel cut to 15 digits (refused:
+an ID number stored as a number has lost its last digits).
 """
 
 from __future__ import annotations
@@ -12,12 +18,17 @@ from __future__ import annotations
 import csv
 import io
 import math
+import re
+import xml.etree.ElementTree as ET
+from collections.abc import Sequence
 from dataclasses import dataclass, field
+from datetime import date, datetime, time
 from pathlib import Path
 
 import numpy as np
 
 from gisgrid.core.errors import InvalidInput
+from gisgrid.imports.fields import header_key
 
 SPATIAL = {".geojson": "GeoJSON", ".json": "GeoJSON", ".gpkg": "GeoPackage", ".shp": "Shapefile",
            ".zip": "Shapefile (zip)"}
@@ -36,6 +47,7 @@ class Table:
     declared_crs: str | None = None
     encoding: str | None = None
     warnings: list[str] = field(default_factory=list)
+    header_row: int = 1     # the row the header is on, as the user sees it
 
     @property
     def rows(self) -> int:
@@ -45,9 +57,21 @@ class Table:
     def row_word(self) -> tuple[str, str]:
         return ("要素", "feature") if self.spatial else ("行", "row")
 
+    @property
+    def row_numbering(self) -> str:
+        """How the report's row numbers are to be read, for the person who opens the file."""
+        if self.spatial:
+            return "要素按文件顺序从 1 编号 / features numbered from 1 in file order"
+        h = self.header_row
+        return (f"行号与文件一致：表头为第 {h} 行，数据从第 {h + 1} 行起 / rows numbered as in the file: "
+                f"the header is row {h}, data from row {h + 1}")
+
 
 def read_table(path: Path, *, layer: str | None = None, sheet: str | None = None,
-               encoding: str | None = None) -> Table:
+               encoding: str | None = None, header_names: Sequence[Sequence[str]] | None = None) -> Table:
+    """``header_names``: for each expected column, the names it may go by (the first is shown
+    when no header is found). With them the header of a CSV / Excel is searched for; without,
+    it is row 1."""
     path = Path(path)
     if not path.exists():
         raise InvalidInput(f"文件不存在 / no such file: {path}", where="file")
@@ -57,9 +81,9 @@ def read_table(path: Path, *, layer: str | None = None, sheet: str | None = None
     if suffix in SPATIAL:
         table = _read_spatial(path, SPATIAL[suffix], layer, encoding)
     elif suffix in (".csv", ".txt", ".tsv"):
-        table = _read_csv(path, encoding)
+        table = _from_grid(path, _read_csv(path, encoding), header_names)
     elif suffix in (".xlsx", ".xlsm"):
-        table = _read_excel(path, sheet)
+        table = _from_grid(path, _read_excel(path, sheet), header_names)
     elif suffix == ".xls":
         raise InvalidInput(
             "不支持旧版 .xls，请另存为 .xlsx / old .xls workbooks are not supported: save as .xlsx",
@@ -191,7 +215,36 @@ def _as_text(values) -> list[str | None]:
     return out
 
 
-# --- tables ----------------------------------------------------------------------------------
+# --- tables ---
+
+HEADER_SEARCH = 15          # the header is looked for among this many rows at the top
+TOTALS = {"合计", "总计", "小计", "共计", "total"}
+EXCEL_DIGITS = 1e15          # Excel keeps 15 significant digits: a number this big has lost some
+_SCIENTIFIC = re.compile(r"[+-]?\d(?:\.\d+)?[eE]\+?(\d+)")
+_WHOLE_WITH_POINT = re.compile(r"-?\d+\.0+")
+_MERGE = re.compile(rb'<(?:\w+:)?mergeCell ref="([A-Z]+[0-9]+:[A-Z]+[0-9]+)"')
+_FORMULA = re.compile(rb"<(?:\w+:)?f[\s>/]")
+
+
+@dataclass
+class Grid:
+    """A sheet as rows of text cells (0-based), with what the reader noticed about its cells."""
+
+    format: str
+    rows: list[list[str | None]]
+    sheet: str | None = None                               # Excel: names cells as Sheet1!E5
+    encoding: str | None = None
+    long_numbers: list[tuple[int, int]] = field(default_factory=list)       # (row, column) beyond 15 digits
+    formulas: list[tuple[int, int, bool]] = field(default_factory=list)     # (row, column, has a value)
+    merged: list[tuple[int, int, int, int]] = field(default_factory=list)   # (row0, col0, row1, col1)
+    warnings: list[str] = field(default_factory=list)
+
+    def cell(self, row: int, column: int) -> str:
+        from openpyxl.utils import get_column_letter
+
+        ref = f"{get_column_letter(column + 1)}{row + 1}"
+        return f"{self.sheet}!{ref}" if self.sheet else ref
+
 
 def _decode(path: Path, encoding: str | None) -> tuple[str, str]:
     raw = path.read_bytes()
@@ -217,35 +270,37 @@ def _decode(path: Path, encoding: str | None) -> tuple[str, str]:
     )
 
 
-def _read_csv(path: Path, encoding: str | None) -> Table:
-    import pandas as pd
-
+def _read_csv(path: Path, encoding: str | None) -> Grid:
     text, used = _decode(path, encoding)
-    first = text.split("\n", 1)[0]
-    delimiter = max((",", "\t", ";", "|"), key=first.count)
+    if not text.strip():
+        raise InvalidInput(f"文件为空 / {path.name} is empty", where="file")
+    # A title line above the header has no delimiters: judge by the top of the file, not line 1.
+    top = text.splitlines()[:HEADER_SEARCH]
+    delimiter = max((",", "\t", ";", "|"), key=lambda d: sum(line.count(d) for line in top))
     try:
-        frame = pd.read_csv(io.StringIO(text), sep=delimiter, dtype=str, keep_default_na=False,
-                            skip_blank_lines=False, quoting=csv.QUOTE_MINIMAL)
-    except pd.errors.EmptyDataError:
-        raise InvalidInput(f"文件为空 / {path.name} is empty", where="file") from None
-    except pd.errors.ParserError as exc:
+        rows = [[cell if cell.strip() else None for cell in row]
+                for row in csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)]
+    except csv.Error as exc:
         raise InvalidInput(f"CSV 格式错误 / {path.name} is not well-formed CSV: {exc}", where="file") from None
-    table = _from_frame(path, "CSV", frame)
-    table.encoding = used
-    return table
+    grid = Grid("CSV", rows, encoding=used)
+    for r, row in enumerate(rows):
+        for c, cell in enumerate(row):
+            if cell is not None and (m := _SCIENTIFIC.fullmatch(cell.strip())) and int(m.group(1)) >= 15:
+                grid.long_numbers.append((r, c))
+    return grid
 
 
-def _read_excel(path: Path, sheet: str | None) -> Table:
-    import pandas as pd
+def _read_excel(path: Path, sheet: str | None) -> Grid:
+    import openpyxl
 
     try:
-        sheets = pd.ExcelFile(path, engine="openpyxl")
-    except Exception as exc:  # zipfile.BadZipFile, openpyxl's own errors …
+        book = openpyxl.load_workbook(path, read_only=True, data_only=True)
+    except Exception as exc:  # zipfile.BadZipFile, KeyError of a missing part, openpyxl's own errors …
         raise InvalidInput(f"无法读取 Excel 文件 / cannot read the workbook {path.name}: {exc}",
                            where="file") from None
     warnings = []
-    with sheets:
-        names = [str(n) for n in sheets.sheet_names]
+    try:
+        names = [str(n) for n in book.sheetnames]
         if sheet is None:
             chosen = names[0]
             if len(names) > 1:
@@ -256,26 +311,216 @@ def _read_excel(path: Path, sheet: str | None) -> Table:
         else:
             raise InvalidInput(f"工作表不存在 / no sheet {sheet!r} in {path.name}; sheets: {', '.join(names)}",
                                where="sheet")
-        frame = pd.read_excel(sheets, sheet_name=chosen, dtype=str, keep_default_na=False, na_filter=False)
-    table = _from_frame(path, "Excel", frame)
-    table.warnings += warnings
-    return table
+        worksheet = book[chosen]
+        worksheet.reset_dimensions()  # some writers declare a wrong extent: read every row there is
+        grid = Grid("Excel", [], sheet=chosen, warnings=warnings)
+        for r, values in enumerate(worksheet.iter_rows(values_only=True)):
+            grid.rows.append([_excel_text(grid, r, c, v) for c, v in enumerate(values)])
+        # A read-only sheet tells neither its merged cells nor which cells are formulas: the
+        # sheet's XML part (openpyxl found it through the package's relationships) does.
+        xml = book._archive.read(worksheet._worksheet_path)
+    except InvalidInput:
+        raise
+    except Exception as exc:
+        raise InvalidInput(f"无法读取 Excel 文件 / cannot read the workbook {path.name}: {exc}",
+                           where="file") from None
+    finally:
+        book.close()
+    _merges(grid, xml)
+    if _FORMULA.search(xml):
+        grid.formulas = _formula_cells(xml)
+    return grid
 
 
-def _from_frame(path: Path, fmt: str, frame) -> Table:
-    frame = frame.rename(columns=lambda c: str(c).strip())
-    unnamed = [c for c in frame.columns if c.startswith("Unnamed:")]
-    cells: dict[str, list[str | None]] = {}
-    for column in frame.columns:
-        values = [None if v is None or (isinstance(v, float) and math.isnan(v)) or not str(v).strip()
-                  else str(v) for v in frame[column].tolist()]
-        if column in unnamed and all(v is None for v in values):
+def _excel_text(grid: Grid, r: int, c: int, value) -> str | None:
+    if value is None:
+        return None
+    if isinstance(value, str):
+        return value if value.strip() else None
+    if isinstance(value, bool):
+        return str(value)
+    if isinstance(value, float):
+        if math.isnan(value):
+            return None
+        if abs(value) >= EXCEL_DIGITS:
+            grid.long_numbers.append((r, c))
+        return str(int(value)) if value.is_integer() and abs(value) < EXCEL_DIGITS else repr(value)
+    if isinstance(value, datetime):
+        if value.time() == time():
+            return value.date().isoformat()  # a date cell: 2024-03-01, not 2024-03-01 00:00:00
+        return value.isoformat(sep=" ")
+    if isinstance(value, date | time):
+        return value.isoformat()
+    return str(value)
+
+
+def _merges(grid: Grid, xml: bytes) -> None:
+    """Every cell of a merged range gets the range's top-left value (a building address merged
+    down the rows of its flats belongs to each of them)."""
+    from openpyxl.utils import range_boundaries
+
+    height = len(grid.rows)
+    for ref in _MERGE.findall(xml):
+        col0, row0, col1, row1 = range_boundaries(ref.decode())
+        if row0 > height:
             continue
-        cells[column] = values
-    count = len(frame)
-    keep = [i for i in range(count) if any(values[i] is not None for values in cells.values())]
-    if len(keep) < count:
-        cells = {c: [values[i] for i in keep] for c, values in cells.items()}
-    # The header is row 1, so data row i (0-based) is row i + 2.
-    return Table(path=path, format=fmt, columns=list(cells), cells=cells,
-                 row_numbers=np.asarray(keep, dtype=int) + 2, spatial=False)
+        width = max(len(grid.rows[r]) for r in range(row0 - 1, min(row1, height)))
+        col1 = min(col1, max(width, col0))
+        top = grid.rows[row0 - 1]
+        value = top[col0 - 1] if col0 - 1 < len(top) else None
+        for r in range(row0 - 1, min(row1, height)):
+            row = grid.rows[r]
+            row.extend([None] * (col1 - len(row)))
+            for c in range(col0 - 1, col1):
+                row[c] = value
+        grid.merged.append((row0 - 1, col0 - 1, min(row1, height) - 1, col1 - 1))
+
+
+def _formula_cells(xml: bytes) -> list[tuple[int, int, bool]]:
+    """(row, column, has a computed value) of each formula cell. Excel saves a formula's result
+    beside it (<v>, empty only for an empty text result, t="str"); a file written by a script
+    and never opened in Excel has an empty <v/> or none."""
+    from openpyxl.utils import coordinate_to_tuple
+
+    found = []
+    for _, element in ET.iterparse(io.BytesIO(xml)):
+        tag = element.tag.rsplit("}", 1)[-1]
+        if tag == "c":
+            children = {child.tag.rsplit("}", 1)[-1]: child for child in element}
+            if "f" in children and element.get("r"):
+                row, column = coordinate_to_tuple(element.get("r"))
+                value = children.get("v")
+                computed = value is not None and (bool(value.text) or element.get("t") == "str")
+                found.append((row - 1, column - 1, computed))
+            element.clear()
+        elif tag == "row":
+            element.clear()
+    return found
+
+
+def _find_header(grid: Grid, header_names: Sequence[Sequence[str]] | None, name: str) -> int:
+    """The row index of the header: the row among the first :data:`HEADER_SEARCH` that names the
+    most expected columns (at least 2; the first such row on a tie). When none does, the first
+    row that looks like a header (two different names or more) is taken, so the message about a
+    missing column can list the file's own columns; a title alone is no header."""
+    first = next((i for i, row in enumerate(grid.rows) if any(row)), 0)
+    if header_names is None:
+        return first
+    groups = [{header_key(n) for n in names} for names in header_names]
+    best, best_score = 0, 0
+    for i, row in enumerate(grid.rows[:HEADER_SEARCH]):
+        keys = {header_key(cell) for cell in row if cell}
+        score = sum(1 for group in groups if keys & group)
+        if score > best_score:
+            best, best_score = i, score
+    if best_score < 2 and len({cell.strip() for cell in grid.rows[first] if cell}) >= 2:
+        return first
+    if best_score < 2:
+        expected = "、".join(names[0] for names in header_names if names)
+        seen = "、".join(dict.fromkeys(c.strip() for c in grid.rows[first] if c)) if grid.rows else ""
+        raise InvalidInput(
+            f"前 {HEADER_SEARCH} 行中找不到表头 / no header row in the first {HEADER_SEARCH} rows of {name}: "
+            f"expected columns such as {expected}; the first non-empty row holds: {seen or '(nothing)'} "
+            "(name columns with --map FIELD=COLUMN)", where="header")
+    return best
+
+
+def _column_names(header: list[str | None], width: int) -> list[str]:
+    from openpyxl.utils import get_column_letter
+
+    names: list[str] = []
+    seen: dict[str, int] = {}
+    for c in range(width):
+        raw = header[c] if c < len(header) else None
+        base = " ".join(str(raw).split()) if raw is not None else ""
+        base = base or f"列{get_column_letter(c + 1)}"
+        count = seen.get(base, 0)
+        seen[base] = count + 1
+        names.append(base if count == 0 else f"{base}.{count}")
+    return names
+
+
+def _is_totals(row: list[str | None]) -> bool:
+    first = next((cell for cell in row if cell is not None), None)
+    return first is not None and re.sub(r"\s+", "", first).rstrip(":：").casefold() in TOTALS
+
+
+def _from_grid(path: Path, grid: Grid, header_names: Sequence[Sequence[str]] | None) -> Table:
+    at = _find_header(grid, header_names, path.name)
+    rows = grid.rows
+    width = max((len(row) for row in rows[at:]), default=0)
+    names = _column_names(rows[at], width)
+    warnings = list(grid.warnings)
+    if at > 0:
+        warnings.append(f"表头在第 {at + 1} 行，已跳过其上 {at} 行（标题、日期等）/ header found on row {at + 1}: "
+                        f"the {at} row(s) above it (title, date …) were skipped")
+    keep: list[int] = []
+    totals: list[int] = []
+    for i in range(at + 1, len(rows)):
+        row = rows[i]
+        if any(cell is not None for cell in row):
+            (totals if _is_totals(row) else keep).append(i)
+    if totals:
+        warnings.append("合计行已跳过 / totals rows (合计) skipped: row " + ", ".join(str(i + 1) for i in totals))
+    _refuse_long_numbers(grid, at, names, set(totals))
+    _formulas(grid, at, warnings)
+    merged = [m for m in grid.merged if m[2] > at]
+    if merged:
+        from openpyxl.utils import get_column_letter as letter
+
+        shown = [f"{letter(c0 + 1)}{r0 + 1}:{letter(c1 + 1)}{r1 + 1}" for r0, c0, r1, c1 in merged[:5]]
+        more = f" … (+{len(merged) - 5})" if len(merged) > 5 else ""
+        warnings.append("合并单元格按左上角的值填入每一格 / merged cells: each cell takes the top-left value: "
+                        + ", ".join(shown) + more)
+    cells: dict[str, list[str | None]] = {}
+    for c, name in enumerate(names):
+        values = [rows[i][c] if c < len(rows[i]) else None for i in keep]
+        if name.startswith("列") and (rows[at][c] if c < len(rows[at]) else None) is None \
+                and all(v is None for v in values):
+            continue  # an unnamed column with nothing in it (a merged header's tail, a spacer)
+        if grid.format == "CSV" and any(values) and all(v is None or _WHOLE_WITH_POINT.fullmatch(v.strip())
+                                                         for v in values):
+            values = [v if v is None else v.strip().split(".")[0] for v in values]
+            warnings.append(f"“{name}”列的整数带 .0（程序导出的数字），已按整数读取 / column {name!r} held whole "
+                            "numbers written as 301.0: read as 301")
+        cells[name] = values
+    return Table(path=path, format=grid.format, columns=list(cells), cells=cells,
+                 row_numbers=np.asarray(keep, dtype=int) + 1, spatial=False, encoding=grid.encoding,
+                 warnings=warnings, header_row=at + 1)
+
+
+def _refuse_long_numbers(grid: Grid, at: int, names: list[str], skipped: set[int]) -> None:
+    """A number of 16 digits or more (an ID number, a bank card) that Excel stored as a number
+    has lost its last digits for good: refuse the file rather than store wrong numbers."""
+    by_column: dict[int, list[int]] = {}
+    for r, c in grid.long_numbers:
+        if r > at and r not in skipped:
+            by_column.setdefault(c, []).append(r)
+    if not by_column:
+        return
+    c, found = min(by_column.items())
+    cells = ", ".join(grid.cell(r, c) for r in found[:5]) + (f" … (+{len(found) - 5})" if len(found) > 5 else "")
+    raise InvalidInput(
+        f"“{names[c]}”列以数字保存，超过 15 位的数字已丢失末几位（{cells}）：请把该列设为文本格式后重新填写 / "
+        f"column {names[c]!r} was stored as numbers and lost the digits beyond the 15th ({cells}): "
+        "format the column as text and enter the numbers again", where=names[c])
+
+
+def _formulas(grid: Grid, at: int, warnings: list[str]) -> None:
+    """A formula's computed value is used (and said so); a formula never computed refuses the file."""
+    relevant = [(r, c, has) for r, c, has in grid.formulas if r >= at]
+    if not relevant:
+        return
+
+    def listed(cells: list[tuple[int, int, bool]]) -> str:
+        shown = ", ".join(grid.cell(r, c) for r, c, _ in cells[:5])
+        return shown + (f" … (+{len(cells) - 5})" if len(cells) > 5 else "")
+
+    missing = [f for f in relevant if not f[2]]
+    if missing:
+        raise InvalidInput(
+            f"{listed(missing)} 是公式且没有计算结果，请在 Excel 中打开后另存，或粘贴为数值 / {listed(missing)}: "
+            f"{len(missing)} formula cell(s) without a computed value: open and save the file in Excel, "
+            "or paste the cells as values", where="file")
+    warnings.append(f"{len(relevant)} 个单元格是公式，已使用其计算结果 / {len(relevant)} formula cell(s) read "
+                    f"as their computed values: {listed(relevant)}")

@@ -63,6 +63,7 @@ from gisgrid.imports.fields import (
     Kind,
     address_key,
     header_key,
+    header_names,
     key_sql,
     targets,
 )
@@ -297,14 +298,13 @@ def import_file(session: Session, kind: str | Kind, path: str | Path,
                                 {"c": options.subdistrict}).first()
         if found is None:
             raise InvalidInput(f"街道不存在 / no sub-district {options.subdistrict!r}", where="subdistrict")
-    table = read_table(path, layer=options.layer, sheet=options.sheet, encoding=options.encoding)
+    table = read_table(path, layer=options.layer, sheet=options.sheet, encoding=options.encoding,
+                       header_names=header_names(kind, options.mapping))
     word_zh, word_en = table.row_word
     report = ImportReport(
         kind=kind.value, file=path.name, format=table.format, crs=None, rows=table.rows,
         dry_run=options.dry_run, strict=options.strict, update=options.update, warnings=list(table.warnings),
-        row_numbering=("行号：表头为第 1 行，数据从第 2 行起 / rows numbered as in the file: the header is row 1"
-                       if not table.spatial else
-                       "要素按文件顺序从 1 编号 / features numbered from 1 in file order"),
+        row_numbering=table.row_numbering,
     )
     columns = resolve_columns(table, kind, options.mapping, report.warnings, update=options.update)
     if kind is Kind.RESIDENTS:

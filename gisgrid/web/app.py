@@ -27,6 +27,7 @@ from gisgrid.coverage.routes import router as coverage_router
 from gisgrid.fieldwork.routes import router as fieldwork_router
 from gisgrid.grids.edit_routes import router as grid_editing_router
 from gisgrid.grids.routes import router as grids_router
+from gisgrid.imports.routes import router as imports_router
 from gisgrid.layers.definitions import read_layers
 from gisgrid.maps.page_routes import router as map_pages_router
 from gisgrid.maps.routes import router as layers_router
@@ -141,7 +142,7 @@ def _include_routers(app: FastAPI) -> None:
     first, so a tile request does not walk every other router's routes."""
     for router in (layers_router, pages_router, health_router, auth_router, territory_router, grids_router,
                    grid_editing_router, buildings_router, organisations_router, staff_router, coverage_router,
-                   cases_router, fieldwork_router, reports_router, audit_router, onboarding_territory_router,
+                   cases_router, fieldwork_router, reports_router, imports_router, audit_router, onboarding_territory_router,
                    onboarding_router,
                    map_pages_router):
         app.include_router(router)
