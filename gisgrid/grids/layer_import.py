@@ -163,8 +163,7 @@ def import_layer(session: Session, request: EditRequest, path: str | Path, *, cr
         edit.lock_parent(parent, subdistrict)
     scope = _stored_layer(session, features, families)
     rows, layer_etag = _lock(edit, scope, expected_etag, reason_given)
-    in_file = {f["code"] for f in features if f["code"]}
-    stored_parents = _convert(edit, features, families, in_file, given)
+    stored_parents = _convert(edit, features, families, {f["code"] for f in features if f["code"]}, given)
     _assign(edit, features, families)
     in_file = {f["code"] for f in features}
     placed: dict[str, object] = {}  # the layer after the import, by code
