@@ -17,7 +17,7 @@ Defects planted on purpose, nothing else (``Planted``): a blind spot (a hole in 
 its descendants) with one building in it, an overlap of two sibling L2 grids (one grid and one of
 its micro-grids take a piece of the neighbour), one overloaded and one underloaded L2 grid.
 
-Grid serials number north→south in rows about 150 m (L3: 60 m) deep, west→east within a row.
+Grid serials number north→south in rows, west→east within a row (:mod:`gisgrid.grids.numbering`).
 """
 
 from __future__ import annotations
@@ -39,6 +39,7 @@ from gisgrid.cases.calendar import work_calendar
 from gisgrid.core.enums import StaffRole
 from gisgrid.core.settings import get_settings
 from gisgrid.demo import names
+from gisgrid.grids.numbering import ROW_DEPTH_M, reading_order
 
 COUNTY_CODE = "510107"
 COUNTY = "武侯区"
@@ -194,13 +195,6 @@ def _merge_small(cells: list[Polygon], min_share: float, keep_at_least: int = 1)
     return groups
 
 
-def _reading_order(shapes: list, row_depth: float) -> list[int]:
-    """Indices in serial order: rows north→south, west→east within a row."""
-    centres = [s.representative_point() for s in shapes]
-    top = max(c.y for c in centres)
-    return sorted(range(len(shapes)), key=lambda i: (int((top - centres[i].y) // row_depth), centres[i].x))
-
-
 def _factors(count: float, width: float, height: float) -> tuple[int, int]:
     nx = max(1, round(math.sqrt(count * width / height)))
     ny = max(1, round(count / nx))
@@ -301,7 +295,7 @@ class _SubDistrict:
 
         lines = [boundary.exterior, *major]
         plan = []  # (l1 index, l2 index in l1, l2 shape, [l3 shapes])
-        l1_order = _reading_order(l1_shapes, 600.0)
+        l1_order = reading_order(l1_shapes, ROW_DEPTH_M[1])
         special = self._pick_special(len(l1_order))
         for rank, l1 in enumerate(l1_order):
             zone = l1_shapes[l1]
@@ -311,7 +305,7 @@ class _SubDistrict:
             cells = _cells(zone, minor)
             groups = _merge_small(cells, 0.45)
             l2_shapes = [unary_union([cells[i] for i in g]) for g in groups]
-            for l2_rank, l2 in enumerate(_reading_order(l2_shapes, 150.0)):
+            for l2_rank, l2 in enumerate(reading_order(l2_shapes, ROW_DEPTH_M[2])):
                 shape = l2_shapes[l2]
                 wants = 4 if (rank, l2_rank) == special["overloaded"] else 2 if (rank, l2_rank) == special["underloaded"] else None
                 l3_lines, l3_shapes = self._micro(shape, wants)
@@ -469,7 +463,7 @@ class _SubDistrict:
                 grids.append(self._grid(l2_id, 2, l2_code, l1_code, rank + 1, l2_name, l2_geoms[p_index]))
                 grid_ids[("l2", p_index)] = (l2_id, l2_code, l2_name)
                 street_of[p_index] = self._street_name(len(street_of))
-                for serial, child in enumerate(_reading_order(l3_geoms[p_index], 60.0), 1):
+                for serial, child in enumerate(reading_order(l3_geoms[p_index], ROW_DEPTH_M[3]), 1):
                     l3_code = l2_code + f"{serial:03d}"
                     l3_id = self.ids.one("grids")
                     grids.append(self._grid(l3_id, 3, l3_code, l2_code, serial,

@@ -111,6 +111,11 @@ def format_report(report: EditReport | ImportReport) -> str:
                   f"改形 reshaped {summary['reshaped']}, 改名 renamed {summary['renamed']}, 撤销 retired "
                   f"{summary['retired']}, 未变 unchanged {summary['unchanged']}",
                   f"  图层 etag / layer etag: {report['etag']}  (--expect for the real import)", ""]
+        if report["new_grids"]:
+            lines.append("  新网格 / new grids (feature → code, name, parent):")
+            lines += [f"    features[{g['feature']}] → {g['code']}{' (assigned)' if g['assigned'] else ''}  "
+                      f"{g['name']}  ⊂ {g['parent']}" for g in report["new_grids"]]
+            lines.append("")
     for grid in report["grids"]:
         was = f" (was {grid['previous_code']})" if grid["previous_code"] else ""
         version = f"v{grid['version_before'] or '-'} → v{grid['version_after'] or '?'}"
@@ -306,19 +311,28 @@ def restore(
 
 @grid_app.command("import")
 def import_layer(
-    path: Path = typer.Argument(..., help="GeoJSON, GeoPackage or Shapefile with code and name"),
+    path: Path = typer.Argument(..., help="GeoJSON, GeoPackage or Shapefile with name (and code)"),
     layer: str | None = typer.Option(None, "--layer", help="layer name in a GeoPackage"),
     expect: str | None = typer.Option(None, "--expect", help="the layer etag the dry run printed"),
-    reason: str = REASON, mode: str = MODE, crs: str | None = CRS, dry_run: bool = DRY,
-    actor: str | None = ACTOR, as_json: bool = AS_JSON,
+    level: int | None = typer.Option(None, "--level", min=1, max=3, help="the file's level: features may then "
+                                     "lack codes, each parent is found by containment"),
+    assign_codes: bool = typer.Option(False, "--assign-codes", help="number features without a code: "
+                                      "north→south, west→east within the parent, after its highest serial"),
+    column_map: list[str] | None = typer.Option(None, "--map", help="FIELD=COLUMN: read name (or code) from COLUMN"),
+    reason: str | None = typer.Option(None, "--reason", help="修改原因（记入沿革；首次导入默认“导入 FILE”）/ why "
+                                      "(kept in the history; a first import defaults to '导入 FILE')"),
+    mode: str = MODE, crs: str | None = CRS, dry_run: bool = DRY, actor: str | None = ACTOR, as_json: bool = AS_JSON,
 ) -> None:
     """导入网格图层（一次变更）/ import a whole layer of grids as one change."""
+    from gisgrid.grids.layer_import import column_map as parse_map
+    from gisgrid.grids.layer_import import default_reason
     from gisgrid.grids.layer_import import import_layer as run_import
 
     def call(session, request):
-        return run_import(session, request, path, crs=crs, layer=layer, expected_etag=expect)
+        return run_import(session, request, path, crs=crs, layer=layer, expected_etag=expect, level=level,
+                          assign_codes=assign_codes, columns=parse_map(column_map), reason_given=reason is not None)
 
-    _run(call, reason=reason, mode=mode, dry_run=dry_run, actor=actor, as_json=as_json)
+    _run(call, reason=reason or default_reason(path), mode=mode, dry_run=dry_run, actor=actor, as_json=as_json)
 
 
 @grid_app.command("layer")

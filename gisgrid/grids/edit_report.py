@@ -157,9 +157,22 @@ class ImportSummary(TypedDict):
     unchanged: int
 
 
+@with_config(EXACT)
+class NewGrid(TypedDict):
+    """A grid an import creates: the feature it comes from, its code (the file's, or ``assigned``
+    by the scheme), its name, and its parent (a grid's code, or the sub-district's for an L1 zone)."""
+
+    feature: int
+    code: str
+    name: str
+    parent: str
+    assigned: bool
+
+
 class ImportReport(EditReport):
-    """An import's report also counts what it does to the file's features, and carries the
-    layer's ETag (what the real import must name after a dry run)."""
+    """An import's report also counts what it does to the file's features, lists the grids it
+    creates, and carries the layer's ETag (what the real import must name after a dry run)."""
 
     summary: ImportSummary
     etag: str
+    new_grids: list[NewGrid]

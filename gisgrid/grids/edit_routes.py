@@ -29,7 +29,8 @@ from gisgrid.core.paging import Page, page_params
 from gisgrid.grids import history, operations
 from gisgrid.grids.edit_report import EditReport, ImportReport
 from gisgrid.grids.editing import EditRequest, etag, parse_if_match
-from gisgrid.grids.layer_import import import_layer
+from gisgrid.grids.layer_import import column_map as column_map_of
+from gisgrid.grids.layer_import import default_reason, import_layer
 from gisgrid.grids.models import no_such_grid
 from gisgrid.grids.service import grid_in_scope
 
@@ -204,21 +205,29 @@ def merge_grids(body: MergeBody, response: Response, dry_run: bool = DRY_RUN, wh
 def import_grids(
     response: Response,
     file: UploadFile = File(..., description="GeoJSON, GeoPackage or zipped Shapefile"),
-    reason: str = Form(..., min_length=1, max_length=500),
+    reason: str | None = Form(None, min_length=1, max_length=500, description="why (kept in the history); a first "
+                              "import into families without grids defaults to '导入 FILE'"),
     mode: Literal["strict", "fit"] = Form("strict"),
     crs: str | None = Form(None),
     layer: str | None = Form(None, description="layer name in a GeoPackage"),
+    level: int | None = Form(None, ge=1, le=3, description="the file's level: features may then lack codes, "
+                             "each parent is found by containment"),
+    assign_codes: bool = Form(False, description="number features without a code by the scheme"),
+    column_map: list[str] | None = Form(None, alias="map", description="FIELD=COLUMN, e.g. name=网格名"),
     if_match: str | None = Header(None, alias="If-Match", description="the layer ETag the dry run returned"),
     dry_run: bool = DRY_RUN,
     who: Editor = Depends(editor),
     session: Session = Depends(get_session),
 ) -> ImportReport:
     suffix = Path(file.filename or "upload.geojson").suffix.lower()
-    request = EditRequest(actor=who.name, reason=reason, mode=mode, dry_run=dry_run)
+    stem = Path(file.filename or "upload").stem or "upload"
+    request = EditRequest(actor=who.name, reason=reason or default_reason(stem + suffix), mode=mode, dry_run=dry_run)
     with tempfile.TemporaryDirectory() as folder:
-        path = Path(folder) / f"{Path(file.filename or 'upload').stem or 'upload'}{suffix}"
+        path = Path(folder) / f"{stem}{suffix}"
         path.write_bytes(file.file.read())
-        report = import_layer(session, request, path, crs=crs, layer=layer, expected_etag=if_match)
+        report = import_layer(session, request, path, crs=crs, layer=layer, expected_etag=if_match, level=level,
+                              assign_codes=assign_codes, columns=column_map_of(column_map),
+                              reason_given=reason is not None)
     _within_scope(session, who, report)
     if dry_run:
         session.rollback()

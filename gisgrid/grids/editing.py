@@ -236,9 +236,10 @@ class Edit:
             text(f"SELECT {_COLUMNS} FROM grids WHERE parent_code = :c{active} ORDER BY code FOR UPDATE"),
             {"c": code})]
 
-    def next_serial(self, parent_code: str | None, subdistrict: str) -> int:
+    def next_serial(self, parent_code: str | None, subdistrict: str, *, after: int = 0) -> int:
         """The next serial under a parent: after every serial it ever gave out (history included,
-        so a code that moved away with a re-coded child is not handed out again)."""
+        so a code that moved away with a re-coded child is not handed out again), and after
+        ``after`` (serials the change itself is about to give, such as a layer's own codes)."""
         key = (subdistrict, parent_code)
         if key not in self._serials:
             if parent_code is None:
@@ -247,7 +248,7 @@ class Edit:
             else:
                 sql = "SELECT coalesce(max(right(code, 3)::int), 0) FROM grid_versions WHERE parent_code = :p"
             self._serials[key] = self.session.execute(text(sql), {"p": parent_code or subdistrict}).scalar_one()
-        self._serials[key] += 1
+        self._serials[key] = max(self._serials[key], after) + 1
         if self._serials[key] > 999:
             raise InvalidInput(f"{parent_code or subdistrict} 下的编号已用完（999）/ no serial left under "
                                f"{parent_code or subdistrict}: 999 are used", where="parent")
