@@ -108,11 +108,11 @@ def make_files(folder: Path) -> dict[str, Path]:
              "buildings": folder / "楼栋.csv", "residents": folder / "台帐.xlsx", "staff": folder / "人员.xlsx"}
     gpd.GeoDataFrame({"名称": ["朝阳测试街道"]}, geometry=[gcj02(square)], crs="EPSG:4326") \
         .to_file(files["boundary"], driver="GeoJSON")
-    halves = [lonlat(metres_box(0, 0, 1000, 500)), lonlat(metres_box(0, 500, 1000, 1000))]
-    gpd.GeoDataFrame({"名称": ["南社区", "北社区"]}, geometry=halves, crs="EPSG:4326") \
+    halves = [lonlat(metres_box(500, 0, 1000, 1000)), lonlat(metres_box(0, 0, 500, 1000))]
+    gpd.GeoDataFrame({"名称": ["东社区", "西社区"]}, geometry=halves, crs="EPSG:4326") \
         .to_file(files["l1"], driver="GeoJSON")
-    quarters = [lonlat(metres_box(x, y, x + 500, y + 500)) for y in (500, 0) for x in (0, 500)]
-    gpd.GeoDataFrame({"名称": ["北一网格", "北二网格", "南一网格", "南二网格"]}, geometry=quarters, crs="EPSG:4490") \
+    quarters = [lonlat(metres_box(x, y, x + 500, y + 500)) for y in (0, 500) for x in (0, 500)]
+    gpd.GeoDataFrame({"名称": ["西南网格", "东南网格", "西北网格", "东北网格"]}, geometry=quarters, crs="EPSG:4490") \
         .to_file(files["l2"], driver="ESRI Shapefile", encoding="GBK")
     files["l2"].with_suffix(".cpg").unlink(missing_ok=True)
     points = [lonlat(Point(x, y)) for _, x, y in BUILDINGS]
@@ -162,9 +162,9 @@ def test_a_blank_installation_onboards_itself(blank, browser, tmp_path):
     with engine.connect() as conn:
         codes = dict(conn.execute(text("SELECT name, code FROM grids ORDER BY code")).all())
     # numbered west→east, north→south within the parent
-    assert codes["北社区"] == f"{SD}001" and codes["南社区"] == f"{SD}002"
-    assert codes["北一网格"] == f"{SD}001001" and codes["北二网格"] == f"{SD}001002"
-    assert codes["南一网格"] == f"{SD}002001" and codes["南二网格"] == f"{SD}002002"
+    assert codes["西社区"] == f"{SD}001" and codes["东社区"] == f"{SD}002"
+    assert codes["西北网格"] == f"{SD}001001" and codes["西南网格"] == f"{SD}001002"
+    assert codes["东北网格"] == f"{SD}002001" and codes["东南网格"] == f"{SD}002002"
 
     ok(gisgrid(url, "import", "buildings", str(files["buildings"]), "--crs", "WGS84"))
     ok(gisgrid(url, "import", "residents", str(files["residents"])))

@@ -747,6 +747,8 @@ class _Buildings:
         for k, (rid, age, relation) in enumerate(zip(ids, ages, relations, strict=True)):
             sex = head_sex if k == 0 else ("F" if head_sex == "M" else "M") if relation == "配偶" else rng.choice(["M", "F"])
             birth = datetime(year - age, 1, 1) + timedelta(days=int(rng.integers(0, 365)))
+            if birth >= REFERENCE_TIME.replace(tzinfo=None):  # nobody is born after the demo's today
+                birth -= timedelta(days=61)
             region = rng.choice(_FLOATING_REGIONS) if floating else COUNTY_CODE
             sequence = int(rng.integers(0, 500)) * 2 + (1 if sex == "M" else 0)
             tags = set(household_tags)
