@@ -19,6 +19,9 @@ REFUSAL_LABELS = {
     "unknown_building": "楼栋不存在",
     "bad_value": "取值错误",
     "missing_value": "缺少必填项",
+    "unknown_grid": "网格不存在",
+    "one_lead": "一格一长",
+    "name_mismatch": "姓名不一致",
 }
 
 

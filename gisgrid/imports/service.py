@@ -44,6 +44,7 @@ from gisgrid.grids import membership
 from gisgrid.imports.fields import (
     FIELDS,
     KIND_LABELS,
+    LOCATED,
     LOCATION_ALIASES,
     TABLES,
     BadValue,
@@ -133,7 +134,7 @@ def resolve_columns(table: Table, kind: Kind, mapping: dict[str, str], warnings:
         chosen[target] = column
     used = set(chosen.values())
     candidates: list[tuple[str, tuple[str, ...]]] = [(f.name, f.aliases) for f in FIELDS[kind]]
-    if kind is not Kind.HOUSEHOLDS and not table.spatial:
+    if kind in LOCATED and not table.spatial:
         candidates += list(LOCATION_ALIASES.items())
     for name, aliases in candidates:
         if name in chosen:
@@ -159,6 +160,10 @@ def resolve_columns(table: Table, kind: Kind, mapping: dict[str, str], warnings:
                 f"(楼栋编号) column; the file has: {columns_text}", where="building_address")
         if table.spatial:
             warnings.append("住户不使用几何，已忽略 / households have no geometry: the file's geometry was ignored")
+    elif kind not in LOCATED:
+        if table.spatial:
+            warnings.append(f"{KIND_LABELS[kind]}不使用几何，已忽略 / {kind.value} have no geometry: the file's "
+                            "geometry was ignored")
     elif table.spatial:
         ignored = [t for t in LOCATION_ALIASES if t in chosen]
         if ignored:
@@ -285,6 +290,10 @@ def import_file(session: Session, kind: str | Kind, path: str | Path,
     )
     columns = resolve_columns(table, kind, options.mapping, report.warnings)
     rows = _parse_rows(table, kind, columns, options.progress)
+    if kind is Kind.STAFF:
+        from gisgrid.imports.staff import import_staff  # it builds on this module
+
+        return import_staff(session, table, columns, rows, report, options)
     points = footprints = place = None
     if kind is not Kind.HOUSEHOLDS:
         located = locate(table, kind, options.crs, columns)
