@@ -33,6 +33,7 @@ BY_CHECKED_KEY = {
     "gisgrid.auth.service.create_account": "write",       # links an account to its staff record
     "gisgrid.imports.service._check_households": "write",  # an administrator's import
     "gisgrid.imports.service._write": "write",
+    "gisgrid.imports.staff._check_database": "write",  # an administrator's staff import
 }
 # Scoped services the walk must find, so that renaming the parameter cannot hide one.
 EXPECTED = {
