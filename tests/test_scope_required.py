@@ -34,6 +34,9 @@ BY_CHECKED_KEY = {
     "gisgrid.imports.service._check_households": "write",  # an administrator's import
     "gisgrid.imports.service._write": "write",
     "gisgrid.imports.staff._check_database": "write",  # an administrator's staff import
+    # an administrator linking a new account to its staff record, by phone or a grid's lead
+    "gisgrid.auth.accounts._staff": "write",
+    "gisgrid.auth.accounts._lead": "write",
 }
 # Scoped services the walk must find, so that renaming the parameter cannot hide one.
 EXPECTED = {
