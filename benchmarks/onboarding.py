@@ -171,8 +171,8 @@ def make_files(folder: Path, communities: int, residents_wanted: int, seed: int)
 
     for k in range(share):
         template = changed[int(rng.integers(len(changed)))]
-        birth = pd.Timestamp(2026, 1 + k % 12, 1 + k % 28).to_pydatetime()
-        changed.append([f"新生{k}", "男" if k % 2 else "女", id_number("510107", birth, 2 * k + (1 if k % 2 else 0)),
+        birth = pd.Timestamp(2026, 1 + k % 10, 1 + k % 28).to_pydatetime()  # born this year, before today
+        changed.append([f"新生{k}", "男" if k % 2 else "女", id_number("110105", birth, k % 1000),
                         None, *template[4:8], "子女", "户籍", "否", None])
     _sheet(folder / "residents_update.xlsx", f"{subdistrict['name']}实有人口台帐（更新）", RESIDENT_HEADERS, changed)
 

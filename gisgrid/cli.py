@@ -11,6 +11,7 @@ from pathlib import Path
 
 import typer
 
+from gisgrid.auth.commands import accounts_app
 from gisgrid.core.commandline import cluster, ensure_database, external_url, fail
 from gisgrid.core.errors import GisgridError
 from gisgrid.grids.commands import grid_app
@@ -234,6 +235,7 @@ app.add_typer(report_app, name="report")
 app.add_typer(case_app, name="case")
 app.add_typer(keys_app, name="keys")
 app.add_typer(territory_app, name="territory")
+app.add_typer(accounts_app, name="accounts")
 
 if __name__ == "__main__":
     app()

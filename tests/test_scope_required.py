@@ -38,6 +38,10 @@ BY_CHECKED_KEY = {
         "_check", "_write", "_update_existing", "_recount")), "write"),
     # a boundary's impact, on the sub-district the route let this administrator replace
     "gisgrid.onboarding.territory._impact": "subdistrict",
+    "gisgrid.imports.staff._check_database": "write",  # an administrator's staff import
+    # an administrator linking a new account to its staff record, by phone or a grid's lead
+    "gisgrid.auth.accounts._staff": "write",
+    "gisgrid.auth.accounts._lead": "write",
 }
 # Scoped services the walk must find, so that renaming the parameter cannot hide one.
 EXPECTED = {

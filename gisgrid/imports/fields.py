@@ -14,6 +14,7 @@ from enum import StrEnum
 from typing import Any
 
 from gisgrid.core.enums import BuildingUse, Labelled, Occupancy, ResidenceType, Sex, StaffRole
+from gisgrid.core.phones import phone_key, plausible_phone
 
 
 class Kind(StrEnum):
@@ -258,12 +259,40 @@ RESIDENT_FIELDS = (
     Field("key_groups", "重点人群", ("重点人群", "重点人员", "人群标签", "key_groups"), text_parser(200)),
 )
 
+def phone_parser(raw: str) -> str:
+    """A phone as its key (:func:`gisgrid.core.phones.phone_key`): how staff are matched."""
+    text = clean(raw)
+    if text is None:
+        raise BadValue("为空 / is empty")
+    key = phone_key(text)
+    if not plausible_phone(key):
+        raise BadValue(f"“{text}”不是电话号码 / {text!r} is not a phone number (7 to 12 digits, +86 allowed)")
+    return key
+
+
+# The words staff lists use for the roles, beside StaffRole's own values and labels.
+STAFF_ROLE_SYNONYMS = {
+    "网格负责人": StaffRole.GRID_LEAD, "格长": StaffRole.GRID_LEAD, "组长": StaffRole.GRID_LEAD,
+    "lead": StaffRole.GRID_LEAD,
+    "网格员": StaffRole.FULL_TIME, "专职": StaffRole.FULL_TIME, "full_time": StaffRole.FULL_TIME,
+    "兼职": StaffRole.PART_TIME, "part_time": StaffRole.PART_TIME,
+    "协管": StaffRole.ASSISTANT, "社区协管员": StaffRole.ASSISTANT,
+    "信息员": StaffRole.INFORMATION_OFFICER,
+    "保洁": StaffRole.CLEANER,
+    "骨干党员": StaffRole.PARTY_ACTIVIST,
+    "民警": StaffRole.COMMUNITY_POLICE, "片警": StaffRole.COMMUNITY_POLICE, "社区警务": StaffRole.COMMUNITY_POLICE,
+    "police": StaffRole.COMMUNITY_POLICE,
+    "楼长": StaffRole.BUILDING_HEAD, "楼道长": StaffRole.BUILDING_HEAD, "单元长": StaffRole.BUILDING_HEAD,
+    "义工": StaffRole.VOLUNTEER,
+}
+
 # One row per grid assignment: a person on several grids (or with several roles) has several
 # rows with the same phone, the staff natural key.
 STAFF_FIELDS = (
     Field("name", "姓名", ("姓名", "name"), text_parser(50), required=True),
-    Field("phone", "电话", ("电话", "联系电话", "手机", "手机号码", "phone", "tel"), text_parser(20), required=True),
-    Field("role", "角色", ("角色", "职责", "岗位", "role"), choice_parser(StaffRole), required=True),
+    Field("phone", "电话", ("电话", "联系电话", "手机", "手机号码", "phone", "tel"), phone_parser, required=True),
+    Field("role", "角色", ("角色", "职责", "岗位", "role"), choice_parser(StaffRole, STAFF_ROLE_SYNONYMS),
+          required=True),
     Field("grid_code", "网格编码", ("网格编码", "网格", "grid_code", "grid"), text_parser(18), required=True),
     Field("sex", "性别", ("性别", "sex", "gender"), choice_parser(Sex)),
     Field("title", "职务", ("职务", "单位", "工作单位", "title"), text_parser(100)),

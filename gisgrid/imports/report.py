@@ -22,6 +22,9 @@ REFUSAL_LABELS = {
     "ambiguous": "匹配多条记录",
     "conflict": "与已有数据冲突",
     "living_elsewhere": "已在别户登记",
+    "unknown_grid": "网格不存在",
+    "one_lead": "一格一长",
+    "name_mismatch": "姓名不一致",
 }
 
 

@@ -179,7 +179,11 @@ def resolve_columns(table: Table, kind: Kind, mapping: dict[str, str], warnings:
                 f"(楼栋编号) column; the file has: {columns_text}", where="building_address")
         if table.spatial:
             warnings.append("住户不使用几何，已忽略 / households have no geometry: the file's geometry was ignored")
-    elif kind in LOCATED and table.spatial:
+    elif kind not in LOCATED:
+        if table.spatial:
+            warnings.append(f"{KIND_LABELS[kind]}不使用几何，已忽略 / {kind.value} have no geometry: the file's "
+                            "geometry was ignored")
+    elif table.spatial:
         ignored = [t for t in LOCATION_ALIASES if t in chosen]
         if ignored:
             warnings.append(f"空间文件使用自身几何，忽略 {', '.join(ignored)} / a spatial file's own geometry "
@@ -312,6 +316,10 @@ def import_file(session: Session, kind: str | Kind, path: str | Path,
 
         return import_residents(session, table, columns, report, options)
     rows = _parse_rows(table, kind, columns, options.progress)
+    if kind is Kind.STAFF:
+        from gisgrid.imports.staff import import_staff  # it builds on this module
+
+        return import_staff(session, table, columns, rows, report, options)
     points = footprints = place = None
     if kind is not Kind.HOUSEHOLDS:
         located = locate(table, kind, options.crs, columns)

@@ -17,6 +17,7 @@ from sqlalchemy.engine import Engine
 
 from gisgrid import __version__
 from gisgrid.auth.access import RecentCallers
+from gisgrid.auth.account_routes import router as account_router
 from gisgrid.auth.routes import router as auth_router
 from gisgrid.cases.routes import router as cases_router
 from gisgrid.cases.workflow import escalate_overdue
@@ -140,7 +141,7 @@ def _add_docs(app: FastAPI) -> None:
 def _include_routers(app: FastAPI) -> None:
     """Routes are matched in order, router by router: the layers (vector tiles, the hottest path)
     first, so a tile request does not walk every other router's routes."""
-    for router in (layers_router, pages_router, health_router, auth_router, territory_router, grids_router,
+    for router in (layers_router, pages_router, health_router, auth_router, account_router, territory_router, grids_router,
                    grid_editing_router, buildings_router, organisations_router, staff_router, coverage_router,
                    cases_router, fieldwork_router, reports_router, imports_router, audit_router, onboarding_territory_router,
                    onboarding_router,
