@@ -11,7 +11,7 @@ a real office runs, into a blank database; each step in rows/s with its peak mem
    row, a date row, the header on row 3, every household of those people), the staff list as
    Excel. Then a copy of the residents sheet with 1 % of its rows changed: a third phones changed,
    a third people moved to another flat (whole families), a third new residents.
-2. The steps, each the real CLI in its own process (``os.wait4`` gives its own peak RSS): territory
+2. The steps, each the real CLI in its own process (its peak RSS: ``VmHWM``, read while it runs): territory
    import, grid import L1 / L2 / L3 with ``--assign-codes``, buildings, residents, staff, the first
    administrator. The residents step and the 1 % ``--update`` run ``--repeat`` times, each on its
    own copy of the database as it stood before the step (``CREATE DATABASE … TEMPLATE``).
@@ -29,6 +29,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -219,14 +220,23 @@ def run(step: str, args: list[str], env: dict, stdin: str | None = None) -> tupl
     if stdin:
         process.stdin.write(stdin)
         process.stdin.close()
-    output = process.stdout.read()
-    _, status, usage = os.wait4(process.pid, 0)
+    peak_kb = 0
+    reader = threading.Thread(target=lambda: chunks.append(process.stdout.read()))
+    chunks: list[str] = []
+    reader.start()
+    while process.poll() is None:  # the child's own high-water mark (ru_maxrss would carry ours over exec)
+        try:
+            status_text = Path(f"/proc/{process.pid}/status").read_text()
+            peak_kb = max(peak_kb, int(status_text.split("VmHWM:")[1].split()[0]))
+        except (OSError, IndexError, ValueError):
+            pass
+        time.sleep(0.05)
+    reader.join()
+    output = "".join(chunks)
     seconds = time.perf_counter() - start
-    code = os.waitstatus_to_exitcode(status)
-    process.returncode = code
-    if code != 0:
-        raise SystemExit(f"{step} failed (exit {code}):\n{output}")
-    return seconds, usage.ru_maxrss / 1024
+    if process.returncode != 0:
+        raise SystemExit(f"{step} failed (exit {process.returncode}):\n{output}")
+    return seconds, peak_kb / 1024
 
 
 def create_database(admin_url: str, name: str, template: str | None = None) -> str:

@@ -99,7 +99,8 @@ def coverage_page(session: Session, layers: dict[str, Layer], principal: Princip
         f for f in shifted["features"] if f["geometry"]["type"] != "Point"]}
     group = folium.FeatureGroup(name=t["defect_layer"], show=True)
     folium.GeoJson(polygons, style_function=defect_style,
-                   popup=folium.GeoJsonPopup(fields=["label", "grids", "area_m2"], labels=False),
+                   popup=folium.GeoJsonPopup(fields=["label", "grids", "area_m2"], labels=False)
+                   if polygons["features"] else None,  # folium refuses a popup over no features
                    class_name="gg-defects").add_to(group)
     for feature in polygons["features"]:
         kind = feature["properties"]["defect"]

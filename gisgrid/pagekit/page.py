@@ -119,9 +119,10 @@ def add_layer(m: folium.Map, session: Session, layer: Layer, principal: Principa
                                 **style).add_to(group)
         group.add_to(m)
     else:
-        folium.GeoJson(data, style_function=lambda f: f["properties"]["_style"],
-                       popup=folium.GeoJsonPopup(fields=["_popup"], labels=False),
-                       **options).add_to(m)
+        # folium checks a popup's fields against the features: an empty layer (a sub-district
+        # without micro-grids yet) gets none
+        popup = folium.GeoJsonPopup(fields=["_popup"], labels=False) if data["features"] else None
+        folium.GeoJson(data, style_function=lambda f: f["properties"]["_style"], popup=popup, **options).add_to(m)
     return len(data["features"])
 
 
