@@ -299,6 +299,10 @@ def test_the_cli_creates_replaces_lists_and_shows_history(cli_url, tmp_path):
 
 # --- HTTP ------------------------------------------------------------------------------------
 
+# The scratch database is shared with other modules whose territories commit near the builders'
+# origin: these tests draw theirs 150 km north of it.
+FAR = 150_000
+
 def _post(client: httpx.Client, path: Path, headers: dict | None = None, **form):
     with path.open("rb") as handle:
         return client.post("/territory/import", files={"file": (path.name, handle.read())},
@@ -307,7 +311,7 @@ def _post(client: httpx.Client, path: Path, headers: dict | None = None, **form)
 
 def test_http_a_city_wide_administrator_creates_lists_and_reads_history(scratch_http, tmp_path):
     code = "110101954"
-    made = _post(scratch_http, write(tmp_path / "边界.geojson", [to_gcj02(wgs84(metres_box(5000, 0, 5400, 400)))]),
+    made = _post(scratch_http, write(tmp_path / "边界.geojson", [to_gcj02(wgs84(metres_box(5000, FAR, 5400, FAR + 400)))]),
                  code=code, crs="GCJ-02", city="北京市")
     assert made.status_code == 200, made.text
     assert made.json()["action"] == "created" and made.json()["file"] == "边界.geojson"
@@ -333,7 +337,7 @@ def test_http_an_administrator_of_one_subdistrict_sees_and_replaces_only_their_o
 
     own, other = "110101956", "110101957"
     for code, x in ((own, 7000), (other, 8000)):
-        box = write(tmp_path / f"{code}.geojson", [wgs84(metres_box(x, 0, x + 400, 400))])
+        box = write(tmp_path / f"{code}.geojson", [wgs84(metres_box(x, FAR, x + 400, FAR + 400))])
         assert _post(scratch_http, box, code=code).status_code == 200
     with Session(scratch_engine) as session:
         create_account(session, username="sd-admin", display_name="街道管理员", role=Role.ADMIN,
@@ -343,7 +347,7 @@ def test_http_an_administrator_of_one_subdistrict_sees_and_replaces_only_their_o
     mine = {"Authorization": "Bearer " + token.json()["token"]}
     assert [s["code"] for s in scratch_http.get("/territory", headers=mine).json()["items"]] == [own]
     assert scratch_http.get(f"/territory/{other}/history", headers=mine).status_code == 404
-    bigger = write(tmp_path / "bigger.geojson", [wgs84(metres_box(7000, 0, 7500, 400))])
+    bigger = write(tmp_path / "bigger.geojson", [wgs84(metres_box(7000, FAR, 7500, FAR + 400))])
     assert _post(scratch_http, bigger, mine, code=other).status_code == 403
     replaced = _post(scratch_http, bigger, mine, code=own, reason="扩大辖区")
     assert replaced.status_code == 200 and replaced.json()["version_after"] == 2

@@ -45,6 +45,7 @@ from gisgrid.imports.service import (
     _collect,
     _parse_rows,
     all_or_nothing,
+    flat_refusals,
 )
 
 _BUILDING = r"(?P<b>.*?[号楼栋座院幢])"
@@ -338,23 +339,7 @@ def _check(session: Session, options: ImportOptions) -> list[Refusal]:
     refusals = _collect(session, f"""
         SELECT rownum, building, b_matches FROM {STAGE} WHERE b_id IS NULL OR b_matches > 1 ORDER BY rownum
     """, {}, unknown)
-    if sd is not None:
-        refusals += _collect(session, f"""
-            SELECT rownum, subdistrict_code, b_address FROM {STAGE} WHERE subdistrict_code <> :sd ORDER BY rownum
-        """, {"sd": sd}, lambda row: Refusal(
-            row[0], "outside_subdistrict", f"楼栋位于街道 {row[1]} 而非 {sd} / the building {row[2]!r} is in "
-            f"sub-district {row[1]}, not {sd}", "building_address", row[2]))
-    refusals += _collect(session, f"""
-        SELECT rownum, entrance, b_entrances, 'entrance' FROM {STAGE} WHERE entrance > b_entrances
-        UNION ALL
-        SELECT rownum, floor, b_floors, 'floor' FROM {STAGE} WHERE floor > b_floors AND entrance <= b_entrances
-        ORDER BY 1
-    """, {}, lambda row: Refusal(
-        row[0], "bad_value",
-        (f"单元 {row[1]} 超出楼栋的 {row[2]} 个单元 / entrance {row[1]}, but the building has {row[2]} entrance(s)"
-         if row[3] == "entrance" else
-         f"楼层 {row[1]} 高于楼栋的 {row[2]} 层 / floor {row[1]} is above the building's {row[2]} floor(s)"),
-        row[3], str(row[1])))
+    refusals += flat_refusals(session, sd)
     session.execute(text(f"""
         UPDATE {STAGE} s SET h_id = h.id FROM households h
         WHERE h.building_id = s.b_id AND h.entrance = s.entrance AND h.floor = s.floor AND h.room = s.room

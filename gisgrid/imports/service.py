@@ -360,7 +360,7 @@ def all_or_nothing(session: Session, report: ImportReport, options: ImportOption
         wanted = not options.dry_run and not (options.strict and report.refused)
         if wanted:
             write()
-        session.execute(text(f"DROP TABLE {STAGE}"))
+        session.execute(text(f"DROP TABLE IF EXISTS {STAGE}"))  # the kinds that stage rows
     except DBAPIError as exc:
         savepoint.rollback()
         detail = getattr(getattr(exc.orig, "diag", None), "message_primary", None) or str(exc.orig)
@@ -515,6 +515,30 @@ def _check_points(session, kind: Kind, options: ImportOptions, place) -> list[Re
         "records in the database: cannot tell which one to update", "address", row[2]))
 
 
+def flat_refusals(session, sd: str | None) -> list[Refusal]:
+    """Staged flats (``b_*`` the building found) in another sub-district than ``sd``, or on an
+    entrance or floor the building does not have: households and residents check them alike."""
+    refusals = []
+    if sd is not None:
+        refusals += _collect(session, f"""
+            SELECT rownum, subdistrict_code, b_address FROM {STAGE} WHERE subdistrict_code <> :sd ORDER BY rownum
+        """, {"sd": sd}, lambda row: Refusal(
+            row[0], "outside_subdistrict", f"楼栋位于街道 {row[1]} 而非 {sd} / the building {row[2]!r} is in "
+            f"sub-district {row[1]}, not {sd}", "building_address", row[2]))
+    refusals += _collect(session, f"""
+        SELECT rownum, entrance, b_entrances, 'entrance' FROM {STAGE} WHERE entrance > b_entrances
+        UNION ALL
+        SELECT rownum, floor, b_floors, 'floor' FROM {STAGE} WHERE floor > b_floors AND entrance <= b_entrances
+        ORDER BY 1
+    """, {}, lambda row: Refusal(
+        row[0], "bad_value",
+        (f"单元 {row[1]} 超出楼栋的 {row[2]} 个单元 / entrance {row[1]}, but the building has {row[2]} entrance(s)"
+         if row[3] == "entrance" else
+         f"楼层 {row[1]} 高于楼栋的 {row[2]} 层 / floor {row[1]} is above the building's {row[2]} floor(s)"),
+        row[3], str(row[1])))
+    return refusals
+
+
 def _check_households(session, options: ImportOptions) -> list[Refusal]:
     sd = options.subdistrict
     session.execute(text(f"""
@@ -558,23 +582,7 @@ def _check_households(session, options: ImportOptions) -> list[Refusal]:
     """, {}, lambda row: Refusal(row[0], "unknown_building",
                                  f"楼栋 {row[1]} 的地址是“{row[2]}” / building #{row[1]} is at {row[2]!r}, "
                                  f"not {row[3]!r}", "building_address", row[3]))
-    if sd is not None:
-        refusals += _collect(session, f"""
-            SELECT rownum, subdistrict_code, b_address FROM {STAGE} WHERE subdistrict_code <> :sd ORDER BY rownum
-        """, {"sd": sd}, lambda row: Refusal(
-            row[0], "outside_subdistrict", f"楼栋位于街道 {row[1]} 而非 {sd} / the building {row[2]!r} is in "
-            f"sub-district {row[1]}, not {sd}", "building_address", row[2]))
-    refusals += _collect(session, f"""
-        SELECT rownum, entrance, b_entrances, 'entrance' FROM {STAGE} WHERE entrance > b_entrances
-        UNION ALL
-        SELECT rownum, floor, b_floors, 'floor' FROM {STAGE} WHERE floor > b_floors AND entrance <= b_entrances
-        ORDER BY 1
-    """, {}, lambda row: Refusal(
-        row[0], "bad_value",
-        (f"单元 {row[1]} 超出楼栋的 {row[2]} 个单元 / entrance {row[1]}, but the building has {row[2]} entrance(s)"
-         if row[3] == "entrance" else
-         f"楼层 {row[1]} 高于楼栋的 {row[2]} 层 / floor {row[1]} is above the building's {row[2]} floor(s)"),
-        row[3], str(row[1])))
+    refusals += flat_refusals(session, sd)
     refusals += _collect(session, f"""
         SELECT rownum, first FROM (
             SELECT rownum, min(rownum) OVER (PARTITION BY b_id, entrance, floor, room) AS first FROM {STAGE}

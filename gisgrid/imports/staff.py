@@ -24,22 +24,20 @@ Policy
 
 from __future__ import annotations
 
-import getpass
 from collections import Counter
 from dataclasses import dataclass, field
 
 from sqlalchemy import text
-from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
 from gisgrid.audit.service import record
 from gisgrid.core.enums import StaffRole
-from gisgrid.core.errors import Conflict, InvalidInput
+from gisgrid.core.errors import InvalidInput
 from gisgrid.core.phones import phone_key_sql
 from gisgrid.grids.models import check_grid_code, is_grid_code, no_such_grid
 from gisgrid.imports.reading import Table
 from gisgrid.imports.report import ImportReport, Refusal
-from gisgrid.imports.service import ImportOptions, Rows
+from gisgrid.imports.service import ImportOptions, Rows, all_or_nothing
 
 LEAD = StaffRole.GRID_LEAD.value
 DETAILS = ("name", "title", "sex", "party_member")  # what --update may change on a staff record
@@ -62,27 +60,14 @@ def import_staff(session: Session, table: Table, columns: dict[str, str], rows: 
     """Check every row, then write the accepted ones in one savepoint; the caller commits."""
     grids = _grids(session, table, columns, rows, options)
     _check_file(table, columns, rows, grids)
-    savepoint = session.begin_nested()
-    try:
+    plan = None
+
+    def check() -> list[Refusal]:
+        nonlocal plan
         plan = _check_database(session, table, columns, rows, grids, options, report)
-        report.refused = sorted((r for found in rows.refusals.values() for r in found), key=lambda r: r.row)
-        write = not options.dry_run and not (options.strict and report.refused)
-        if write:
-            _write(session, plan, grids, table, report)
-    except DBAPIError as exc:
-        savepoint.rollback()
-        detail = getattr(getattr(exc.orig, "diag", None), "message_primary", None) or str(exc.orig)
-        raise Conflict(f"数据库拒绝写入，已全部回滚 / the database refused the import, nothing was written: "
-                       f"{detail}", where="database") from None
-    except BaseException:
-        savepoint.rollback()
-        raise
-    if write:
-        savepoint.commit()
-        report.written = report.loaded > 0
-    else:
-        savepoint.rollback()
-    return report
+        return [r for found in rows.refusals.values() for r in found]
+
+    return all_or_nothing(session, report, options, check, lambda: _write(session, plan, grids, table, report, options.actor))
 
 
 def _row(table: Table, i: int) -> int:
@@ -236,7 +221,7 @@ def _refuser(rows, table, columns, i):
     return refuse
 
 
-def _write(session, plan: _Plan, grids, table, report: ImportReport) -> None:
+def _write(session, plan: _Plan, grids, table, report: ImportReport, actor: str | None) -> None:
     """New staff, changed staff, replaced leads gone, new assignments; one audit row."""
     new = plan.new_staff
     ids = dict(session.execute(text("""
@@ -275,9 +260,9 @@ def _write(session, plan: _Plan, grids, table, report: ImportReport) -> None:
     if new or plan.changes:
         report.warnings.append(f"工作人员：新增 {len(new)} 名，修改 {len(plan.changes)} 名 / staff: {len(new)} new, "
                                f"{len(plan.changes)} changed")
-    record(session, actor=getpass.getuser(), action="import", outcome="ok", object_type="staff",
+    record(session, actor=actor or "gisgrid", action="import", outcome="ok", object_type="staff",
            object_id=report.file[:100],
-           detail={"via": "cli", "rows": report.rows, "added": report.added, "changed": report.changed,
+           detail={"rows": report.rows, "added": report.added, "changed": report.changed,
                    "unchanged": report.unchanged, "refused": report.refused_rows, "new_staff": sorted(ids.values()),
                    "changed_staff": sorted(plan.changes), "assignments": report.ids,
                    "leads_replaced": [{k: lead[k] for k in ("grid", "staff_id")} for lead in plan.replaced]})
