@@ -34,6 +34,7 @@ BY_CHECKED_KEY = {
     "gisgrid.imports.service._check_households": "write",  # an administrator's import
     "gisgrid.imports.service._write": "write",
     "gisgrid.imports.service._check_changes": "write",
+    "gisgrid.imports.service.locate_buildings": "write",
     **dict.fromkeys(("gisgrid.imports.residents." + name for name in (
         "_check", "_write", "_update_existing", "_recount")), "write"),
     # a boundary's impact, on the sub-district the route let this administrator replace

@@ -34,7 +34,7 @@ from tqdm import tqdm
 from gisgrid.audit.service import record
 from gisgrid.core.errors import InvalidInput
 from gisgrid.core.secrets import keyring, mask_id_number, mask_phone
-from gisgrid.imports.fields import BadValue, Kind, address_key, key_sql
+from gisgrid.imports.fields import BadValue, Kind, address_key
 from gisgrid.imports.idnumbers import parse_id_number, parse_phone
 from gisgrid.imports.reading import Table
 from gisgrid.imports.report import ImportReport, Move, Refusal
@@ -46,6 +46,7 @@ from gisgrid.imports.service import (
     _parse_rows,
     all_or_nothing,
     flat_refusals,
+    locate_buildings,
 )
 
 _BUILDING = r"(?P<b>.*?[号楼栋座院幢])"
@@ -316,17 +317,7 @@ def _stage(session: Session, table: Table, people: dict[int, _Person], progress:
 
 def _check(session: Session, options: ImportOptions) -> list[Refusal]:
     sd = options.subdistrict
-    session.execute(text(f"""
-        UPDATE {STAGE} s SET b_id = m.id, b_matches = m.n
-        FROM (SELECT s2.rownum, min(b.id) AS id, count(*) AS n
-              FROM {STAGE} s2 JOIN buildings b ON {key_sql('b.address')} = s2.bkey GROUP BY s2.rownum) m
-        WHERE s.rownum = m.rownum
-    """))
-    session.execute(text(f"""
-        UPDATE {STAGE} s SET b_floors = b.floors, b_entrances = b.entrances, b_address = b.address,
-                             subdistrict_code = b.subdistrict_code
-        FROM buildings b WHERE b.id = s.b_id
-    """))
+    locate_buildings(session, "bkey")
 
     def unknown(row) -> Refusal:
         rownum, address, matches = row

@@ -539,17 +539,14 @@ def flat_refusals(session, sd: str | None) -> list[Refusal]:
     return refusals
 
 
-def _check_households(session, options: ImportOptions) -> list[Refusal]:
-    sd = options.subdistrict
-    session.execute(text(f"""
-        UPDATE {STAGE} s SET b_id = b.id, b_matches = 1
-        FROM buildings b WHERE s.building_id IS NOT NULL AND b.id = s.building_id
-    """))
+def locate_buildings(session, key: str, only: str = "true") -> None:
+    """Each staged flat's building by its normalised address (``key``, the stage's key column; ``only``
+    the rows to match): its id, how many buildings match, and what :func:`flat_refusals` needs of it."""
     session.execute(text(f"""
         UPDATE {STAGE} s SET b_id = m.id, b_matches = m.n
         FROM (SELECT s2.rownum, min(b.id) AS id, count(*) AS n
-              FROM {STAGE} s2 JOIN buildings b ON {key_sql('b.address')} = s2.akey
-              WHERE s2.building_id IS NULL GROUP BY s2.rownum) m
+              FROM {STAGE} s2 JOIN buildings b ON {key_sql('b.address')} = s2.{key}
+              WHERE {only} GROUP BY s2.rownum) m
         WHERE s.rownum = m.rownum
     """))
     session.execute(text(f"""
@@ -557,6 +554,15 @@ def _check_households(session, options: ImportOptions) -> list[Refusal]:
                              subdistrict_code = b.subdistrict_code
         FROM buildings b WHERE b.id = s.b_id
     """))
+
+
+def _check_households(session, options: ImportOptions) -> list[Refusal]:
+    sd = options.subdistrict
+    session.execute(text(f"""
+        UPDATE {STAGE} s SET b_id = b.id, b_matches = 1
+        FROM buildings b WHERE s.building_id IS NOT NULL AND b.id = s.building_id
+    """))
+    locate_buildings(session, "akey", only="s2.building_id IS NULL")
 
     def unknown(row) -> Refusal:
         rownum, building_id, address, matches = row
