@@ -6,6 +6,7 @@ from gisgrid.cases.models import Case, CaseAttachment, CaseCategory, CaseEvent, 
 from gisgrid.core.database import Base
 from gisgrid.fieldwork.models import TrainingCourse, TrainingRecord, Visit
 from gisgrid.grids.models import Grid, GridVersion
+from gisgrid.ledger.models import LedgerRequest, LedgerVersion
 from gisgrid.maps.models import BuildingLoad, GridLoad, TileCache
 from gisgrid.organisations.models import Shop, StationedUnit
 from gisgrid.registry.models import Building, Household, KeyGroup, Resident, ResidentKeyGroup
@@ -17,6 +18,6 @@ metadata = Base.metadata
 __all__ = [
     "Account", "ApiKey", "AuditEntry", "AuthSession", "Building", "BuildingLoad", "Case", "CaseAttachment",
     "CaseCategory", "CaseEvent", "CaseNumber", "Grid", "GridAssignment", "GridLoad", "GridVersion", "Household",
-    "KeyGroup", "LeadingGroupMember", "Resident", "ResidentKeyGroup", "Shop", "Staff", "StationedUnit",
+    "KeyGroup", "LeadingGroupMember", "LedgerRequest", "LedgerVersion", "Resident", "ResidentKeyGroup", "Shop", "Staff", "StationedUnit",
     "SubDistrict", "SubDistrictVersion", "TileCache", "TrainingCourse", "TrainingRecord", "Visit", "metadata",
 ]

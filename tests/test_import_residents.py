@@ -19,9 +19,9 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.orm import Session
 
 from gisgrid.core.secrets import keyring
-from gisgrid.imports.idnumbers import check_character
 from gisgrid.imports.report import format_report
 from gisgrid.imports.service import ImportOptions, import_file
+from gisgrid.registry.idnumbers import check_character
 
 from builders import Territory, lonlat, metres_box
 

@@ -65,7 +65,7 @@ def test_a_database_dump_holds_no_plaintext_id_number(database_url, demo):
     dump = shutil.which("pg_dump") or next(iter(sorted(
         p for p in (f"/usr/lib/postgresql/{v}/bin/pg_dump" for v in (17, 16, 15)) if os.path.exists(p))), None)
     assert dump, "pg_dump is installed with PostgreSQL"
-    out = subprocess.run([dump, "--data-only", "--table=residents", "-h", url.host, "-p", str(url.port), "-U",
+    out = subprocess.run([dump, "--data-only", "--table=all_residents", "--table=ledger_versions", "-h", url.host, "-p", str(url.port), "-U",
                           url.username, url.database], capture_output=True, env={**os.environ, "PGPASSWORD":
                           url.password or ""}, timeout=300)
     assert out.returncode == 0, out.stderr[-500:]
@@ -111,7 +111,7 @@ def test_the_application_role_cannot_alter_the_audit_log(app_engine, db):
                           "ALTER TABLE audit_log DISABLE TRIGGER audit_log_append_only",
                           "DROP TRIGGER audit_log_append_only ON audit_log",
                           "SET session_replication_role = replica",  # which would skip every trigger
-                          "CREATE TABLE audit_log_copy (id bigint)", "DROP TABLE residents",
+                          "CREATE TABLE audit_log_copy (id bigint)", "DROP TABLE all_residents",
                           "UPDATE alembic_version SET version_num = 'x'"):
             savepoint = conn.begin_nested()
             with pytest.raises(DBAPIError) as refused:

@@ -121,7 +121,8 @@ def test_every_table_round_trips(db, territory):
 
 def test_every_geometry_column_has_a_gist_index(db):
     columns = db.execute(text(
-        "SELECT f_table_name, f_geometry_column FROM geometry_columns WHERE f_table_schema = 'public'"
+        "SELECT f_table_name, f_geometry_column FROM geometry_columns JOIN pg_class ON relname = f_table_name "
+        "WHERE f_table_schema = 'public' AND relkind = 'r'"  # the current-records views read their tables' indexes
     )).all()
     declared = {
         (table.name, column.name)

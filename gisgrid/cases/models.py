@@ -97,7 +97,7 @@ class Case(Base):
     idempotency_key: Mapped[str | None] = mapped_column(String(200), nullable=True)
     request_digest: Mapped[str | None] = mapped_column(String(64), nullable=True,
                                                        comment="sha256 of the report an idempotency key first carried")
-    building_id: Mapped[int | None] = mapped_column(ForeignKey("buildings.id"), nullable=True)
+    building_id: Mapped[int | None] = mapped_column(ForeignKey("all_buildings.id"), nullable=True)
     address: Mapped[str | None] = mapped_column(String(200), nullable=True)
     assignee_staff_id: Mapped[int | None] = mapped_column(ForeignKey("staff.id"), nullable=True)
     handling_level: Mapped[int | None] = mapped_column(

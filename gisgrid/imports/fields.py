@@ -15,6 +15,7 @@ from typing import Any
 
 from gisgrid.core.enums import BuildingUse, Labelled, Occupancy, ResidenceType, Sex, StaffRole
 from gisgrid.core.phones import phone_key, plausible_phone
+from gisgrid.registry.idnumbers import BadValue  # noqa: F401 (the cells of every kind raise it)
 
 
 class Kind(StrEnum):
@@ -46,12 +47,6 @@ TABLES = {
 LOCATED = (Kind.BUILDINGS, Kind.UNITS, Kind.SHOPS)
 
 
-class BadValue(ValueError):
-    """A cell that cannot be stored; ``reason`` is 'Chinese / English'."""
-
-    def __init__(self, reason: str):
-        super().__init__(reason)
-        self.reason = reason
 
 
 def clean(value: str | None) -> str | None:
@@ -235,7 +230,7 @@ _RESIDENCE_WORDS = {
 
 # A 台帐 names the flat either by building address + 单元 + 楼层 + 房号, or in one 地址 text
 # ("朝阳路1号2单元3层301") that the residents import splits. ID number and phone arrive as text:
-# the residents import checks them (gisgrid.imports.idnumbers) and seals them as the registry
+# the residents import checks them (gisgrid.registry.idnumbers) and seals them as the registry
 # stores them; sex and birth year come from the ID number when missing.
 RESIDENT_FIELDS = (
     Field("name", "姓名", ("姓名", "居民姓名", "name"), text_parser(50), required=True),

@@ -7,7 +7,7 @@ Policy (beside the import service's own: every row checked first, COPY staging, 
       number (301 → 3). The building must exist (normalised address key): import buildings first.
       Households are created as needed (自住); every household the import touches ends with
       ``member_count`` = its residents, and a vacant one that gains residents becomes 自住.
-    * ID numbers follow GB 11643 (:mod:`gisgrid.imports.idnumbers`); a 15-digit old number is
+    * ID numbers follow GB 11643 (:mod:`gisgrid.registry.idnumbers`); a 15-digit old number is
       converted to 18 digits and the warnings name its rows. Sex and birth year come from the ID
       number when their cells are empty; a cell that disagrees with it is refused. A person with
       no ID number needs both.
@@ -35,7 +35,6 @@ from gisgrid.audit.service import record
 from gisgrid.core.errors import InvalidInput
 from gisgrid.core.secrets import keyring, mask_id_number, mask_phone
 from gisgrid.imports.fields import BadValue, Kind, address_key
-from gisgrid.imports.idnumbers import parse_id_number, parse_phone
 from gisgrid.imports.reading import Table
 from gisgrid.imports.report import ImportReport, Move, Refusal
 from gisgrid.imports.service import (
@@ -48,6 +47,7 @@ from gisgrid.imports.service import (
     flat_refusals,
     locate_buildings,
 )
+from gisgrid.registry.idnumbers import parse_id_number, parse_phone
 
 _BUILDING = r"(?P<b>.*?[号楼栋座院幢])"
 _FLAT_PATTERNS = (
@@ -399,7 +399,7 @@ def _write(session: Session, report: ImportReport, options: ImportOptions) -> No
         _update_existing(session, report)
     session.execute(text(f"""
         UPDATE {STAGE} s SET new_id = n.id
-        FROM (SELECT rownum, nextval(pg_get_serial_sequence('residents', 'id')) AS id
+        FROM (SELECT rownum, nextval(pg_get_serial_sequence('all_residents', 'id')) AS id
               FROM (SELECT rownum FROM {STAGE} WHERE r_id IS NULL ORDER BY rownum) o) n
         WHERE s.rownum = n.rownum
     """))

@@ -50,6 +50,7 @@ from tqdm import tqdm
 
 from gisgrid.audit.service import record
 from gisgrid.core.errors import Conflict, InvalidInput
+from gisgrid.core.records import every
 from gisgrid.core.sql import identifier
 from gisgrid.grids import membership
 from gisgrid.imports.fields import (
@@ -743,7 +744,7 @@ def _write(session, kind: Kind, compared: list[Compared], report: ImportReport) 
     table = identifier(TABLES[kind], TABLES.values())
     session.execute(text(f"""
         UPDATE {STAGE} s SET new_id = n.id
-        FROM (SELECT o.rownum, nextval(pg_get_serial_sequence('{table}', 'id')) AS id
+        FROM (SELECT o.rownum, nextval(pg_get_serial_sequence('{every(table)}', 'id')) AS id
               FROM (SELECT rownum FROM {STAGE} WHERE old_id IS NULL ORDER BY rownum) o) n
         WHERE s.rownum = n.rownum
     """))

@@ -48,7 +48,7 @@ class BuildingLoad(Base):
     __table_args__ = {"comment": "per building: occupied households, people, key-group residents, L2 grid code "
                                  "(triggers)"}
 
-    building_id: Mapped[int] = mapped_column(ForeignKey("buildings.id", ondelete="CASCADE"), primary_key=True)
+    building_id: Mapped[int] = mapped_column(ForeignKey("all_buildings.id", ondelete="CASCADE"), primary_key=True)
     households: Mapped[int] = mapped_column(Integer)
     people: Mapped[int] = mapped_column(Integer)
     key_group_people: Mapped[int] = mapped_column(Integer)

@@ -5,10 +5,11 @@ from sqlalchemy import Boolean, ForeignKey, Index, Integer, String, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from gisgrid.core.database import Base
+from gisgrid.core.records import Versioned
 from gisgrid.grids.models import GridMembership
 
 
-class _Organisation(GridMembership):
+class _Organisation(Versioned, GridMembership):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     subdistrict_code: Mapped[str] = mapped_column(String(9), ForeignKey("subdistricts.code"))
     name: Mapped[str] = mapped_column(String(150))
@@ -22,7 +23,7 @@ class _Organisation(GridMembership):
 class StationedUnit(_Organisation, Base):
     """A unit stationed in the sub-district (驻区单位): offices, schools, hospitals, firms."""
 
-    __tablename__ = "stationed_units"
+    __tablename__ = "all_stationed_units"
     __table_args__ = (Index("ix_stationed_units_geom", "geom", postgresql_using="gist"),)
 
     joined_nearest: Mapped[bool] = mapped_column(
@@ -34,7 +35,7 @@ class StationedUnit(_Organisation, Base):
 class Shop(_Organisation, Base):
     """A shop or street-front outlet (商网 / 沿街商铺)."""
 
-    __tablename__ = "shops"
+    __tablename__ = "all_shops"
     __table_args__ = (Index("ix_shops_geom", "geom", postgresql_using="gist"),)
 
     licence_no: Mapped[str | None] = mapped_column(String(30), nullable=True)

@@ -1,28 +1,32 @@
 from __future__ import annotations
 
+from datetime import date
+
 from geoalchemy2 import Geometry
 from sqlalchemy import (
     Boolean,
     CheckConstraint,
+    Date,
     ForeignKey,
     Index,
     Integer,
     LargeBinary,
     SmallInteger,
     String,
-    UniqueConstraint,
+    text,
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
 from gisgrid.core.database import Base
 from gisgrid.core.enums import BuildingUse, Occupancy, ResidenceType, Sex, pg_enum
+from gisgrid.core.records import Versioned
 from gisgrid.grids.models import GridMembership
 
 
-class Building(GridMembership, Base):
+class Building(Versioned, GridMembership, Base):
     """A building (楼栋) as a point, with its footprint when known; the point lies on the footprint."""
 
-    __tablename__ = "buildings"
+    __tablename__ = "all_buildings"
     __table_args__ = (
         CheckConstraint("floors BETWEEN 1 AND 200", name="floors_range"),
         CheckConstraint("entrances BETWEEN 1 AND 50", name="entrances_range"),
@@ -34,13 +38,14 @@ class Building(GridMembership, Base):
         Index("ix_buildings_geom", "geom", postgresql_using="gist"),
         Index("ix_buildings_footprint", "footprint", postgresql_using="gist"),
         Index("ix_buildings_subdistrict", "subdistrict_code"),
+        Index("uq_buildings_address_current", "address", unique=True, postgresql_where=text("ended_on IS NULL")),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     subdistrict_code: Mapped[str] = mapped_column(String(9), ForeignKey("subdistricts.code"))
     compound: Mapped[str | None] = mapped_column(String(100), nullable=True)
     name: Mapped[str] = mapped_column(String(100))
-    address: Mapped[str] = mapped_column(String(200), unique=True)
+    address: Mapped[str] = mapped_column(String(200))
     floors: Mapped[int] = mapped_column(SmallInteger)
     entrances: Mapped[int] = mapped_column(SmallInteger, comment="单元 (stairwells) in the building")
     flats_per_floor: Mapped[int] = mapped_column(
@@ -51,17 +56,18 @@ class Building(GridMembership, Base):
     footprint = mapped_column(Geometry("POLYGON", srid=4326, spatial_index=False), nullable=True)
 
 
-class Household(Base):
+class Household(Versioned, Base):
     """A household (户) at an address in a building: 单元 (entrance), floor and room."""
 
-    __tablename__ = "households"
+    __tablename__ = "all_households"
     __table_args__ = (
-        UniqueConstraint("building_id", "entrance", "floor", "room", name="uq_households_flat"),
+        Index("uq_households_flat", "building_id", "entrance", "floor", "room", unique=True,
+              postgresql_where=text("ended_on IS NULL")),
         CheckConstraint("member_count >= 0", name="member_count_nonnegative"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    building_id: Mapped[int] = mapped_column(ForeignKey("buildings.id"))
+    building_id: Mapped[int] = mapped_column(ForeignKey("all_buildings.id"))
     entrance: Mapped[int] = mapped_column(SmallInteger, comment="单元")
     floor: Mapped[int] = mapped_column(SmallInteger)
     room: Mapped[str] = mapped_column(String(20))
@@ -85,11 +91,11 @@ class KeyGroup(Base):
     sort_order: Mapped[int] = mapped_column(SmallInteger)
 
 
-class Resident(Base):
+class Resident(Versioned, Base):
     """A person living in a household (实有人口). ID number and phone are stored encrypted,
     with a masked form for display and a keyed blind index for exact lookup."""
 
-    __tablename__ = "residents"
+    __tablename__ = "all_residents"
     __table_args__ = (
         CheckConstraint("birth_year BETWEEN 1900 AND 2100", name="birth_year_range"),
         Index("ix_residents_household", "household_id"),
@@ -98,7 +104,7 @@ class Resident(Base):
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    household_id: Mapped[int] = mapped_column(ForeignKey("households.id"))
+    household_id: Mapped[int] = mapped_column(ForeignKey("all_households.id"))
     name: Mapped[str] = mapped_column(String(50))
     sex: Mapped[Sex] = mapped_column(pg_enum(Sex, "sex"))
     birth_year: Mapped[int] = mapped_column(SmallInteger)
@@ -111,15 +117,23 @@ class Resident(Base):
     phone_enc: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
     phone_masked: Mapped[str | None] = mapped_column(String(11), nullable=True)
     phone_index: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
+    separated: Mapped[bool] = mapped_column(Boolean, default=False, server_default=text("false"),
+                                            comment="人户分离: registered in this household, living elsewhere")
 
 
-class ResidentKeyGroup(Base):
-    """A resident's membership of a key group."""
+class ResidentKeyGroup(Versioned, Base):
+    """A resident's membership of a key group, from ``started_on`` (when known) to its end: one
+    person can hold 低保 for two periods, but one open membership per group."""
 
-    __tablename__ = "resident_key_groups"
-    __table_args__ = (Index("ix_resident_key_groups_group", "key_group"),)
-
-    resident_id: Mapped[int] = mapped_column(
-        ForeignKey("residents.id", ondelete="CASCADE"), primary_key=True
+    __tablename__ = "all_resident_key_groups"
+    __table_args__ = (
+        Index("ix_resident_key_groups_group", "key_group"),
+        Index("ix_resident_key_groups_resident", "resident_id"),
+        Index("uq_resident_key_groups_open", "resident_id", "key_group", unique=True,
+              postgresql_where=text("ended_on IS NULL")),
     )
-    key_group: Mapped[str] = mapped_column(String(40), ForeignKey("key_groups.code"), primary_key=True)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    resident_id: Mapped[int] = mapped_column(ForeignKey("all_residents.id", ondelete="CASCADE"))
+    key_group: Mapped[str] = mapped_column(String(40), ForeignKey("key_groups.code"))
+    started_on: Mapped[date | None] = mapped_column(Date, nullable=True)

@@ -29,6 +29,7 @@ class Scope:
     child_key: str | None  # the cases column naming the unit one level down
     child_units: str | None  # SELECT id, code, name of those units
     params: dict
+    buildings: str = "true"  # condition on buildings b (the ledger as it stood: their grids then)
 
     @property
     def label(self) -> str:
@@ -62,7 +63,7 @@ def resolve(session: Session, code: str | None, caller: Principal | None) -> Sco
         code = within(session, caller, code)
     if code is None:
         return Scope("city", None, "全市", "true", "true", "true", "subdistrict", "c.subdistrict_code",
-                     "SELECT code AS id, code, name FROM subdistricts", {})
+                     "SELECT code AS id, code, name FROM subdistricts", {}, "true")
     if len(code) == 9:
         name = session.execute(text("SELECT name FROM subdistricts WHERE code = :c"), {"c": code}).scalar()
         if name is None:
@@ -70,7 +71,7 @@ def resolve(session: Session, code: str | None, caller: Principal | None) -> Sco
         return Scope("subdistrict", code, name, "c.subdistrict_code = :scope", "v.subdistrict_code = :scope",
                      "g.subdistrict_code = :scope", "community", "c.grid_l1_id",
                      "SELECT id, code, name FROM grids WHERE subdistrict_code = :scope AND level = 1 "
-                     "AND retired_at IS NULL", {"scope": code})
+                     "AND retired_at IS NULL", {"scope": code}, "b.subdistrict_code = :scope")
     grid = session.execute(text("SELECT id, level, name FROM grids WHERE code = :c"), {"c": code}).first()
     if grid is None:
         raise no_such_grid(code, where="scope")
@@ -78,10 +79,10 @@ def resolve(session: Session, code: str | None, caller: Principal | None) -> Sco
                 if grid.level < 3 else None)
     visits = {1: "v.grid_l2_id IN (SELECT id FROM grids WHERE parent_code = :code)",
               2: "v.grid_l2_id = :scope",
-              3: "v.building_id IN (SELECT id FROM buildings WHERE grid_l3_id = :scope)"}[grid.level]
+              3: "v.building_id IN (SELECT id FROM all_buildings WHERE grid_l3_id = :scope)"}[grid.level]
     kind = {1: "community", 2: "grid", 3: "subgrid"}[grid.level]
     return Scope(kind, code, grid.name, f"c.grid_l{grid.level}_id = :scope", visits,
                  "(starts_with(g.code, :code) OR starts_with(:code, g.code))",
                  {1: "grid", 2: "subgrid", 3: None}[grid.level],
                  f"c.grid_l{grid.level + 1}_id" if grid.level < 3 else None, children,
-                 {"scope": grid.id, "code": code})
+                 {"scope": grid.id, "code": code}, f"b.grid_l{grid.level}_id = :scope")

@@ -22,6 +22,7 @@ from gisgrid.cases.calendar import work_calendar
 from gisgrid.cases.service import CLOSED as FINISHED
 from gisgrid.core.enums import CaseStatus
 from gisgrid.core.errors import InvalidInput
+from gisgrid.core.records import as_of
 from gisgrid.reports.scope import Scope, resolve
 
 FIGURES = ("new", "closed", "rejected", "open", "overdue", "escalated")
@@ -150,6 +151,39 @@ def _collection(session: Session, scope: Scope, start: datetime, end: datetime) 
     return {**dict(visits), "worker_reports": reports}
 
 
+def _ledger(session: Session, scope: Scope, start: datetime, end: datetime) -> dict:
+    """The ledger (台帐) as it stood at the week's end, and how many of its records changed in the
+    week: counts over the versions then in force, so ending a record later leaves them as they were."""
+    at_end = {**scope.params, "as_of": end}
+    figures = session.execute(text(f"""
+        SELECT count(DISTINCT b.id) AS buildings, count(h.id) FILTER (WHERE h.occupancy <> 'vacant') AS households,
+               coalesce(sum(h.member_count), 0)::int AS people
+        FROM {as_of('buildings')} b LEFT JOIN {as_of('households')} h ON h.building_id = b.id
+        WHERE {scope.buildings}"""), at_end).mappings().one()
+    residents = session.execute(text(f"""
+        SELECT count(*) FROM {as_of('residents')} r JOIN {as_of('households')} h ON h.id = r.household_id
+        JOIN {as_of('buildings')} b ON b.id = h.building_id WHERE {scope.buildings}"""), at_end).scalar()
+    changed = session.execute(text(f"""
+        SELECT count(*) FROM (
+            SELECT b.id FROM all_buildings b WHERE {scope.buildings} AND b.valid_from >= :start AND b.valid_from < :end
+            UNION ALL
+            SELECT h.id FROM all_households h JOIN all_buildings b ON b.id = h.building_id
+            WHERE {scope.buildings} AND h.valid_from >= :start AND h.valid_from < :end
+            UNION ALL
+            SELECT r.id FROM all_residents r JOIN all_households h ON h.id = r.household_id
+            JOIN all_buildings b ON b.id = h.building_id
+            WHERE {scope.buildings} AND r.valid_from >= :start AND r.valid_from < :end
+            UNION ALL
+            SELECT v.id FROM ledger_versions v WHERE v.kind IN ('buildings', 'households', 'residents')
+            AND v.valid_from >= :start AND v.valid_from < :end
+            AND (SELECT b.id FROM all_buildings b WHERE b.id = CASE v.kind WHEN 'buildings' THEN v.record_id
+                     WHEN 'households' THEN (v.data->>'building_id')::int
+                     ELSE (SELECT h.building_id FROM all_households h WHERE h.id = (v.data->>'household_id')::int) END
+                 AND {scope.buildings}) IS NOT NULL
+        ) changes"""), {**scope.params, "start": start, "end": end}).scalar()
+    return {**dict(figures), "residents": residents, "changes": changed}
+
+
 def weekly(session: Session, scope_code: str | None, week: str | None, now: datetime,
            caller: Principal | None, *, latest_with_cases: bool = False) -> dict:
     """The summary for ``scope_code`` (checked against the ``caller``'s scope, and their own
@@ -188,4 +222,5 @@ def weekly(session: Session, scope_code: str | None, week: str | None, now: date
         "units": {"kind": scope.child_kind, "items": units},
         "hotspots": _hotspots(session, scope, start, end),
         "collection": _collection(session, scope, start, end),
+        "ledger": _ledger(session, scope, start, end),
     }

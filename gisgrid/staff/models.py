@@ -1,13 +1,14 @@
 from __future__ import annotations
 
-from sqlalchemy import Boolean, ForeignKey, Index, Integer, String, UniqueConstraint, text
+from sqlalchemy import Boolean, ForeignKey, Index, Integer, String, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from gisgrid.core.database import Base
 from gisgrid.core.enums import Sex, StaffRole, pg_enum
+from gisgrid.core.records import Versioned
 
 
-class Staff(Base):
+class Staff(Versioned, Base):
     """A person who works for grids; the phone is a work number shown on the notice board."""
 
     __tablename__ = "staff"
@@ -21,18 +22,19 @@ class Staff(Base):
     active: Mapped[bool] = mapped_column(Boolean, default=True, server_default=text("true"))
 
 
-class GridAssignment(Base):
+class GridAssignment(Versioned, Base):
     """A staff member's role on one grid. The partial unique index keeps one lead per grid; the
     view ``grid_leads`` (migration 0014) is that lead with name and phone, for every reader."""
 
-    __tablename__ = "grid_assignments"
+    __tablename__ = "all_grid_assignments"
     __table_args__ = (
-        UniqueConstraint("staff_id", "grid_id", "role", name="uq_grid_assignments_staff_grid_role"),
+        Index("uq_grid_assignments_staff_grid_role", "staff_id", "grid_id", "role", unique=True,
+              postgresql_where=text("ended_on IS NULL")),
         Index(
             "uq_grid_assignments_one_lead",
             "grid_id",
             unique=True,
-            postgresql_where=text("role = 'grid_lead'"),
+            postgresql_where=text("role = 'grid_lead' AND ended_on IS NULL"),
         ),
         Index("ix_grid_assignments_grid", "grid_id"),
     )

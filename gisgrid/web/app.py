@@ -30,6 +30,7 @@ from gisgrid.grids.edit_routes import router as grid_editing_router
 from gisgrid.grids.routes import router as grids_router
 from gisgrid.imports.routes import router as imports_router
 from gisgrid.layers.definitions import read_layers
+from gisgrid.ledger.routes import router as ledger_router
 from gisgrid.maps.page_routes import router as map_pages_router
 from gisgrid.maps.routes import router as layers_router
 from gisgrid.onboarding.routes import router as onboarding_router
@@ -144,7 +145,7 @@ def _include_routers(app: FastAPI) -> None:
     for router in (layers_router, pages_router, health_router, auth_router, account_router, territory_router, grids_router,
                    grid_editing_router, buildings_router, organisations_router, staff_router, coverage_router,
                    cases_router, fieldwork_router, reports_router, imports_router, audit_router, onboarding_territory_router,
-                   onboarding_router,
+                   onboarding_router, ledger_router,
                    map_pages_router):
         app.include_router(router)
 

@@ -15,7 +15,14 @@ import unicodedata
 from dataclasses import dataclass
 from datetime import date
 
-from gisgrid.imports.fields import BadValue
+
+class BadValue(ValueError):
+    """A value that cannot be stored; ``reason`` is 'Chinese / English'."""
+
+    def __init__(self, reason: str):
+        super().__init__(reason)
+        self.reason = reason
+
 
 _WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
 _CHECK = "10X98765432"
