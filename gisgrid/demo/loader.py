@@ -14,6 +14,7 @@ from tqdm import tqdm
 
 from gisgrid.core.database import set_change_context
 from gisgrid.core.errors import Conflict
+from gisgrid.core.records import ALL as LEDGER
 from gisgrid.core.records import every
 from gisgrid.core.secrets import keyring, mask_id_number, mask_phone
 from gisgrid.demo.accounts import create_demo_accounts
@@ -53,12 +54,19 @@ def load(engine: Engine, data: DemoData, progress: bool = True) -> dict[str, int
                 continue
             if table == "residents":
                 frame = _sealed(frame)
+            if table in LEDGER:
+                frame = frame.assign(valid_from="-infinity")  # the demo's ledger has always been as generated
             counts[table] = _copy(cursor, every(table), frame, progress)
             # the next table's triggers read this one through its current-records view: without
             # statistics, "ended_on IS NULL" is guessed to keep 0.5 % of the rows (nested loops)
             cursor.execute(f"ANALYZE {every(table)}")
+        # placing the points is part of the generated first version, not a change after it
+        for table in membership.POINT_TABLES:
+            session.execute(text(f"ALTER TABLE {every(table)} DISABLE TRIGGER ledger_version"))
         for code in codes:
             membership.refresh(session, subdistrict=code, tables=(*membership.POINT_TABLES, "cases"))
+        for table in membership.POINT_TABLES:
+            session.execute(text(f"ALTER TABLE {every(table)} ENABLE TRIGGER ledger_version"))
         if not session.execute(text("SELECT EXISTS (SELECT 1 FROM accounts)")).scalar():
             create_demo_accounts(session, codes[0])
         for table in TILE_WATCHED:

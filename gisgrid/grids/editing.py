@@ -124,8 +124,8 @@ def parse_if_match(value: str | None) -> int | None:
         return None
     raw = value.strip().removeprefix("W/").strip('"').removeprefix("v")
     if not re.fullmatch(r"[0-9]{1,9}", raw):
-        raise InvalidInput(f"If-Match 应为网格版本，如 \"v3\"，收到 {value!r} / If-Match must be a "
-                           f"grid version such as \"v3\" (the grid's ETag), got {value!r}", where="If-Match")
+        raise InvalidInput(f"If-Match 应为版本号，如 \"v3\"（其 ETag），收到 {value!r} / If-Match must be a "
+                           f"version such as \"v3\" (the ETag of the grid or record), got {value!r}", where="If-Match")
     return int(raw)
 
 
@@ -523,7 +523,8 @@ class Edit:
                  "name": target.name, "wkb": wkb, "retired": target.retired, "id": row.id})
             if target.retired and not row.retired:
                 released += [{**r._mapping, "grid": row.code} for r in self.session.execute(text(
-                    "DELETE FROM grid_assignments a USING staff s WHERE a.grid_id = :id AND s.id = a.staff_id "
+                    "UPDATE all_grid_assignments a SET ended_on = current_date, end_reason = 'released' "
+                    "FROM staff s WHERE a.grid_id = :id AND a.ended_on IS NULL AND s.id = a.staff_id "
                     "RETURNING s.id AS staff_id, s.name, a.role"), {"id": row.id})]
         if recoding:
             # the parent keys were deferred while whole subtrees were re-coded: check them now, so

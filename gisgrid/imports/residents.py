@@ -469,7 +469,7 @@ def _update_existing(session: Session, report: ImportReport) -> None:
         FROM {STAGE} s WHERE r.id = s.r_id AND s.changed
     """))
     session.execute(text(f"""
-        DELETE FROM resident_key_groups k USING {STAGE} s
+        UPDATE resident_key_groups k SET ended_on = current_date, end_reason = 'revoked' FROM {STAGE} s
         WHERE k.resident_id = s.r_id AND s.changed AND s.groups IS NOT NULL AND NOT k.key_group = ANY(s.groups)
     """))
     session.execute(text(f"""

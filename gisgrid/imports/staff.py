@@ -241,7 +241,8 @@ def _write(session, plan: _Plan, grids, table, report: ImportReport, actor: str 
                                    "t": [d["title"] for _, d in changed], "s": [d["sex"] for _, d in changed],
                                    "m": [bool(d["party_member"]) for _, d in changed]})
     for lead in plan.replaced:
-        session.execute(text("DELETE FROM grid_assignments WHERE grid_id = :g AND staff_id = :s AND role = 'grid_lead'"),
+        session.execute(text("UPDATE grid_assignments SET ended_on = current_date, end_reason = 'reassigned' "
+                             "WHERE grid_id = :g AND staff_id = :s AND role = 'grid_lead'"),
                         {"g": lead["grid_id"], "s": lead["staff_id"]})
         report.warnings.append(f"网格 {lead['grid']} 的网格长由 {lead['name']} 换为 {lead['by']} / grid "
                                f"{lead['grid']}: lead {lead['name']} replaced by {lead['by']}")

@@ -30,7 +30,8 @@ class Kind:
 END_MOVED_OUT = {"moved_out": ("迁出", "moved out")}
 ORGANISATION = ("r.id, r.subdistrict_code, r.name, r.kind, r.address, r.contact_name, r.contact_phone, "
                 "ST_X(r.geom) AS lon, ST_Y(r.geom) AS lat")
-BOOKKEEPING = "r.version, r.valid_from, r.changed_by, r.change_reason, r.change_operation, r.ended_on, r.end_reason"
+BOOKKEEPING = ("r.version, nullif(r.valid_from, '-infinity') AS valid_from, "
+               " r.changed_by, r.change_reason, r.change_operation, r.ended_on, r.end_reason")
 
 KINDS: dict[str, Kind] = {kind.name: kind for kind in (
     Kind("buildings", "all_buildings", ("楼栋", "building"), "", place_alias="r",
@@ -45,7 +46,10 @@ KINDS: dict[str, Kind] = {kind.name: kind for kind in (
     Kind("residents", "all_residents", ("居民", "resident"),
          "JOIN all_households h ON h.id = r.household_id JOIN all_buildings p ON p.id = h.building_id",
          public="r.id, r.household_id, r.name, r.sex, r.birth_year, r.relation, r.residence_type, r.party_member, "
-                "r.separated, r.id_number_masked AS id_number, r.phone_masked AS phone",
+                "r.separated, r.id_number_masked AS id_number, r.phone_masked AS phone, "
+                "(SELECT coalesce(json_agg(json_build_object('id', k.id, 'key_group', k.key_group, 'started_on', "
+                "k.started_on, 'ended_on', k.ended_on, 'version', k.version) ORDER BY k.id), '[]') "
+                "FROM all_resident_key_groups k WHERE k.resident_id = r.id) AS key_groups",
          end_reasons=END_MOVED_OUT | {"deceased": ("死亡", "deceased")},
          sealed={"id_number": "id_number_masked", "phone": "phone_masked"}),
     Kind("resident_key_groups", "all_resident_key_groups", ("重点人群", "key-group membership"),

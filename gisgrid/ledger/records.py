@@ -123,11 +123,11 @@ def versions(session: Session, kind: Kind, record_id: int) -> list[dict]:
     geometry = {g: f"encode(ST_AsEWKB(r.{g}), 'hex')" for g in kind.geometries}
     overrides = "".join(f" || jsonb_build_object('{g}', {e})" for g, e in geometry.items())
     rows = session.execute(text(f"""
-        SELECT version, valid_from, NULL::timestamptz AS valid_to, changed_by, change_reason AS reason,
+        SELECT version, nullif(valid_from, '-infinity') AS valid_from, NULL::timestamptz AS valid_to, changed_by, change_reason AS reason,
                change_operation AS operation, to_jsonb(r){overrides} AS data
         FROM {kind.table} r WHERE r.id = :id
         UNION ALL
-        SELECT version, valid_from, valid_to, changed_by, reason, operation, data
+        SELECT version, nullif(valid_from, '-infinity'), valid_to, changed_by, reason, operation, data
         FROM ledger_versions WHERE kind = :kind AND record_id = :id
         ORDER BY version"""), {"id": record_id, "kind": kind.name}).mappings()
     return [{**row, "data": _readable(kind, row["data"])} for row in rows]

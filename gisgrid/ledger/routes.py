@@ -14,7 +14,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Header, Path, Query, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
@@ -40,6 +40,16 @@ IDEMPOTENCY_KEY = Header(None, alias="Idempotency-Key", min_length=8, max_length
 WRITE = responses(404, 409, 428)
 Reason = Annotated[str, Field(min_length=2, max_length=500, description="why (kept in the record's history)")]
 Text = Annotated[str, Field(min_length=1, max_length=100)]
+
+
+def _iso_day(value: Any) -> Any:
+    """A day is written YYYY-MM-DD: a number is not one (pydantic would read 0 as 1970-01-01)."""
+    if not isinstance(value, str | date):
+        raise ValueError("日期应写作 YYYY-MM-DD / a day is written YYYY-MM-DD")
+    return value
+
+
+Day = Annotated[date, BeforeValidator(_iso_day)]
 Lon = Annotated[float, Field(ge=-180, le=180, description="WGS84 longitude")]
 Lat = Annotated[float, Field(ge=-90, le=90, description="WGS84 latitude")]
 
@@ -52,9 +62,9 @@ class BuildingFields(Body):
     name: Text | None = None
     compound: Annotated[str, Field(max_length=100)] | None = None
     address: Annotated[str, Field(min_length=2, max_length=200)] | None = None
-    floors: Annotated[int, Field(ge=1, le=200)] | None = None
-    entrances: Annotated[int, Field(ge=1, le=50)] | None = None
-    flats_per_floor: Annotated[int, Field(ge=0, le=50)] | None = None
+    floors: Annotated[int, Field(strict=True, ge=1, le=200)] | None = None
+    entrances: Annotated[int, Field(strict=True, ge=1, le=50)] | None = None
+    flats_per_floor: Annotated[int, Field(strict=True, ge=0, le=50)] | None = None
     use: BuildingUse | None = None
     lon: Lon | None = None
     lat: Lat | None = None
@@ -63,9 +73,9 @@ class BuildingFields(Body):
 class NewBuilding(BuildingFields):
     name: Text
     address: Annotated[str, Field(min_length=2, max_length=200)]
-    floors: Annotated[int, Field(ge=1, le=200)]
-    entrances: Annotated[int, Field(ge=1, le=50)] = 1
-    flats_per_floor: Annotated[int, Field(ge=0, le=50)] = 2
+    floors: Annotated[int, Field(strict=True, ge=1, le=200)]
+    entrances: Annotated[int, Field(strict=True, ge=1, le=50)] = 1
+    flats_per_floor: Annotated[int, Field(strict=True, ge=0, le=50)] = 2
     use: BuildingUse = BuildingUse.RESIDENTIAL
     lon: Lon
     lat: Lat
@@ -74,23 +84,23 @@ class NewBuilding(BuildingFields):
 
 class HouseholdFields(Body):
     occupancy: Occupancy | None = None
-    member_count: Annotated[int, Field(ge=0, le=99)] | None = None
+    member_count: Annotated[int, Field(strict=True, ge=0, le=99)] | None = None
 
 
 class NewHousehold(HouseholdFields):
-    building_id: Annotated[int, Field(ge=1)]
-    entrance: Annotated[int, Field(ge=1, le=50)] = 1
-    floor: Annotated[int, Field(ge=1, le=200)]
+    building_id: Annotated[int, Field(strict=True, ge=1)]
+    entrance: Annotated[int, Field(strict=True, ge=1, le=50)] = 1
+    floor: Annotated[int, Field(strict=True, ge=1, le=200)]
     room: Annotated[str, Field(min_length=1, max_length=20)]
     occupancy: Occupancy = Occupancy.OWNER
-    member_count: Annotated[int, Field(ge=0, le=99)] = 0
+    member_count: Annotated[int, Field(strict=True, ge=0, le=99)] = 0
     reason: Reason = "新登记 / registered"
 
 
 class ResidentFields(Body):
     name: Annotated[str, Field(min_length=1, max_length=50)] | None = None
     sex: Sex | None = None
-    birth_year: Annotated[int, Field(ge=1900, le=2100)] | None = None
+    birth_year: Annotated[int, Field(strict=True, ge=1900, le=2100)] | None = None
     relation: Annotated[str, Field(min_length=1, max_length=20)] | None = None
     residence_type: ResidenceType | None = None
     party_member: bool | None = None
@@ -99,7 +109,7 @@ class ResidentFields(Body):
 
 
 class NewResident(ResidentFields):
-    household_id: Annotated[int, Field(ge=1)]
+    household_id: Annotated[int, Field(strict=True, ge=1)]
     name: Annotated[str, Field(min_length=1, max_length=50)]
     relation: Annotated[str, Field(min_length=1, max_length=20)] = "户主"
     residence_type: ResidenceType = ResidenceType.REGISTERED
@@ -110,11 +120,11 @@ class NewResident(ResidentFields):
 
 
 class MembershipFields(Body):
-    started_on: date | None = None
+    started_on: Day | None = None
 
 
 class NewMembership(MembershipFields):
-    resident_id: Annotated[int, Field(ge=1)]
+    resident_id: Annotated[int, Field(strict=True, ge=1)]
     key_group: Annotated[str, Field(min_length=1, max_length=40)]
     reason: Reason = "新登记 / registered"
 
@@ -161,21 +171,21 @@ BODIES: dict[str, tuple[type[Body], type[Body]]] = {
 
 
 class EndBody(Body):
-    ended_on: date = Field(description="the day it ended (moved out, died, closed, demolished, term over)")
+    ended_on: Day = Field(description="the day it ended (moved out, died, closed, demolished, term over)")
     end_reason: Annotated[str, Field(min_length=2, max_length=30)]
     reason: Reason
 
 
 class HouseholdMove(Body):
-    building_id: Annotated[int, Field(ge=1)]
-    entrance: Annotated[int, Field(ge=1, le=50)] = 1
-    floor: Annotated[int, Field(ge=1, le=200)]
+    building_id: Annotated[int, Field(strict=True, ge=1)]
+    entrance: Annotated[int, Field(strict=True, ge=1, le=50)] = 1
+    floor: Annotated[int, Field(strict=True, ge=1, le=200)]
     room: Annotated[str, Field(min_length=1, max_length=20)]
     reason: Reason
 
 
 class ResidentMove(Body):
-    household_id: Annotated[int, Field(ge=1)] | None = None
+    household_id: Annotated[int, Field(strict=True, ge=1)] | None = None
     separated: bool | None = Field(None, description="人户分离: registered in this household, living elsewhere")
     reason: Reason
 
@@ -223,7 +233,8 @@ def _register(path: str, kind: Kind) -> None:
     label = f"{kind.label[0]} / {kind.label[1]}"
 
     @router.post(f"/{path}", status_code=201, summary=f"登记{kind.label[0]} / Register a {kind.label[1]}",
-                 responses=responses(404, 409), name=f"create_{kind.name}")
+                 responses={200: {"description": "a retry with the same Idempotency-Key: the first result"},
+                            **responses(404, 409)}, name=f"create_{kind.name}")
     def create(body: new_body, request: Request, who: Editor = Depends(editor),  # type: ignore[valid-type]
                key: str | None = IDEMPOTENCY_KEY, clock: Clock = Depends(get_clock),
                session: Session = Depends(get_session)) -> Any:
@@ -237,14 +248,14 @@ def _register(path: str, kind: Kind) -> None:
             return record, 201
         return once(session, request, key, who, kind, work)
 
-    @router.get(f"/{path}/{{record_id}}", summary=f"{label}（含版本 ETag）", responses=responses(404),
+    @router.get(f"/{path}/{{record_id:int}}", summary=f"{label}（含版本 ETag）", responses=responses(404),
                 name=f"read_{kind.name}")
     def read(request: Request, record_id: int = ID, who: Editor = Depends(editor),
              session: Session = Depends(get_session)) -> Any:
         record = records.read(session, kind, record_id, who.scope)
         return JSONResponse(jsonable_encoder(record), headers={"ETag": etag(record["version"])})
 
-    @router.patch(f"/{path}/{{record_id}}", summary=f"修改{kind.label[0]} / Change a {kind.label[1]}",
+    @router.patch(f"/{path}/{{record_id:int}}", summary=f"修改{kind.label[0]} / Change a {kind.label[1]}",
                   responses=WRITE, name=f"change_{kind.name}")
     def change(body: change_body, request: Request, record_id: int = ID,  # type: ignore[valid-type]
                who: Editor = Depends(editor), if_match: str | None = IF_MATCH, key: str | None = IDEMPOTENCY_KEY,
@@ -254,7 +265,7 @@ def _register(path: str, kind: Kind) -> None:
             session, kind, who, record_id, fields, expected=parse_if_match(if_match), reason=body.reason,
             today=_today(clock)), 200))
 
-    @router.post(f"/{path}/{{record_id}}/end", summary=f"注销{kind.label[0]} / End a {kind.label[1]} "
+    @router.post(f"/{path}/{{record_id:int}}/end", summary=f"注销{kind.label[0]} / End a {kind.label[1]} "
                  f"({', '.join(kind.end_reasons)})", responses=WRITE, name=f"end_{kind.name}")
     def end(body: EndBody, request: Request, record_id: int = ID, who: Editor = Depends(editor),
             if_match: str | None = IF_MATCH, key: str | None = IDEMPOTENCY_KEY,
@@ -263,7 +274,7 @@ def _register(path: str, kind: Kind) -> None:
             session, kind, who, record_id, expected=parse_if_match(if_match), on=body.ended_on,
             end_reason=body.end_reason, reason=body.reason), 200))
 
-    @router.get(f"/{path}/{{record_id}}/history", summary=f"{kind.label[0]}的变更历史 / A {kind.label[1]}'s history",
+    @router.get(f"/{path}/{{record_id:int}}/history", summary=f"{kind.label[0]}的变更历史 / A {kind.label[1]}'s history",
                 responses=responses(404), name=f"history_{kind.name}")
     def history(record_id: int = ID, who: Editor = Depends(editor),
                 session: Session = Depends(get_session)) -> list[dict[str, Any]]:
