@@ -87,9 +87,12 @@ def changes(session: Session, code: str, start: datetime, end: datetime, scope: 
             WHERE v.kind = :kind AND {column} = :grid AND v.valid_from >= :start AND v.valid_from < :end"""),
             {"grid": grid.id, "start": start, "end": end, "kind": name}).all()]
     found.sort(key=lambda c: c[3], reverse=True)
+    histories: dict[tuple[str, int], dict[int, dict]] = {}  # a record changed often is read once
     out = []
     for name, record_id, version, _ in found[:CHANGES_LIMIT]:
         kind = KINDS[name]
-        step = next(v for v in records.history(session, kind, record_id, scope) if v["version"] == version)
-        out.append({"kind": name, "label": list(kind.label), "record_id": record_id, **step})
+        if (name, record_id) not in histories:
+            histories[name, record_id] = {v["version"]: v for v in records.history(session, kind, record_id, scope)}
+        out.append({"kind": name, "label": list(kind.label), "record_id": record_id,
+                    **histories[name, record_id][version]})
     return out
