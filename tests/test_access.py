@@ -130,7 +130,7 @@ def test_the_function_matrix_over_every_route_and_role(http, tokens, places, eng
         for method, path, need in _routes(create_app(engine)):
             if need is None:
                 continue
-            url = re.sub(r"\{(\w+)\}", lambda m: fill[m.group(1)], path)
+            url = re.sub(r"\{(\w+)(?::\w+)?\}", lambda m: fill[m.group(1)], path)
             params = {"week": "2026-W43"} if "weekly" in path else {"from": "2026-10-01", "to": "2026-10-31"} \
                 if "assessment" in path else {}
             assert anonymous.request(method, url, params=params, json={}).status_code == 401, (method, path)
@@ -192,7 +192,7 @@ def test_the_scope_matrix_over_every_object_route(http, tokens, objects, engine)
         if method != "GET" or need is None or not names or not names <= OBJECT_PARAMS:
             continue
         for place, fill in objects.items():
-            url = re.sub(r"\{(\w+)\}", lambda m, fill=fill: fill[m.group(1)], path)
+            url = re.sub(r"\{(\w+)(?::\w+)?\}", lambda m, fill=fill: fill[m.group(1)], path)
             for role, headers in tokens.items():
                 status = http.get(url, headers=headers).status_code
                 expected = 403 if need not in CAN[ROLES[role]] else 200 if place in SEES_PLACE[role] else 404
