@@ -52,6 +52,23 @@ def test_a_visit_keeps_its_grid_and_shows_in_the_weekly_summary(scratch_http, to
         assert refused.status_code == 422 and where in refused.text, (body, refused.text)
 
 
+def test_a_visit_retried_with_its_key_is_logged_once(scratch_http, scratch_engine, town):
+    import concurrent.futures
+    import uuid
+
+    key = str(uuid.uuid4())
+    body = {"staff_id": town.lead, "household_id": town.household, "note": "弱信号重试"}
+    with concurrent.futures.ThreadPoolExecutor(4) as pool:
+        answers = list(pool.map(lambda _: scratch_http.post("/visits", json=body, headers={"Idempotency-Key": key}),
+                                range(4)))
+    assert sorted(a.status_code for a in answers) == [200, 200, 200, 201], [a.text for a in answers]
+    assert len({a.json()["id"] for a in answers}) == 1
+    with scratch_engine.connect() as conn:
+        assert conn.execute(text("SELECT count(*) FROM visits WHERE idempotency_key = :k"), {"k": key}).scalar() == 1
+    other = scratch_http.post("/visits", json={**body, "note": "另一次"}, headers={"Idempotency-Key": key})
+    assert other.status_code == 422 and "Idempotency-Key" in other.text
+
+
 def test_training_scores_feed_the_skills_part_of_the_assessment(scratch_http, scratch_engine, town):
     course = scratch_http.post("/training/courses", json={"subdistrict": town.sd, "title": "矛盾纠纷调解",
                                                          "held_on": "2026-11-10", "hours": 3, "max_score": 50})

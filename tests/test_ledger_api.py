@@ -132,7 +132,7 @@ def test_a_retry_with_the_same_key_writes_once(as_, town, scratch_engine):
     first = worker.post("/households", json=body, headers={"Idempotency-Key": key})
     again = worker.post("/households", json=body, headers={"Idempotency-Key": key})
     assert first.status_code == 201 and again.status_code == 200
-    assert first.json()["id"] == again.json()["id"] and again.headers["Idempotent-Replay"] == "true"
+    assert first.json()["id"] == again.json()["id"] and again.headers["Idempotent-Replayed"] == "true"
 
 
 def test_outside_the_workers_grids_nothing_is_written(as_, town, scratch_engine):
@@ -160,3 +160,60 @@ def test_the_ledger_as_of_yesterday_is_unchanged_by_todays_end(as_, town):
     assert worker.post(f"/households/{household['id']}/end", headers={"If-Match": tag},
                        json={"ended_on": yesterday, "end_reason": "moved_out", "reason": "迁出"}).status_code == 200
     assert worker.get("/ledger", params={"grid": town.west, "as_of": yesterday}).json() == before
+
+
+def test_a_move_today_leaves_last_weeks_changes_where_they_were_made(as_, town, scratch_engine):
+    manager = as_["manager"]
+    west = manager.post("/buildings", json={"name": "西楼", "address": f"{town.sd}西路9号", "floors": 3,
+                                            **_point(town, 60, 120)}).json()
+    east = manager.post("/buildings", json={"name": "东楼", "address": f"{town.sd}东路9号", "floors": 3,
+                                            **_point(town, 300, 120)}).json()
+    household = manager.post("/households", json={"building_id": west["id"], "floor": 1, "room": "102"}).json()
+    person = manager.post("/residents", json={"household_id": household["id"], "name": "赵强", "relation": "户主",
+                                              "sex": "M", "birth_year": 1980}).json()
+    with scratch_engine.begin() as conn:  # what was just recorded, recorded a week ago
+        conn.execute(text("SET LOCAL session_replication_role = replica"))
+        for table, ids in (("all_buildings", [west["id"], east["id"]]), ("all_households", [household["id"]]),
+                           ("all_residents", [person["id"]])):
+            conn.execute(text(f"UPDATE {table} SET valid_from = valid_from - interval '7 days' WHERE id = ANY(:ids)"),
+                         {"ids": ids})
+        conn.execute(text("UPDATE ledger_versions SET valid_from = valid_from - interval '7 days', "
+                          "valid_to = valid_to - interval '7 days' WHERE kind = 'households' AND record_id = :h"),
+                     {"h": household["id"]})
+    year, number, _ = (date.today() - timedelta(days=7)).isocalendar()
+    last_week = f"{year}-W{number:02d}"
+
+    def last_weeks():
+        return {grid: (manager.get("/reports/weekly", params={"scope": grid, "week": last_week}).json()["ledger"],
+                       sorted((c["kind"], c["record_id"], c["version"]) for c in manager.get(
+                           "/ledger/changes", params={"grid": grid, "week": last_week}).json()["changes"]))
+                for grid in (town.west, town.east)}
+
+    before = last_weeks()
+    assert ("residents", person["id"], 1) in before[town.west][1]
+    tag = manager.get(f"/households/{household['id']}").headers["ETag"]
+    assert ("households", household["id"], int(tag.strip('"v'))) in before[town.west][1]
+    moved = manager.post(f"/households/{household['id']}/move", headers={"If-Match": tag},
+                         json={"building_id": east["id"], "floor": 2, "room": "201", "reason": "换房"})
+    assert moved.status_code == 200, moved.text
+    assert last_weeks() == before
+    this_week = manager.get("/ledger/changes", params={"grid": town.east}).json()["changes"]
+    assert ("households", household["id"]) in {(c["kind"], c["record_id"]) for c in this_week}
+
+
+def test_a_building_ends_only_when_its_households_are_gone(as_, town, scratch_engine):
+    worker = as_["worker"]
+    building = worker.post("/buildings", json={"name": "旧楼", "address": f"{town.sd}旧路3号", "floors": 2,
+                                               **_point(town, 40, 160)}).json()
+    household = worker.post("/households", json={"building_id": building["id"], "floor": 1, "room": "101"}).json()
+    demolish = {"ended_on": str(date.today()), "end_reason": "demolished", "reason": "拆迁"}
+    refused = worker.post(f"/buildings/{building['id']}/end", headers={"If-Match": '"v1"'}, json=demolish)
+    assert refused.status_code == 409, refused.text
+    assert "still holds 1 households" in refused.text
+    assert worker.get(f"/buildings/{building['id']}").json()["ended_on"] is None
+    tag = worker.get(f"/households/{household['id']}").headers["ETag"]
+    assert worker.post(f"/households/{household['id']}/end", headers={"If-Match": tag},
+                       json={"ended_on": str(date.today()), "end_reason": "moved_out", "reason": "拆迁"}).status_code == 200
+    ended = worker.post(f"/buildings/{building['id']}/end", headers={"If-Match": '"v1"'}, json=demolish)
+    assert ended.status_code == 200, ended.text
+    assert ended.json()["end_reason"] == "demolished"

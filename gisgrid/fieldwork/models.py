@@ -15,6 +15,7 @@ from sqlalchemy import (
     String,
     Text,
     func,
+    text,
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -31,6 +32,8 @@ class Visit(Base):
         Index("ix_visits_at", "visited_at"),
         Index("ix_visits_staff", "staff_id", "visited_at"),
         Index("ix_visits_grid", "grid_l2_id", "visited_at"),
+        Index("uq_visits_idempotency_key", "idempotency_key", unique=True,
+              postgresql_where=text("idempotency_key IS NOT NULL")),
     )
 
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
@@ -43,6 +46,7 @@ class Visit(Base):
     visited_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     note: Mapped[str] = mapped_column(Text, default="", server_default="")
     recorded_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    idempotency_key: Mapped[str | None] = mapped_column(String(200), nullable=True)
 
 
 class TrainingCourse(Base):

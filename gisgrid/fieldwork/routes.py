@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Body, Depends, Path, Query
+from fastapi import APIRouter, Body, Depends, Header, Path, Query, Response
 from sqlalchemy.orm import Session
 
 from gisgrid.auth.access import Principal, needs
@@ -17,13 +17,20 @@ from gisgrid.fieldwork.service import CourseIn, RecordIn, VisitIn
 
 router = APIRouter(tags=["fieldwork"])
 FIELDWORK = Depends(needs("fieldwork"))
+IDEMPOTENCY_KEY = Header(None, alias="Idempotency-Key", min_length=8, max_length=200,
+                         description="a client-made id (a UUID): a retry with the same key logs the visit once")
 
 
-@router.post("/visits", status_code=201, summary="登记走访 / Log a visit or an information check")
-def log_visit(visit: VisitIn, me: Principal = FIELDWORK, clock: Clock = Depends(get_clock),
-              session: Session = Depends(get_session)) -> dict:
-    saved = service.log_visit(session, visit, clock.now(), me)
+@router.post("/visits", status_code=201, summary="登记走访 / Log a visit or an information check",
+             responses={200: {"description": "a retry: the visit the first call with this Idempotency-Key logged"},
+                        422: {"description": "invalid input, or an Idempotency-Key that logged another visit"}})
+def log_visit(visit: VisitIn, response: Response, me: Principal = FIELDWORK, clock: Clock = Depends(get_clock),
+              idempotency_key: str | None = IDEMPOTENCY_KEY, session: Session = Depends(get_session)) -> dict:
+    saved, created = service.log_visit(session, visit, clock.now(), me, idempotency_key)
     session.commit()
+    if not created:
+        response.status_code = 200
+        response.headers["Idempotent-Replayed"] = "true"
     return saved
 
 

@@ -75,9 +75,14 @@ def _courses(caller: Principal) -> tuple[str, dict]:
     return "t.subdistrict_code = :course_sd", {"course_sd": caller.subdistrict}
 
 
-def log_visit(session: Session, visit: VisitIn, now: datetime, caller: Principal) -> dict:
+def log_visit(session: Session, visit: VisitIn, now: datetime, caller: Principal,
+              idempotency_key: str | None = None) -> tuple[dict, bool]:
     """A visit keeps the L2 grid its building was in at the time (as a case keeps its grid). A
-    building or household outside the caller's scope is 404, as an unknown one is."""
+    building or household outside the caller's scope is 404, as an unknown one is.
+
+    Returns the visit and whether it is new: a retry with the same ``Idempotency-Key`` (even one
+    racing the first, which waits on the key's unique index) gets the visit the first one logged;
+    the key reused for another visit is refused."""
     if visit.household_id is None and visit.building_id is None:
         raise InvalidInput("须填写户或楼栋 / give household_id or building_id", where="household_id")
     staff = _staff(caller)
@@ -107,12 +112,28 @@ def log_visit(session: Session, visit: VisitIn, now: datetime, caller: Principal
     if at > now or at.year < 2000:
         raise InvalidInput("走访时间应在 2000 年以后、不晚于现在 / a visit lies between 2000 and now", where="visited_at")
     row = session.execute(text("""
-        INSERT INTO visits (staff_id, kind, building_id, household_id, subdistrict_code, grid_l2_id, visited_at, note)
-        VALUES (:staff, :kind, :building, :household, :sd, :grid, :at, :note) RETURNING id"""),
+        INSERT INTO visits (staff_id, kind, building_id, household_id, subdistrict_code, grid_l2_id, visited_at, note,
+                            idempotency_key)
+        VALUES (:staff, :kind, :building, :household, :sd, :grid, :at, :note, :key)
+        ON CONFLICT (idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING RETURNING id"""),
         {"staff": visit.staff_id, "kind": visit.kind, "building": building, "household": visit.household_id,
-         "sd": place.subdistrict_code, "grid": place.grid_l2_id, "at": at, "note": visit.note}).scalar_one()
+         "sd": place.subdistrict_code, "grid": place.grid_l2_id, "at": at, "note": visit.note,
+         "key": idempotency_key}).scalar()
+    if row is None:
+        return _logged_before(session, idempotency_key, visit, building), False
     return {"id": row, "staff_id": visit.staff_id, "kind": visit.kind, "building_id": building,
-            "household_id": visit.household_id, "grid_l2_id": place.grid_l2_id, "visited_at": at.isoformat()}
+            "household_id": visit.household_id, "grid_l2_id": place.grid_l2_id, "visited_at": at.isoformat()}, True
+
+
+def _logged_before(session: Session, key: str | None, visit: VisitIn, building: int) -> dict:
+    """The visit a first request with this key logged, if this request is its retry."""
+    first = session.execute(text("SELECT id, staff_id, kind, building_id, household_id, grid_l2_id, visited_at, note "
+                                 "FROM visits WHERE idempotency_key = :k"), {"k": key}).mappings().one()
+    if (first["staff_id"], first["kind"], first["building_id"], first["household_id"], first["note"]) != (
+            visit.staff_id, visit.kind, building, visit.household_id, visit.note):
+        raise InvalidInput("Idempotency-Key 已用于另一次走访 / this Idempotency-Key logged another visit",
+                           where="Idempotency-Key")
+    return {**{k: v for k, v in first.items() if k != "note"}, "visited_at": first["visited_at"].isoformat()}
 
 
 def list_visits(session: Session, *, staff_id: int | None, grid: str | None, since: date | None,

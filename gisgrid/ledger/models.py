@@ -12,12 +12,13 @@ from gisgrid.core.database import Base
 class LedgerVersion(Base):
     """A replaced version of a ledger record, written by the ``ledger_version`` trigger (migration
     0016), never by hand: the row as it was (geometries as hex EWKB, personal fields sealed as
-    stored) and the time it was current, ``valid_from`` to ``valid_to``."""
+    stored), the time it was current, ``valid_from`` to ``valid_to``, and where it was then."""
 
     __tablename__ = "ledger_versions"
     __table_args__ = (
         UniqueConstraint("kind", "record_id", "version", name="uq_ledger_versions_record_version"),
         Index("ix_ledger_versions_valid", "kind", "valid_to", "valid_from"),
+        Index("ix_ledger_versions_building", "building_id", "valid_from"),
         {"comment": "every replaced version of a ledger record (trigger ledger_version)"},
     )
 
@@ -31,6 +32,8 @@ class LedgerVersion(Base):
     reason: Mapped[str] = mapped_column(String(500))
     operation: Mapped[str] = mapped_column(String(30))
     data = mapped_column(JSONB, nullable=False)
+    building_id: Mapped[int | None] = mapped_column(Integer, nullable=True, comment=(
+        "the building that placed the record when this version was replaced (trigger ledger_version_place)"))
 
 
 class LedgerRequest(Base):

@@ -215,7 +215,7 @@ def once(session: Session, request: Request, key: str | None, who: Editor, kind:
                                    where="Idempotency-Key")
             mark_audited(request)
             answer = _answer(request, records.read(session, kind, earlier.record_id, who.scope))
-            answer.headers["Idempotent-Replay"] = "true"
+            answer.headers["Idempotent-Replayed"] = "true"
             return answer
     record, status = work()
     if key is not None:

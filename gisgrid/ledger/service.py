@@ -102,9 +102,13 @@ def change(session: Session, kind: Kind, editor: Editor, record_id: int, fields:
 
 def end(session: Session, kind: Kind, editor: Editor, record_id: int, *, expected: int | None, on: date,
         end_reason: str, reason: str) -> dict:
-    """End a record and what cannot outlive it: a household's residents, a resident's memberships."""
+    """End a record and what cannot outlive it: a household's residents, a resident's memberships.
+    A building ends empty: its households move or end first, each with its own reason, rather
+    than all vanishing under "demolished"."""
     after = records.end(session, kind, editor, record_id, expected=expected, on=on, end_reason=end_reason,
                         reason=reason)
+    if kind.name == "buildings":
+        _empty(session, record_id)  # after the scope and version checks; the session is not committed
     if kind.name == "households":
         people = session.execute(text("SELECT id FROM residents WHERE household_id = :h ORDER BY id"),
                                  {"h": record_id}).scalars().all()
@@ -116,6 +120,14 @@ def end(session: Session, kind: Kind, editor: Editor, record_id: int, *, expecte
         _end_memberships(session, editor, record_id, on, end_reason, reason)
         _count_members(session, {after["household_id"]: -1})
     return after
+
+
+def _empty(session: Session, building_id: int) -> None:
+    households = session.execute(text("SELECT count(*) FROM households WHERE building_id = :b"),
+                                 {"b": building_id}).scalar()
+    if households:
+        raise Conflict(f"楼栋 {building_id} 仍有 {households} 户，请先迁出或注销 / building {building_id} still holds "
+                       f"{households} households: move or end them first", where="building_id")
 
 
 def _end_person(session, editor, person: int, on: date, end_reason: str, reason: str) -> None:

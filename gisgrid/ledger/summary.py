@@ -21,6 +21,12 @@ from gisgrid.ledger import records
 from gisgrid.ledger.kinds import KINDS
 
 CHANGES_LIMIT = 500
+# a person's household and building as they were at the week's end: a household that moves later
+# keeps this week's changes of its residents where they were made
+HOUSEHOLD_THEN = f"{as_of('households', 'end')} h ON h.id = {{person}}.household_id JOIN all_buildings p ON p.id = h.building_id"
+PLACED_THEN = {"residents": "JOIN " + HOUSEHOLD_THEN.format(person="r"),
+               "resident_key_groups": f"JOIN {as_of('residents', 'end')} pr ON pr.id = r.resident_id JOIN "
+                                      + HOUSEHOLD_THEN.format(person="pr")}
 
 
 def _grid(session: Session, code: str, scope: Scope):
@@ -70,21 +76,24 @@ def ledger_as_of(session: Session, code: str, day: date, scope: Scope) -> dict:
 
 
 def changes(session: Session, code: str, start: datetime, end: datetime, scope: Scope) -> list[dict]:
-    """Every version recorded between ``start`` and ``end`` of a record the grid holds (a
+    """Every version recorded between ``start`` and ``end`` of a record the grid held then (a
     building, its households and their residents, key-group memberships, units and shops),
-    newest first, each with what it changed."""
+    newest first, each with what it changed. A kept version is placed where it was when it was
+    replaced (its building, or a unit's or shop's own grids), so a household that moves later
+    does not take this week's changes out of this grid."""
     grid = _grid(session, code, scope)
+    column = f"grid_l{grid.level}_id"
     found = []
     for name in ("buildings", "households", "residents", "resident_key_groups", "stationed_units", "shops"):
         kind = KINDS[name]
-        column = f"{kind.place_alias}.grid_l{grid.level}_id"
+        kept_there = (f"(v.data->>'{column}')::int = :grid" if kind.place_alias == "r" and name != "buildings" else
+                      f"v.building_id IN (SELECT id FROM all_buildings WHERE {column} = :grid)")
         found += [(name, *row) for row in session.execute(text(f"""
-            SELECT r.id, r.version, r.valid_from FROM {kind.table} r {kind.joins}
-            WHERE {column} = :grid AND r.valid_from >= :start AND r.valid_from < :end
+            SELECT r.id, r.version, r.valid_from FROM {kind.table} r {PLACED_THEN.get(name, kind.joins)}
+            WHERE {kind.place_alias}.{column} = :grid AND r.valid_from >= :start AND r.valid_from < :end
             UNION ALL
-            SELECT r.id, v.version, v.valid_from FROM ledger_versions v JOIN {kind.table} r ON r.id = v.record_id
-            {kind.joins}
-            WHERE v.kind = :kind AND {column} = :grid AND v.valid_from >= :start AND v.valid_from < :end"""),
+            SELECT v.record_id, v.version, v.valid_from FROM ledger_versions v
+            WHERE v.kind = :kind AND {kept_there} AND v.valid_from >= :start AND v.valid_from < :end"""),
             {"grid": grid.id, "start": start, "end": end, "kind": name}).all()]
     found.sort(key=lambda c: c[3], reverse=True)
     histories: dict[tuple[str, int], dict[int, dict]] = {}  # a record changed often is read once

@@ -153,7 +153,8 @@ def _collection(session: Session, scope: Scope, start: datetime, end: datetime) 
 
 def _ledger(session: Session, scope: Scope, start: datetime, end: datetime) -> dict:
     """The ledger (台帐) as it stood at the week's end, and how many of its records changed in the
-    week: counts over the versions then in force, so ending a record later leaves them as they were."""
+    week: counts over the versions then in force, each change placed where its record was then, so
+    ending or moving a record later leaves them as they were."""
     at_end = {**scope.params, "as_of": end}
     figures = session.execute(text(f"""
         SELECT count(DISTINCT b.id) AS buildings, count(h.id) FILTER (WHERE h.occupancy <> 'vacant') AS households,
@@ -170,16 +171,13 @@ def _ledger(session: Session, scope: Scope, start: datetime, end: datetime) -> d
             SELECT h.id FROM all_households h JOIN all_buildings b ON b.id = h.building_id
             WHERE {scope.buildings} AND h.valid_from >= :start AND h.valid_from < :end
             UNION ALL
-            SELECT r.id FROM all_residents r JOIN all_households h ON h.id = r.household_id
+            SELECT r.id FROM all_residents r JOIN {as_of('households', 'end')} h ON h.id = r.household_id
             JOIN all_buildings b ON b.id = h.building_id
             WHERE {scope.buildings} AND r.valid_from >= :start AND r.valid_from < :end
             UNION ALL
-            SELECT v.id FROM ledger_versions v WHERE v.kind IN ('buildings', 'households', 'residents')
-            AND v.valid_from >= :start AND v.valid_from < :end
-            AND (SELECT b.id FROM all_buildings b WHERE b.id = CASE v.kind WHEN 'buildings' THEN v.record_id
-                     WHEN 'households' THEN (v.data->>'building_id')::int
-                     ELSE (SELECT h.building_id FROM all_households h WHERE h.id = (v.data->>'household_id')::int) END
-                 AND {scope.buildings}) IS NOT NULL
+            SELECT v.id FROM ledger_versions v JOIN all_buildings b ON b.id = v.building_id
+            WHERE v.kind IN ('buildings', 'households', 'residents')
+            AND {scope.buildings} AND v.valid_from >= :start AND v.valid_from < :end
         ) changes"""), {**scope.params, "start": start, "end": end}).scalar()
     return {**dict(figures), "residents": residents, "changes": changed}
 
