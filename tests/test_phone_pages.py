@@ -50,17 +50,23 @@ def test_a_map_page_on_a_phone_is_framed_on_its_area_and_its_buttons_press(serve
     phone.clean()
 
 
-def test_a_grid_workers_map_opens_on_their_own_grids(server, phone, engine, demo):
+OWN_AREA = {"wangge": "g.level = 2 AND g.id IN (SELECT ga.grid_id FROM accounts a JOIN grid_assignments ga "
+                      "ON ga.staff_id = a.staff_id WHERE a.username = 'wangge')",
+            "shequ": "g.id = (SELECT scope_grid_id FROM accounts WHERE username = 'shequ')"}
+
+
+@pytest.mark.parametrize("username, path", [(u, p) for u in OWN_AREA for p in ("/map/coverage", "/map/cases")]
+                         + [("shequ", "/map/edit")])
+def test_a_signed_in_map_opens_on_the_callers_own_area(server, phone, engine, demo, username, path):
     with httpx.Client(base_url=server) as client:
-        token = client.post("/auth/sign-in", json={"username": "wangge", "password": PASSWORDS["wangge"]}).json()
-    mine = area(engine, "g.level = 2 AND g.id IN (SELECT ga.grid_id FROM accounts a JOIN grid_assignments ga "
-                        "ON ga.staff_id = a.staff_id WHERE a.username = 'wangge')")
+        token = client.post("/auth/sign-in", json={"username": username, "password": PASSWORDS[username]}).json()
     page = phone.page
     page.set_extra_http_headers({"Authorization": f"Bearer {token['token']}"})
-    page.goto(f"{server}/map/coverage", wait_until="networkidle")
-    assert page.evaluate(FRAME, mine)["holds"]
-    whole = area(engine)
-    assert not page.evaluate(FRAME, whole)["holds"]  # framed on their grids, not the whole sub-district
+    page.goto(f"{server}{path}", wait_until="networkidle")
+    frame = page.evaluate(FRAME, area(engine, OWN_AREA[username]))
+    assert frame["holds"] and frame["zoom"] <= 18, frame
+    assert not page.evaluate(FRAME, area(engine))["holds"]  # their own area, not the whole sub-district
+    phone.shot(f"phone-{username}{path.replace('/', '-')}")
     phone.clean()
 
 
