@@ -530,3 +530,16 @@ def test_an_idempotency_key_answers_its_own_request_only(as_, mine, standing, sc
     retried = manager.post("/shops", headers={"Idempotency-Key": shop_key},
                            json={"name": "重试商铺", "kind": "零售", "address": "重试路", **_point(mine, 140, 120)})
     assert retried.status_code == 200 and retried.json()["id"] == shop.json()["id"]
+
+
+def test_retries_racing_the_first_request_write_once(as_, mine, scratch_engine):
+    worker = as_["grid_worker"]
+    key = str(uuid.uuid4())
+    body = {"name": "抢先商铺", "kind": "零售", "address": f"{mine.sd}抢先路", **_point(mine, 160, 120)}
+    before = fingerprint(scratch_engine)["all_shops"][0]
+    with concurrent.futures.ThreadPoolExecutor(6) as pool:
+        answers = list(pool.map(lambda _: worker.post("/shops", json=body, headers={"Idempotency-Key": key}),
+                                range(6)))
+    assert sorted(a.status_code for a in answers) == [200] * 5 + [201]
+    assert len({a.json()["id"] for a in answers}) == 1
+    assert fingerprint(scratch_engine)["all_shops"][0] == before + 1
