@@ -37,7 +37,9 @@ class LedgerVersion(Base):
 
 
 class LedgerRequest(Base):
-    """The Idempotency-Key of a ledger write: a retry answers the record the first one wrote."""
+    """The Idempotency-Key of a ledger write: a retry answers the record the first one wrote.
+    ``kind`` is the request's ``<kind>.<operation>`` (``households.move``) and ``record_id`` the
+    record it names, so a key answers only its own request."""
 
     __tablename__ = "ledger_requests"
     __table_args__ = ({"comment": "Idempotency-Key of every ledger write: a retry answers the first result"},)

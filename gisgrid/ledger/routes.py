@@ -199,18 +199,25 @@ def _answer(request: Request, record: dict, status: int = 200) -> JSONResponse:
     return JSONResponse(jsonable_encoder(record), status_code=status, headers={"ETag": etag(record["version"])})
 
 
-def once(session: Session, request: Request, key: str | None, who: Editor, kind: Kind, work) -> JSONResponse:
+def once(session: Session, request: Request, key: str | None, who: Editor, kind: Kind, operation: str,
+         record_id: int | None, work) -> JSONResponse:
     """Run ``work`` once per Idempotency-Key: the first request takes the key in its own
-    transaction; a retry (even one racing the first) answers the record the first one wrote."""
+    transaction; a retry (even one racing the first) answers the record the first one wrote.
+    A key answers only its own request: the same account, ``<kind>.<operation>`` and record
+    (``record_id``; None for a create, whose record the key learns once it is written), so a
+    client that reuses a key on another record or operation gets a 422, not another's answer."""
     if key is not None:
+        request_kind = f"{kind.name}.{operation}"
         taken = session.execute(text("""
-            INSERT INTO ledger_requests (key, account, kind) VALUES (:k, :a, :kind)
-            ON CONFLICT (key) DO NOTHING RETURNING key"""), {"k": key, "a": who.actor, "kind": kind.name}).first()
+            INSERT INTO ledger_requests (key, account, kind, record_id) VALUES (:k, :a, :kind, :id)
+            ON CONFLICT (key) DO NOTHING RETURNING key"""),
+                                {"k": key, "a": who.actor, "kind": request_kind, "id": record_id}).first()
         if taken is None:
             session.rollback()
             earlier = session.execute(text("SELECT account, kind, record_id FROM ledger_requests WHERE key = :k"),
                                       {"k": key}).one()
-            if earlier.account != who.actor or earlier.kind != kind.name or earlier.record_id is None:
+            if earlier.account != who.actor or earlier.kind != request_kind or earlier.record_id is None \
+                    or record_id not in (None, earlier.record_id):
                 raise InvalidInput("Idempotency-Key 已用于另一请求 / this Idempotency-Key belongs to another request",
                                    where="Idempotency-Key")
             mark_audited(request)
@@ -246,7 +253,7 @@ def _register(path: str, kind: Kind) -> None:
                 service.create(session, KINDS["resident_key_groups"], who, {"resident_id": record["id"],
                                "key_group": group, "started_on": None}, reason=body.reason, today=_today(clock))
             return record, 201
-        return once(session, request, key, who, kind, work)
+        return once(session, request, key, who, kind, "create", None, work)
 
     @router.get(f"/{path}/{{record_id:int}}", summary=f"{label}（含版本 ETag）", responses=responses(404),
                 name=f"read_{kind.name}")
@@ -261,7 +268,7 @@ def _register(path: str, kind: Kind) -> None:
                who: Editor = Depends(editor), if_match: str | None = IF_MATCH, key: str | None = IDEMPOTENCY_KEY,
                clock: Clock = Depends(get_clock), session: Session = Depends(get_session)) -> Any:
         fields = body.model_dump(exclude={"reason"}, exclude_unset=True)
-        return once(session, request, key, who, kind, lambda: (service.change(
+        return once(session, request, key, who, kind, "update", record_id, lambda: (service.change(
             session, kind, who, record_id, fields, expected=parse_if_match(if_match), reason=body.reason,
             today=_today(clock)), 200))
 
@@ -270,7 +277,7 @@ def _register(path: str, kind: Kind) -> None:
     def end(body: EndBody, request: Request, record_id: int = ID, who: Editor = Depends(editor),
             if_match: str | None = IF_MATCH, key: str | None = IDEMPOTENCY_KEY,
             session: Session = Depends(get_session)) -> Any:
-        return once(session, request, key, who, kind, lambda: (service.end(
+        return once(session, request, key, who, kind, "end", record_id, lambda: (service.end(
             session, kind, who, record_id, expected=parse_if_match(if_match), on=body.ended_on,
             end_reason=body.end_reason, reason=body.reason), 200))
 
@@ -290,7 +297,7 @@ for _path, _name in PATHS.items():
 def move_household(body: HouseholdMove, request: Request, record_id: int = ID, who: Editor = Depends(editor),
                    if_match: str | None = IF_MATCH, key: str | None = IDEMPOTENCY_KEY,
                    session: Session = Depends(get_session)) -> Any:
-    return once(session, request, key, who, KINDS["households"], lambda: (service.move_household(
+    return once(session, request, key, who, KINDS["households"], "move", record_id, lambda: (service.move_household(
         session, who, record_id, expected=parse_if_match(if_match), building_id=body.building_id,
         entrance=body.entrance, floor=body.floor, room=body.room, reason=body.reason), 200))
 
@@ -300,7 +307,7 @@ def move_household(body: HouseholdMove, request: Request, record_id: int = ID, w
 def move_resident(body: ResidentMove, request: Request, record_id: int = ID, who: Editor = Depends(editor),
                   if_match: str | None = IF_MATCH, key: str | None = IDEMPOTENCY_KEY,
                   session: Session = Depends(get_session)) -> Any:
-    return once(session, request, key, who, KINDS["residents"], lambda: (service.move_resident(
+    return once(session, request, key, who, KINDS["residents"], "move", record_id, lambda: (service.move_resident(
         session, who, record_id, expected=parse_if_match(if_match), household_id=body.household_id,
         separated=body.separated, reason=body.reason), 200))
 
