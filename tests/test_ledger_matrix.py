@@ -491,7 +491,7 @@ def test_an_idempotency_key_answers_its_own_request_only(as_, mine, standing, sc
     again = manager.patch(household, headers=headers, json={"occupancy": "rented", "reason": "出租"})
     assert first.status_code == again.status_code == 200, (first.text, again.text)
     assert again.json() == first.json() and again.headers["ETag"] == first.headers["ETag"]
-    assert again.headers["Idempotent-Replay"] == "true" and "Idempotent-Replay" not in first.headers
+    assert again.headers["Idempotent-Replayed"] == "true" and "Idempotent-Replayed" not in first.headers
     after = fingerprint(scratch_engine)
     assert after["ledger_versions"] == before["ledger_versions"] + 1
     assert after["all_households"][1] == before["all_households"][1] + 1  # one new version, written once

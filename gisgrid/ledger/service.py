@@ -4,7 +4,9 @@ The rules, beside the version every change names (:mod:`gisgrid.ledger.records`)
 
 * A point (building, unit, shop) lies in a sub-district of the caller's and, for a grid worker,
   in one of their grids: it is placed by the same membership rule as an import, then read back
-  under the caller's scope; a place outside it is the 404 of anything outside it.
+  under the caller's scope: a point in none of the caller's sub-districts is refused as bad input
+  (422, ``lon``); one in their sub-district but outside a worker's grids is the 404 of anything
+  outside their grids.
 * A household's flat fits its building (单元 and floor within its counts) and holds no other
   current household; a move checks the same at the far end, both ends in the caller's scope.
 * A resident's ID number passes GB 11643 (check digit, birth date, region); sex and birth year
