@@ -198,7 +198,8 @@ GRID_CHOICES = 3000  # the assign form's grid list; a larger area is narrowed wi
 def _page(request: Request, name: str, lang: str, me: Principal, **context: Any) -> HTMLResponse:
     return templates.TemplateResponse(request, name, {
         "t": TEXT[lang], "lang": lang, "other": "en" if lang == "zh" else "zh", "bar": account_bar(me, lang),
-        "bar_css": BAR_CSS, "role_en": ROLE_EN, **context})
+        "bar_css": BAR_CSS, "role_en": ROLE_EN, "me": me,
+        "account_roles": {r.value: r.label_zh if lang == "zh" else r.value.replace("_", " ") for r in Role}, **context})
 
 
 @router.get("/admin/teams", response_class=HTMLResponse, summary="网格团队页 / The teams page")
@@ -221,4 +222,4 @@ def accounts_page(request: Request, lang: Literal["zh", "en"] = LANG, page: Page
     listed = accounts.accounts(session, within=me.subdistrict, zone=me.community[1] if me.community else None,
                                page=page, now=now)
     creatable = [Role.GRID_WORKER] if me.role is Role.COMMUNITY_MANAGER else list(Role)
-    return _page(request, "accounts.html", lang, me, accounts=listed, roles=creatable, me=me)
+    return _page(request, "accounts.html", lang, me, accounts=listed, roles=creatable)
