@@ -47,6 +47,8 @@ BY_CHECKED_KEY = {
     # membership per group, one current resident per ID number (answered masked)
     "gisgrid.ledger.service._key_group_open": "write",
     "gisgrid.ledger.service._person": "write",
+    # one current person per work phone, checked on a staff write in the writer's scope
+    "gisgrid.teams.service._phone_free": "write",
 }
 # Scoped services the walk must find, so that renaming the parameter cannot hide one.
 EXPECTED = {

@@ -3,7 +3,8 @@
 Functions (403 when the role lacks them): ``maps`` (maps, layers, aggregates — no persons),
 ``people`` (households, residents, the ledger, diagrams), ``cases`` (reading and handling
 cases), ``fieldwork`` (visits, training), ``reports`` (weekly summary, assessment), ``edit``
-(grid boundaries, categories), ``admin`` (API keys, reveals, person exports) and ``audit``.
+(grid boundaries, categories), ``teams`` (staff, their roles on grids, staff accounts), ``admin``
+(API keys, reveals, person exports) and ``audit``.
 Objects outside the caller's scope are 404, as if they did not exist.
 
 Scopes: an administrator's sub-district (none: every sub-district), a community manager's L1
@@ -30,10 +31,10 @@ from gisgrid.core.enums import Role
 from gisgrid.core.errors import Forbidden, InvalidInput, NotFound, Unauthorised
 from gisgrid.core.scope import Scope
 
-FUNCTIONS = ("maps", "people", "cases", "fieldwork", "reports", "edit", "admin", "audit")
+FUNCTIONS = ("maps", "people", "cases", "fieldwork", "reports", "edit", "teams", "admin", "audit")
 CAN: dict[Role, frozenset[str]] = {
     Role.ADMIN: frozenset(FUNCTIONS) - {"audit"},
-    Role.COMMUNITY_MANAGER: frozenset({"maps", "people", "cases", "fieldwork", "reports", "edit"}),
+    Role.COMMUNITY_MANAGER: frozenset({"maps", "people", "cases", "fieldwork", "reports", "edit", "teams"}),
     Role.GRID_WORKER: frozenset({"maps", "people", "cases", "fieldwork"}),
     Role.VIEWER: frozenset({"maps", "reports"}),
     Role.AUDITOR: frozenset({"audit"}),

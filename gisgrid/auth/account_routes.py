@@ -1,6 +1,7 @@
-"""HTTP for administrators managing accounts: the twins of ``gisgrid accounts …`` over
+"""HTTP for managing accounts (the ``teams`` function): the twins of ``gisgrid accounts …`` over
 :mod:`gisgrid.auth.accounts`. An administrator bound to a sub-district manages that
-sub-district's accounts only; no answer holds a password or its hash."""
+sub-district's accounts only, a community manager the grid workers' accounts of their zone;
+no answer holds a password or its hash."""
 
 from __future__ import annotations
 
@@ -45,20 +46,22 @@ class NewPassword(BaseModel):
 
 def _who(request: Request, me: Principal, clock: Clock) -> dict:
     """Who acts, from where, when, and which accounts they manage."""
-    return {"within": me.subdistrict, "actor": me.username, "now": clock.now(),
+    return {"within": me.subdistrict, "zone": me.community[1] if me.community else None,
+            "actor": me.username, "now": clock.now(),
             "client_addr": request.client.host if request.client else None}
 
 
-@router.get("/accounts", summary="账号列表 / Accounts (administrators)")
-def list_accounts(page: Page = Depends(page_params), me: Principal = Depends(needs("admin")),
+@router.get("/accounts", summary="账号列表 / Accounts (administrators, community managers)")
+def list_accounts(request: Request, page: Page = Depends(page_params), me: Principal = Depends(needs("teams")),
                   clock: Clock = Depends(get_clock), session: Session = Depends(get_session)) -> JsonPage[dict[str, Any]]:
     """Username, role, scope, staff, active, locked, last sign-in; of the caller's sub-district."""
-    return accounts.accounts(session, within=me.subdistrict, page=page, now=clock.now())
+    who = _who(request, me, clock)
+    return accounts.accounts(session, within=who["within"], zone=who["zone"], page=page, now=who["now"])
 
 
-@router.post("/accounts", status_code=201, summary="新建账号 / Create an account (administrators)",
-             responses=responses(404, 409))
-def create_account(body: NewAccount, request: Request, me: Principal = Depends(needs("admin")),
+@router.post("/accounts", status_code=201, summary="新建账号 / Create an account (administrators, community managers)",
+             responses=responses(403, 404, 409))
+def create_account(body: NewAccount, request: Request, me: Principal = Depends(needs("teams")),
                    clock: Clock = Depends(get_clock), session: Session = Depends(get_session)) -> dict[str, Any]:
     """The scope follows the role (see ``gisgrid accounts create``); 409 for a taken username,
     422 for a weak password or an unknown grid or staff phone."""
@@ -70,9 +73,9 @@ def create_account(body: NewAccount, request: Request, me: Principal = Depends(n
     return made
 
 
-@router.post("/accounts/{username}/disable", summary="停用账号 / Disable an account (administrators)",
-             responses=responses(409))
-def disable_account(request: Request, username: str = USERNAME, me: Principal = Depends(needs("admin")),
+@router.post("/accounts/{username}/disable", summary="停用账号 / Disable an account (administrators, community managers)",
+             responses=responses(404, 409))
+def disable_account(request: Request, username: str = USERNAME, me: Principal = Depends(needs("teams")),
                     clock: Clock = Depends(get_clock), session: Session = Depends(get_session)) -> dict[str, Any]:
     """It cannot sign in and its sessions end; its API keys open nothing until it is enabled.
     Not one's own account (409)."""
@@ -82,8 +85,9 @@ def disable_account(request: Request, username: str = USERNAME, me: Principal = 
     return done
 
 
-@router.post("/accounts/{username}/enable", summary="启用账号 / Enable an account (administrators)")
-def enable_account(request: Request, username: str = USERNAME, me: Principal = Depends(needs("admin")),
+@router.post("/accounts/{username}/enable", summary="启用账号 / Enable an account (administrators, community managers)",
+             responses=responses(404))
+def enable_account(request: Request, username: str = USERNAME, me: Principal = Depends(needs("teams")),
                    clock: Clock = Depends(get_clock), session: Session = Depends(get_session)) -> dict[str, Any]:
     """It may sign in again; a lockout is lifted too."""
     done = accounts.enable(session, username, **_who(request, me, clock))
@@ -92,9 +96,10 @@ def enable_account(request: Request, username: str = USERNAME, me: Principal = D
     return done
 
 
-@router.post("/accounts/{username}/reset-password", summary="重设密码 / Reset a password (administrators)")
+@router.post("/accounts/{username}/reset-password", summary="重设密码 / Reset a password (administrators, community managers)",
+             responses=responses(404))
 def reset_password(body: NewPassword, request: Request, username: str = USERNAME,
-                   me: Principal = Depends(needs("admin")), clock: Clock = Depends(get_clock),
+                   me: Principal = Depends(needs("teams")), clock: Clock = Depends(get_clock),
                    session: Session = Depends(get_session)) -> dict[str, Any]:
     """A new password under the policy; every session of the account ends (its API keys stay)."""
     done = accounts.reset_password(session, username, body.password, **_who(request, me, clock))

@@ -17,6 +17,10 @@ Choices
       again once it is enabled, so a suspended integration needs no new keys. A password reset
       ends every session too (``set_password``) and leaves the keys, which do not derive from the
       password: revoke a leaked key with ``DELETE /auth/api-keys/{id}``.
+    * ``zone``: a community manager's L1 code (None: no such limit). A manager manages the grid
+      workers' accounts of their zone only: accounts of staff who hold or held a role on a grid
+      in it (a released worker's account can still be disabled); others are 404. They create
+      grid workers' accounts only (403 for any other role), for staff of their zone.
     * Enabling also lifts a lockout. Nobody disables their own account.
     * Every change writes an audit row in the same transaction; none returns a password hash.
 """
@@ -32,7 +36,7 @@ from sqlalchemy.orm import Session
 from gisgrid.audit.service import record
 from gisgrid.auth.service import create_account, set_password
 from gisgrid.core.enums import Role
-from gisgrid.core.errors import Conflict, InvalidInput, NotFound
+from gisgrid.core.errors import Conflict, Forbidden, InvalidInput, NotFound
 from gisgrid.core.paging import JsonPage, Page, json_page
 from gisgrid.core.phones import phone_key, phone_key_sql
 
@@ -59,17 +63,22 @@ def parse_role(value: str) -> Role:
                        f"{', '.join(r.value for r in Role)}", where="role")
 
 
-def accounts(session: Session, *, within: str | None, page: Page, now: datetime) -> JsonPage:
-    """Username, role, scope, staff, active, locked and last sign-in of every account ``within`` manages."""
+def accounts(session: Session, *, within: str | None, page: Page, now: datetime, zone: str | None = None) -> JsonPage:
+    """Username, role, scope, staff, active, locked and last sign-in of every account ``within``
+    (and ``zone``) manages."""
     return json_page(session, rows_sql=f"{SUMMARY} WHERE {_within('a')} ORDER BY lower(a.username)",
                      count_sql=f"SELECT count(*) FROM accounts a WHERE {_within('a')}",
-                     params={"within": within, "now": now}, page=page)
+                     params={"within": within, "zone": zone, "now": now}, page=page)
 
 
 def create(session: Session, *, username: str, role: Role, password: str, subdistrict: str | None = None,
            grid: str | None = None, staff_phone: str | None = None, display_name: str | None = None,
-           within: str | None, actor: str, client_addr: str | None = None, now: datetime) -> dict:
+           within: str | None, actor: str, client_addr: str | None = None, now: datetime,
+           zone: str | None = None) -> dict:
     """A new account with its scope (see the module's choices), checked against the password policy."""
+    if zone is not None and role is not Role.GRID_WORKER:
+        raise Forbidden(f"社区管理员只能新建网格员账号 / a community manager creates grid workers' accounts only, "
+                        f"not {role.value}", where="role")
     if not USERNAME.fullmatch(username):
         raise InvalidInput(f"用户名应为 2–50 个字母、数字或 _ . @ - / a username is 2 to 50 letters, digits or "
                            f"_ . @ -, got {username!r}", where="username")
@@ -92,6 +101,8 @@ def create(session: Session, *, username: str, role: Role, password: str, subdis
             raise InvalidInput("网格员用 --staff 或 --grid 之一 / a grid worker takes --staff or --grid, not both",
                                where="grid")
         staff = staff or _lead(session, _grid(session, grid))
+        if zone is not None:
+            _staff_in_zone(session, staff, zone)
         subdistrict = _worker_subdistrict(session, staff)
     elif grid is not None:
         raise InvalidInput(f"“{role.label_zh}”的范围是街道，请用 --subdistrict / the {role.value} role's scope is "
@@ -104,59 +115,64 @@ def create(session: Session, *, username: str, role: Role, password: str, subdis
            object_id=username, client_addr=client_addr,
            detail={"role": role.value, "subdistrict": subdistrict, "grid": scope_grid,
                    "staff_id": (staff or {}).get("id"), "account_id": made["id"]})
-    return summary(session, username, within=within, now=now)
+    return summary(session, username, within=within, zone=zone, now=now)
 
 
-def summary(session: Session, username: str, *, within: str | None, now: datetime) -> dict:
-    """One account as :func:`accounts` lists it; 404 for one ``within`` does not manage."""
+def summary(session: Session, username: str, *, within: str | None, now: datetime, zone: str | None = None) -> dict:
+    """One account as :func:`accounts` lists it; 404 for one ``within`` (and ``zone``) does not manage."""
     row = session.execute(text(f"{SUMMARY} WHERE lower(a.username) = lower(:u) AND {_within('a')}"),
-                          {"u": username, "within": within, "now": now}).mappings().first()
+                          {"u": username, "within": within, "zone": zone, "now": now}).mappings().first()
     if row is None:
         raise NotFound(f"没有账号 {username} / no account {username}", where="username")
     return dict(row)
 
 
 def disable(session: Session, username: str, *, within: str | None, actor: str, client_addr: str | None = None,
-            now: datetime, own: str | None = None) -> dict:
+            now: datetime, own: str | None = None, zone: str | None = None) -> dict:
     """The account can no longer sign in, its sessions end; ``own`` (the caller's username) is refused."""
-    account_id = _account_id(session, username, within)
+    account_id = _account_id(session, username, within, zone)
     if own is not None and own.lower() == username.lower():
         raise Conflict("不能停用自己的账号 / you cannot disable your own account", where="username")
     session.execute(text("UPDATE accounts SET active = false WHERE id = :id"), {"id": account_id})
     ended = _end_sessions(session, account_id, now)
     record(session, actor=actor, action="account_disable", outcome="ok", object_type="account", object_id=username,
            client_addr=client_addr, detail={"account_id": account_id, "sessions_ended": ended})
-    return summary(session, username, within=within, now=now)
+    return summary(session, username, within=within, zone=zone, now=now)
 
 
 def enable(session: Session, username: str, *, within: str | None, actor: str, client_addr: str | None = None,
-           now: datetime) -> dict:
+           now: datetime, zone: str | None = None) -> dict:
     """The account may sign in again (a lockout lifted too)."""
-    account_id = _account_id(session, username, within)
+    account_id = _account_id(session, username, within, zone)
     session.execute(text("UPDATE accounts SET active = true, failed_attempts = 0, locked_until = NULL WHERE id = :id"),
                     {"id": account_id})
     record(session, actor=actor, action="account_enable", outcome="ok", object_type="account", object_id=username,
            client_addr=client_addr, detail={"account_id": account_id})
-    return summary(session, username, within=within, now=now)
+    return summary(session, username, within=within, zone=zone, now=now)
 
 
 def reset_password(session: Session, username: str, password: str, *, within: str | None, actor: str,
-                   client_addr: str | None = None, now: datetime) -> dict:
+                   client_addr: str | None = None, now: datetime, zone: str | None = None) -> dict:
     """A new password under the policy; every session of the account ends."""
-    account_id = _account_id(session, username, within)
+    account_id = _account_id(session, username, within, zone)
     set_password(session, account_id, password, now)
     record(session, actor=actor, action="account_reset_password", outcome="ok", object_type="account",
            object_id=username, client_addr=client_addr, detail={"account_id": account_id})
-    return summary(session, username, within=within, now=now)
+    return summary(session, username, within=within, zone=zone, now=now)
 
 
 def _within(alias: str) -> str:
-    return f"(CAST(:within AS text) IS NULL OR {alias}.subdistrict_code = :within)"
+    """Accounts of the managing administrator's sub-district and, for a community manager, the
+    grid workers of their zone (their staff hold or held a role on a grid in it)."""
+    return (f"(CAST(:within AS text) IS NULL OR {alias}.subdistrict_code = :within) "
+            f"AND (CAST(:zone AS text) IS NULL OR ({alias}.role = 'grid_worker' AND EXISTS ("
+            f"SELECT 1 FROM all_grid_assignments za JOIN grids zg ON zg.id = za.grid_id "
+            f"WHERE za.staff_id = {alias}.staff_id AND starts_with(zg.code, :zone))))")
 
 
-def _account_id(session: Session, username: str, within: str | None) -> int:
+def _account_id(session: Session, username: str, within: str | None, zone: str | None = None) -> int:
     found = session.execute(text(f"SELECT id FROM accounts a WHERE lower(username) = lower(:u) AND {_within('a')}"),
-                            {"u": username, "within": within}).scalar()
+                            {"u": username, "within": within, "zone": zone}).scalar()
     if found is None:
         raise NotFound(f"没有账号 {username} / no account {username}", where="username")
     return found
@@ -210,6 +226,16 @@ def _lead(session: Session, grid: dict) -> dict:
         raise InvalidInput(f"网格 {grid['code']} 没有网格长，请用 --staff 电话 / grid {grid['code']} has no lead: "
                            "give --staff PHONE", where="grid")
     return dict(lead)
+
+
+def _staff_in_zone(session: Session, staff: dict, zone: str) -> None:
+    """A community manager's new worker account is for a person on a grid of their zone (404 otherwise)."""
+    found = session.execute(text("SELECT 1 FROM grid_assignments a JOIN grids g ON g.id = a.grid_id "
+                                 "WHERE a.staff_id = :s AND starts_with(g.code, :zone)"),
+                            {"s": staff["id"], "zone": zone}).first()
+    if found is None:
+        raise NotFound(f"你的社区内没有工作人员 {staff['name']} / no staff member {staff['name']} on a grid of your "
+                       "community", where="staff")
 
 
 def _worker_subdistrict(session: Session, staff: dict) -> str | None:

@@ -2,8 +2,10 @@
 
 A record is in a caller's scope through the point that places it: a building, unit or shop
 itself; a household through its building; a resident through their household's building; a
-key-group membership through its resident's; a grid assignment through its grid. Ended records
-stay readable (their history is the ledger's past), so scope reads the ``all_`` tables.
+key-group membership through its resident's; a grid assignment through its grid; a staff
+member through the grids they hold or held a role on (one on no grid yet is an
+administrator's: :func:`staff_condition`). Ended records stay readable (their history is the
+ledger's past), so scope reads the ``all_`` tables.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from dataclasses import dataclass, field
 
 from gisgrid.core.enums import BuildingUse, Occupancy, ResidenceType, Sex, StaffRole
 from gisgrid.core.errors import NotFound
+from gisgrid.core.scope import Scope
 
 
 @dataclass(frozen=True)
@@ -69,6 +72,9 @@ KINDS: dict[str, Kind] = {kind.name: kind for kind in (
          "JOIN grids g ON g.id = r.grid_id",
          public="r.id, r.staff_id, r.grid_id, g.code AS grid_code, r.role",
          end_reasons={"released": ("离任", "released"), "reassigned": ("调整", "reassigned")}),
+    Kind("staff", "staff", ("工作人员", "staff member"), "",
+         public="r.id, r.name, r.sex, r.phone, r.title, r.party_member, r.active",
+         end_reasons={"left": ("离职", "left"), "retired": ("退休", "retired")}),
 )}
 # the path segment a kind is served under → the kind
 PATHS = {"buildings": "buildings", "households": "households", "residents": "residents",
@@ -76,6 +82,19 @@ PATHS = {"buildings": "buildings", "households": "households", "residents": "res
          "assignments": "grid_assignments"}
 ENUMS = {"use": BuildingUse, "occupancy": Occupancy, "sex": Sex, "residence_type": ResidenceType,
          "role": StaffRole}
+
+
+def staff_condition(scope: Scope) -> tuple[str, dict]:
+    """A condition on staff ``r``: they hold or held a role on a grid in ``scope``, or on no grid
+    at all and the caller is not bound to a community or to grids (a person just registered,
+    before their first assignment, is the administrators')."""
+    if scope.whole:
+        return "true", {}
+    condition, params = scope.codes("g.code")
+    return (f"""(EXISTS (SELECT 1 FROM all_grid_assignments sa JOIN grids g ON g.id = sa.grid_id
+                        WHERE sa.staff_id = r.id AND {condition})
+                OR (CAST(:scope_l1 AS integer) IS NULL AND CAST(:scope_grids AS integer[]) IS NULL
+                    AND NOT EXISTS (SELECT 1 FROM all_grid_assignments sa WHERE sa.staff_id = r.id)))""", params)
 
 
 def kind_of(name: str) -> Kind:

@@ -23,7 +23,7 @@ from gisgrid.audit.service import record
 from gisgrid.core.database import set_change_context
 from gisgrid.core.errors import Conflict, InvalidInput, NotFound, PreconditionRequired
 from gisgrid.core.scope import Scope
-from gisgrid.ledger.kinds import BOOKKEEPING, Kind
+from gisgrid.ledger.kinds import BOOKKEEPING, Kind, staff_condition
 
 # what history shows of a version: never a ciphertext or a blind index, never the bookkeeping
 HIDDEN = frozenset({"id_number_enc", "id_number_index", "phone_enc", "phone_index", "version", "valid_from",
@@ -43,6 +43,8 @@ class Editor:
 def _place(kind: Kind, scope: Scope) -> tuple[str, dict]:
     if kind.name == "grid_assignments":
         return scope.codes("g.code")
+    if kind.name == "staff":
+        return staff_condition(scope)
     return scope.rows(kind.place_alias)
 
 

@@ -40,6 +40,7 @@ from gisgrid.pagekit import assets
 from gisgrid.registry.routes import router as buildings_router
 from gisgrid.reports.routes import router as reports_router
 from gisgrid.staff.routes import router as staff_router
+from gisgrid.teams.routes import router as teams_router
 from gisgrid.territory.routes import router as territory_router
 from gisgrid.web import hardening
 from gisgrid.web.audit import router as audit_router
@@ -145,7 +146,7 @@ def _include_routers(app: FastAPI) -> None:
     for router in (layers_router, pages_router, health_router, auth_router, account_router, territory_router, grids_router,
                    grid_editing_router, buildings_router, organisations_router, staff_router, coverage_router,
                    cases_router, fieldwork_router, reports_router, imports_router, audit_router, onboarding_territory_router,
-                   onboarding_router, ledger_router,
+                   onboarding_router, ledger_router, teams_router,
                    map_pages_router):
         app.include_router(router)
 

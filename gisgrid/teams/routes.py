@@ -1,0 +1,225 @@
+"""HTTP for teams (the ``teams`` function: administrators, community managers in their zone):
+staff records and their roles on grids, as ledger records with versions (``If-Match``),
+history, audit rows and ``Idempotency-Key``; and the pages ``/admin/teams`` and
+``/admin/accounts`` over this API and the accounts API."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from pathlib import Path as FilePath
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Depends, Path, Query, Request
+from fastapi.responses import HTMLResponse
+from fastapi.templating import Jinja2Templates
+from pydantic import Field
+from sqlalchemy.orm import Session
+
+from gisgrid.auth import accounts
+from gisgrid.auth.access import Principal, needs
+from gisgrid.auth.bar import BAR_CSS, account_bar
+from gisgrid.auth.routes import client_addr
+from gisgrid.cases.calendar import work_calendar
+from gisgrid.core.clock import Clock, get_clock
+from gisgrid.core.dependencies import get_session
+from gisgrid.core.enums import Role, Sex, StaffRole
+from gisgrid.core.errors import responses
+from gisgrid.core.paging import Page, page_params
+from gisgrid.grids.editing import parse_if_match
+from gisgrid.ledger import records
+from gisgrid.ledger.records import Editor
+from gisgrid.ledger.routes import IDEMPOTENCY_KEY, IF_MATCH, WRITE, Body, Day, EndBody, Reason, once
+from gisgrid.teams import service
+from gisgrid.teams.service import ASSIGNMENTS, STAFF
+
+router = APIRouter(tags=["teams"])
+templates = Jinja2Templates(directory=FilePath(__file__).parent / "templates")
+GRID_CODE = Annotated[str, Field(pattern="^[0-9]{12,18}$", description="a grid code at any level")]
+Name = Annotated[str, Field(min_length=1, max_length=50)]
+Phone = Annotated[str, Field(min_length=7, max_length=20, description="a work number: mobile, or fixed line with "
+                             "its area code")]
+Title = Annotated[str, Field(max_length=100, description="post or employer")]
+# a Path is bound to its parameter's name once used: one each
+STAFF_ID = Path(..., ge=1, le=2_147_483_647)
+ASSIGNMENT_ID = Path(..., ge=1, le=2_147_483_647)
+
+
+class StaffFields(Body):
+    name: Name | None = None
+    sex: Sex | None = None
+    phone: Phone | None = None
+    title: Title | None = None
+    party_member: bool | None = None
+    active: bool | None = Field(None, description="false: kept on record but not routed cases nor shown on boards")
+    reason: Reason
+
+
+class NewStaff(Body):
+    name: Name
+    sex: Sex | None = None
+    phone: Phone
+    title: Title | None = None
+    party_member: bool = False
+    grid: GRID_CODE | None = Field(None, description="their first grid (required for a community manager)")
+    role: StaffRole | None = Field(None, description="their role on it")
+    reason: Reason = "新登记 / registered"
+
+
+class NewAssignment(Body):
+    staff_id: Annotated[int, Field(strict=True, ge=1, le=2_147_483_647)]
+    grid: GRID_CODE
+    role: StaffRole
+    reason: Reason
+
+
+class Release(Body):
+    ended_on: Day = Field(description="the day the person leaves their grids")
+    reason: Reason
+
+
+def editor(request: Request, me: Principal = Depends(needs("teams"))) -> Editor:
+    return Editor(me.username, me.scope, client_addr(request))
+
+
+def _today(clock: Clock) -> date:
+    return clock.now().astimezone(work_calendar().zone).date()
+
+
+@router.get("/teams", summary="网格团队 / Staff, their roles on grids, grids without a lead")
+def teams(grid: str | None = Query(None, pattern="^[0-9]{9,18}$", description="a grid code: it and its children"),
+          page: Page = Depends(page_params), me: Principal = Depends(needs("teams")),
+          session: Session = Depends(get_session)) -> dict[str, Any]:
+    """A page of the people of the caller's scope with their current roles on its grids; every
+    grid there without an active lead; the roles a person may take."""
+    return service.team(session, me.scope, grid=grid, page=page)
+
+
+@router.post("/staff", status_code=201, summary="登记工作人员 / Register a staff member",
+             responses={200: {"description": "a retry with the same Idempotency-Key: the first result"},
+                        **responses(404, 409)})
+def create_staff(body: NewStaff, request: Request, who: Editor = Depends(editor), key: str | None = IDEMPOTENCY_KEY,
+                 clock: Clock = Depends(get_clock), session: Session = Depends(get_session)) -> Any:
+    """With ``grid`` and ``role``, their first role in the same transaction (a new lead replaces
+    the grid's lead). One current person per work phone (409)."""
+    fields = body.model_dump(exclude={"reason", "grid", "role"})
+    return once(session, request, key, who, STAFF, lambda: (service.create_staff(
+        session, who, fields, grid=body.grid, role=body.role, reason=body.reason, today=_today(clock)), 201))
+
+
+@router.patch("/staff/{staff_id:int}", summary="修改工作人员 / Change a staff member", responses=WRITE)
+def change_staff(body: StaffFields, request: Request, staff_id: int = STAFF_ID, who: Editor = Depends(editor),
+                 if_match: str | None = IF_MATCH, key: str | None = IDEMPOTENCY_KEY,
+                 session: Session = Depends(get_session)) -> Any:
+    fields = body.model_dump(exclude={"reason"}, exclude_unset=True)
+    return once(session, request, key, who, STAFF, lambda: (service.change_staff(
+        session, who, staff_id, fields, expected=parse_if_match(if_match), reason=body.reason), 200))
+
+
+@router.post("/staff/{staff_id:int}/release", summary="人员离任 / Release a person from their grids",
+             responses=responses(404, 409))
+def release(body: Release, request: Request, staff_id: int = STAFF_ID, who: Editor = Depends(editor),
+            key: str | None = IDEMPOTENCY_KEY, session: Session = Depends(get_session)) -> Any:
+    """Every current role of the person on the caller's grids ends (``released``); the answer
+    lists the ended roles (``ended``) and the grids left without a lead (``without_lead``)."""
+    return once(session, request, key, who, STAFF, lambda: (service.release(
+        session, who, staff_id, on=body.ended_on, reason=body.reason), 200))
+
+
+@router.get("/staff/{staff_id:int}/history", summary="工作人员的变更历史 / A staff member's history",
+            responses=responses(404))
+def staff_history(staff_id: int = STAFF_ID, who: Editor = Depends(editor),
+                  session: Session = Depends(get_session)) -> list[dict[str, Any]]:
+    return records.history(session, STAFF, staff_id, who.scope)
+
+
+@router.post("/assignments", status_code=201, summary="分配网格职责 / Give a person a role on a grid",
+             responses={200: {"description": "a retry with the same Idempotency-Key: the first result"},
+                        **responses(404, 409)})
+def assign(body: NewAssignment, request: Request, who: Editor = Depends(editor), key: str | None = IDEMPOTENCY_KEY,
+           clock: Clock = Depends(get_clock), session: Session = Depends(get_session)) -> Any:
+    """网格长, 专职网格员, 兼职网格员, 楼栋长, 社区民警, 志愿者 …; one lead per grid: a new lead
+    ends the previous lead's assignment (``reassigned``, shown as ``replaced``) in the same
+    transaction."""
+    return once(session, request, key, who, ASSIGNMENTS, lambda: (service.assign(
+        session, who, staff_id=body.staff_id, grid=body.grid, role=body.role, reason=body.reason,
+        today=_today(clock)), 201))
+
+
+@router.post("/assignments/{assignment_id:int}/end", summary="结束网格职责 / End a role on a grid "
+             "(released, reassigned)", responses=WRITE)
+def end_assignment(body: EndBody, request: Request, assignment_id: int = ASSIGNMENT_ID, who: Editor = Depends(editor),
+                   if_match: str | None = IF_MATCH, key: str | None = IDEMPOTENCY_KEY,
+                   session: Session = Depends(get_session)) -> Any:
+    """The answer's ``without_lead`` holds the grid when this was its lead."""
+    return once(session, request, key, who, ASSIGNMENTS, lambda: (service.end_assignment(
+        session, who, assignment_id, expected=parse_if_match(if_match), on=body.ended_on,
+        end_reason=body.end_reason, reason=body.reason), 200))
+
+
+@router.get("/assignments/{assignment_id:int}/history", summary="网格职责的变更历史 / An assignment's history",
+            responses=responses(404))
+def assignment_history(assignment_id: int = ASSIGNMENT_ID, who: Editor = Depends(editor),
+                       session: Session = Depends(get_session)) -> list[dict[str, Any]]:
+    return records.history(session, ASSIGNMENTS, assignment_id, who.scope)
+
+
+TEXT = {
+    "zh": {"teams": "网格团队", "accounts": "账号管理", "switch": "English", "staff": "工作人员",
+           "without_lead": "待配网格长的网格", "none_without": "每个网格都有网格长。", "name": "姓名", "phone": "电话",
+           "title": "职务", "roles": "现任职责", "no_role": "无现任职责", "assign": "分配职责", "grid": "网格",
+           "role": "职责", "person": "人员", "reason": "原因", "save": "保存", "release": "离任", "release_on": "离任日期",
+           "new_staff": "登记工作人员", "edit": "修改", "party": "党员", "active": "在岗", "stale": "他人已修改此记录：",
+           "saved": "已保存", "history": "历史", "lead": "网格长", "inactive": "已停用", "more": "共 {n} 人，显示前 {m} 人",
+           "username": "用户名", "password": "密码", "account_role": "角色", "staff_phone": "工作人员电话",
+           "scope": "范围", "status": "状态", "last": "最近登录", "disable": "停用", "enable": "启用",
+           "reset": "重设密码", "new_account": "新建账号", "disabled": "已停用", "enabled": "正常", "locked": "已锁定",
+           "new_password": "新密码", "community": "社区（一级网格）", "subdistrict": "街道", "left_without": "以下网格现无网格长：",
+           "replaced": "原网格长的职责已结束：", "board": "公示牌", "default_reason": "调整网格团队"},
+    "en": {"teams": "Grid teams", "accounts": "Accounts", "switch": "中文", "staff": "Staff",
+           "without_lead": "Grids needing a lead", "none_without": "Every grid has a lead.", "name": "Name",
+           "phone": "Phone", "title": "Post", "roles": "Current roles", "no_role": "no current role",
+           "assign": "Assign a role", "grid": "Grid", "role": "Role", "person": "Person", "reason": "Reason",
+           "save": "Save", "release": "Release", "release_on": "Leaves on", "new_staff": "Register a person",
+           "edit": "Edit", "party": "party member", "active": "on duty", "stale": "Someone else changed this record:",
+           "saved": "Saved", "history": "History", "lead": "grid lead", "inactive": "inactive",
+           "more": "{n} people, the first {m} shown", "username": "Username", "password": "Password",
+           "account_role": "Role", "staff_phone": "Staff phone", "scope": "Scope", "status": "Status",
+           "last": "Last sign-in", "disable": "Disable", "enable": "Enable", "reset": "Reset password",
+           "new_account": "Create an account", "disabled": "disabled", "enabled": "active", "locked": "locked",
+           "new_password": "New password", "community": "Community (L1 grid)", "subdistrict": "Sub-district",
+           "left_without": "These grids now have no lead:", "replaced": "The previous lead's role ended:",
+           "board": "board", "default_reason": "team change"},
+}
+ROLE_EN = {r.value: r.value.replace("_", " ") for r in StaffRole}
+LANG = Query("zh", description="zh 中文 or en English")
+GRID_CHOICES = 3000  # the assign form's grid list; a larger area is narrowed with ?grid=
+
+
+def _page(request: Request, name: str, lang: str, me: Principal, **context: Any) -> HTMLResponse:
+    return templates.TemplateResponse(request, name, {
+        "t": TEXT[lang], "lang": lang, "other": "en" if lang == "zh" else "zh", "bar": account_bar(me, lang),
+        "bar_css": BAR_CSS, "role_en": ROLE_EN, "me": me,
+        "account_roles": {r.value: r.label_zh if lang == "zh" else r.value.replace("_", " ") for r in Role}, **context})
+
+
+@router.get("/admin/teams", response_class=HTMLResponse, summary="网格团队页 / The teams page")
+def teams_page(request: Request, grid: str | None = Query(None, pattern="^[0-9]{9,18}$"),
+               lang: Literal["zh", "en"] = LANG, page: Page = Depends(page_params),
+               me: Principal = Depends(needs("teams")), session: Session = Depends(get_session)) -> HTMLResponse:
+    """The staff list with each person's roles, an assign form (one lead per grid), a release
+    button (the grids left without a lead are listed), and the grids needing a lead."""
+    return _page(request, "teams.html", lang, me, team=service.team(session, me.scope, grid=grid, page=page),
+                 grids=service.grid_choices(session, me.scope, grid=grid, limit=GRID_CHOICES), grid=grid)
+
+
+@router.get("/admin/accounts", response_class=HTMLResponse, summary="账号管理页 / The accounts page")
+def accounts_page(request: Request, lang: Literal["zh", "en"] = LANG, page: Page = Depends(page_params),
+                  me: Principal = Depends(needs("teams")), clock: Clock = Depends(get_clock),
+                  session: Session = Depends(get_session)) -> HTMLResponse:
+    """Accounts the caller manages: create, disable, enable, reset a password (the same
+    service functions as ``gisgrid accounts``)."""
+    now: datetime = clock.now()
+    listed = accounts.accounts(session, within=me.subdistrict, zone=me.community[1] if me.community else None,
+                               page=page, now=now)
+    creatable = [Role.GRID_WORKER] if me.role is Role.COMMUNITY_MANAGER else list(Role)
+    return _page(request, "accounts.html", lang, me, accounts=listed, roles=creatable)
