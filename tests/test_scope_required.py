@@ -49,6 +49,10 @@ BY_CHECKED_KEY = {
     "gisgrid.ledger.service._person": "write",
     # one current person per work phone, checked on a staff write in the writer's scope
     "gisgrid.teams.service._phone_free": "write",
+    # a building just ended in the writer's scope: whether households remain in it
+    "gisgrid.ledger.service._empty": "write",
+    # the visit an Idempotency-Key logged, answered only when it is this caller's same visit
+    "gisgrid.fieldwork.service._logged_before": "write",
 }
 # Scoped services the walk must find, so that renaming the parameter cannot hide one.
 EXPECTED = {

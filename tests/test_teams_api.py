@@ -173,7 +173,10 @@ def test_versions_history_audit_and_retries(as_, towns, scratch_engine):
                                                                                 "reason": "换号"})
     assert stale.status_code == 409
     assert stale.json()["detail"]["changes"] == {"title": {"before": None, "after": "兼职"}}
-    taken = manager.patch(f"/staff/{person}", headers={"If-Match": '"v2"'}, json={"phone": "13911112222",
+    other = manager.post("/staff", json={"name": "钱专职", "phone": "13911113333", "grid": a.west,
+                                         "role": "full_time_worker"})
+    assert other.status_code == 201, other.text
+    taken = manager.patch(f"/staff/{person}", headers={"If-Match": '"v2"'}, json={"phone": "13911113333",
                                                                                 "reason": "换号"})
     assert taken.status_code == 409 and taken.json()["where"] == "phone"
     bad = manager.patch(f"/staff/{person}", headers={"If-Match": '"v2"'}, json={"phone": "1234567", "reason": "换号"})
@@ -185,7 +188,7 @@ def test_versions_history_audit_and_retries(as_, towns, scratch_engine):
     body = {"staff_id": person, "grid": a.west, "role": "building_head", "reason": "兼任楼栋长"}
     once = manager.post("/assignments", json=body, headers={"Idempotency-Key": key})
     again = manager.post("/assignments", json=body, headers={"Idempotency-Key": key})
-    assert once.status_code == 201 and again.status_code == 200 and again.headers["Idempotent-Replay"] == "true"
+    assert once.status_code == 201 and again.status_code == 200 and again.headers["Idempotent-Replayed"] == "true"
     assert once.json()["id"] == again.json()["id"]
     assignment = once.json()
     ended = manager.post(f"/assignments/{assignment['id']}/end", headers={"If-Match": '"v1"'},

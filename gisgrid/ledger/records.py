@@ -49,12 +49,19 @@ def _place(kind: Kind, scope: Scope) -> tuple[str, dict]:
 
 
 def read(session: Session, kind: Kind, record_id: int, scope: Scope, *, lock: bool = False) -> dict:
-    """One record as a reader sees it (ended ones too), or 404 outside ``scope``."""
+    """One record as a reader sees it (ended ones too), or 404 outside ``scope``.
+
+    Locked, a row another transaction changed meanwhile is re-checked by PostgreSQL against the
+    joined rows as first read: a resident just moved to another household no longer joins its
+    old one and drops out. A second reading, after the lock's wait, sees the move and answers
+    the record (then a 409 for the stale version), not a 404."""
     condition, params = _place(kind, scope)
-    row = session.execute(text(f"""
+    query = text(f"""
         SELECT {kind.public}, {BOOKKEEPING} FROM {kind.table} r {kind.joins}
-        WHERE r.id = :id AND {condition} {'FOR UPDATE OF r' if lock else ''}"""),
-                          {**params, "id": record_id}).mappings().first()
+        WHERE r.id = :id AND {condition} {'FOR UPDATE OF r' if lock else ''}""")
+    row = session.execute(query, {**params, "id": record_id}).mappings().first()
+    if row is None and lock:
+        row = session.execute(query, {**params, "id": record_id}).mappings().first()
     if row is None:
         raise NotFound(f"没有{kind.label[0]} {record_id} / no {kind.label[1]} {record_id}", where="id")
     return dict(row)

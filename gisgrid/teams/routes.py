@@ -102,7 +102,7 @@ def create_staff(body: NewStaff, request: Request, who: Editor = Depends(editor)
     """With ``grid`` and ``role``, their first role in the same transaction (a new lead replaces
     the grid's lead). One current person per work phone (409)."""
     fields = body.model_dump(exclude={"reason", "grid", "role"})
-    return once(session, request, key, who, STAFF, lambda: (service.create_staff(
+    return once(session, request, key, who, STAFF, "create", None, lambda: (service.create_staff(
         session, who, fields, grid=body.grid, role=body.role, reason=body.reason, today=_today(clock)), 201))
 
 
@@ -111,7 +111,7 @@ def change_staff(body: StaffFields, request: Request, staff_id: int = STAFF_ID, 
                  if_match: str | None = IF_MATCH, key: str | None = IDEMPOTENCY_KEY,
                  session: Session = Depends(get_session)) -> Any:
     fields = body.model_dump(exclude={"reason"}, exclude_unset=True)
-    return once(session, request, key, who, STAFF, lambda: (service.change_staff(
+    return once(session, request, key, who, STAFF, "update", staff_id, lambda: (service.change_staff(
         session, who, staff_id, fields, expected=parse_if_match(if_match), reason=body.reason), 200))
 
 
@@ -121,7 +121,7 @@ def release(body: Release, request: Request, staff_id: int = STAFF_ID, who: Edit
             key: str | None = IDEMPOTENCY_KEY, session: Session = Depends(get_session)) -> Any:
     """Every current role of the person on the caller's grids ends (``released``); the answer
     lists the ended roles (``ended``) and the grids left without a lead (``without_lead``)."""
-    return once(session, request, key, who, STAFF, lambda: (service.release(
+    return once(session, request, key, who, STAFF, "release", staff_id, lambda: (service.release(
         session, who, staff_id, on=body.ended_on, reason=body.reason), 200))
 
 
@@ -140,7 +140,7 @@ def assign(body: NewAssignment, request: Request, who: Editor = Depends(editor),
     """网格长, 专职网格员, 兼职网格员, 楼栋长, 社区民警, 志愿者 …; one lead per grid: a new lead
     ends the previous lead's assignment (``reassigned``, shown as ``replaced``) in the same
     transaction."""
-    return once(session, request, key, who, ASSIGNMENTS, lambda: (service.assign(
+    return once(session, request, key, who, ASSIGNMENTS, "create", None, lambda: (service.assign(
         session, who, staff_id=body.staff_id, grid=body.grid, role=body.role, reason=body.reason,
         today=_today(clock)), 201))
 
@@ -151,7 +151,8 @@ def end_assignment(body: EndBody, request: Request, assignment_id: int = ASSIGNM
                    if_match: str | None = IF_MATCH, key: str | None = IDEMPOTENCY_KEY,
                    session: Session = Depends(get_session)) -> Any:
     """The answer's ``without_lead`` holds the grid when this was its lead."""
-    return once(session, request, key, who, ASSIGNMENTS, lambda: (service.end_assignment(
+    return once(session, request, key, who, ASSIGNMENTS, "end", assignment_id, lambda: (
+        service.end_assignment(
         session, who, assignment_id, expected=parse_if_match(if_match), on=body.ended_on,
         end_reason=body.end_reason, reason=body.reason), 200))
 

@@ -11,16 +11,16 @@ The tile-cache sweep (migration 0007) deletes the tiles whose layer lists the ch
 view (``grid_assignments``, ``buildings`` …), so a change left stale tiles behind. The sweep now
 takes a change to ``all_<name>`` as a change to ``<name>``.
 
-Revision ID: 0017
-Revises: 0016
+Revision ID: 0019
+Revises: 0018
 """
 
 from collections.abc import Sequence
 
 from alembic import op
 
-revision: str = "0017"
-down_revision: str | None = "0016"
+revision: str = "0019"
+down_revision: str | None = "0018"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
