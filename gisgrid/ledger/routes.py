@@ -199,13 +199,17 @@ def _answer(request: Request, record: dict, status: int = 200) -> JSONResponse:
     return JSONResponse(jsonable_encoder(record), status_code=status, headers={"ETag": etag(record["version"])})
 
 
-def once(session: Session, request: Request, key: str | None, who: Editor, kind: Kind, work) -> JSONResponse:
+def once(session: Session, request: Request, key: str | None, who: Editor, kind: Kind, work,
+         record_id: int | None = None) -> JSONResponse:
     """Run ``work`` once per Idempotency-Key: the first request takes the key in its own
-    transaction; a retry (even one racing the first) answers the record the first one wrote."""
+    transaction; a retry (even one racing the first) answers the record the first one wrote.
+    A write to a known record (``record_id``) names it as it takes the key, so nothing is left
+    to write after the change, while its tile-cache lock is held."""
     if key is not None:
         taken = session.execute(text("""
-            INSERT INTO ledger_requests (key, account, kind) VALUES (:k, :a, :kind)
-            ON CONFLICT (key) DO NOTHING RETURNING key"""), {"k": key, "a": who.actor, "kind": kind.name}).first()
+            INSERT INTO ledger_requests (key, account, kind, record_id) VALUES (:k, :a, :kind, :id)
+            ON CONFLICT (key) DO NOTHING RETURNING key"""),
+                                {"k": key, "a": who.actor, "kind": kind.name, "id": record_id}).first()
         if taken is None:
             session.rollback()
             earlier = session.execute(text("SELECT account, kind, record_id FROM ledger_requests WHERE key = :k"),
@@ -218,7 +222,7 @@ def once(session: Session, request: Request, key: str | None, who: Editor, kind:
             answer.headers["Idempotent-Replay"] = "true"
             return answer
     record, status = work()
-    if key is not None:
+    if key is not None and record_id is None:
         session.execute(text("UPDATE ledger_requests SET record_id = :id WHERE key = :k"), {"id": record["id"], "k": key})
     session.commit()
     return _answer(request, record, status)
@@ -263,7 +267,7 @@ def _register(path: str, kind: Kind) -> None:
         fields = body.model_dump(exclude={"reason"}, exclude_unset=True)
         return once(session, request, key, who, kind, lambda: (service.change(
             session, kind, who, record_id, fields, expected=parse_if_match(if_match), reason=body.reason,
-            today=_today(clock)), 200))
+            today=_today(clock)), 200), record_id)
 
     @router.post(f"/{path}/{{record_id:int}}/end", summary=f"注销{kind.label[0]} / End a {kind.label[1]} "
                  f"({', '.join(kind.end_reasons)})", responses=WRITE, name=f"end_{kind.name}")
@@ -272,7 +276,7 @@ def _register(path: str, kind: Kind) -> None:
             session: Session = Depends(get_session)) -> Any:
         return once(session, request, key, who, kind, lambda: (service.end(
             session, kind, who, record_id, expected=parse_if_match(if_match), on=body.ended_on,
-            end_reason=body.end_reason, reason=body.reason), 200))
+            end_reason=body.end_reason, reason=body.reason), 200), record_id)
 
     @router.get(f"/{path}/{{record_id:int}}/history", summary=f"{kind.label[0]}的变更历史 / A {kind.label[1]}'s history",
                 responses=responses(404), name=f"history_{kind.name}")
@@ -292,7 +296,7 @@ def move_household(body: HouseholdMove, request: Request, record_id: int = ID, w
                    session: Session = Depends(get_session)) -> Any:
     return once(session, request, key, who, KINDS["households"], lambda: (service.move_household(
         session, who, record_id, expected=parse_if_match(if_match), building_id=body.building_id,
-        entrance=body.entrance, floor=body.floor, room=body.room, reason=body.reason), 200))
+        entrance=body.entrance, floor=body.floor, room=body.room, reason=body.reason), 200), record_id)
 
 
 @router.post("/residents/{record_id}/move", summary="居民迁移或人户分离 / A resident moves to another household, "
@@ -302,7 +306,7 @@ def move_resident(body: ResidentMove, request: Request, record_id: int = ID, who
                   session: Session = Depends(get_session)) -> Any:
     return once(session, request, key, who, KINDS["residents"], lambda: (service.move_resident(
         session, who, record_id, expected=parse_if_match(if_match), household_id=body.household_id,
-        separated=body.separated, reason=body.reason), 200))
+        separated=body.separated, reason=body.reason), 200), record_id)
 
 
 
