@@ -104,14 +104,17 @@ from gisgrid.core.settings import get_settings  # noqa: E402
 from gisgrid.demo import names  # noqa: E402
 
 from common import (  # noqa: E402
-    CLK_TCK,
     Caller,
     Server,
     benchmark_caller,
+    cluster_cpu,
     database_arg,
     engine_from,
     median,
+    neighbours,
     postmaster_pid,
+    quantile,
+    self_cpu,
     table,
     tree_cpu,
 )
@@ -595,43 +598,6 @@ def data_profile(engine, until: datetime) -> dict:
                    (SELECT count(*) FROM grids WHERE retired_at IS NULL AND level = 2) AS l2,
                    (SELECT count(*) FROM buildings) AS buildings, (SELECT count(*) FROM staff) AS staff""")).mappings().one()
     return {**row, **events, "sizes": [dict(s) for s in sizes], "database": database, **counts}
-
-
-# --- the server and /proc -----------------------------------------------------------------------
-
-def cluster_cpu(postmaster: int | None) -> float:
-    """CPU seconds of the PostgreSQL cluster: its live processes plus the backends that have
-    exited (the postmaster's reaped children: cutime + cstime), so a closing connection does not
-    make the figure go backwards."""
-    if postmaster is None:
-        return 0.0
-    try:
-        raw = Path(f"/proc/{postmaster}/stat").read_text()
-    except OSError:
-        return 0.0
-    fields = raw[raw.rindex(")") + 2:].split()
-    return tree_cpu(postmaster) + (int(fields[13]) + int(fields[14])) / CLK_TCK
-
-
-def self_cpu() -> float:
-    usage = resource.getrusage(resource.RUSAGE_SELF)
-    return usage.ru_utime + usage.ru_stime
-
-
-def neighbours() -> str:
-    """What else runs on this machine right now (the figures are wall-clock on shared CPUs)."""
-    found = subprocess.run(["pgrep", "-af", r"python[0-9.]* \S*benchmarks/(tiles|lookup|editing|membership|coverage|"
-                            r"pages|generate)\.py"], capture_output=True, text=True).stdout
-    names = sorted({line.split("benchmarks/")[1].split()[0] for line in found.splitlines() if "benchmarks/" in line})
-    return f"load average {os.getloadavg()[0]:.2f}" + (f", also running: {', '.join(names)}" if names else "")
-
-
-def quantile(values: list[float], q: float) -> float:
-    values = sorted(values)
-    k = (len(values) - 1) * q
-    lo = int(k)
-    hi = min(lo + 1, len(values) - 1)
-    return values[lo] + (values[hi] - values[lo]) * (k - lo)
 
 
 # --- intake through the API ---------------------------------------------------------------------

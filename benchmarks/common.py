@@ -1,6 +1,6 @@
 """Shared by the benchmark scripts: the database to use, timing, medians, a table printer, servers
-started in their own process group, the signed-in caller the HTTP benchmarks send, and CPU time
-read from /proc."""
+started in their own process group, the signed-in caller the HTTP benchmarks send, CPU time
+read from /proc, quantiles and what else runs on the machine."""
 
 from __future__ import annotations
 
@@ -237,3 +237,40 @@ def postmaster_pid(conn) -> int | None:
         return pid
     except Exception:  # not superuser, not on this machine: no database CPU figure
         return None
+
+
+def cluster_cpu(postmaster: int | None) -> float:
+    """CPU seconds of the PostgreSQL cluster: its live processes plus the backends that have
+    exited (the postmaster's reaped children: cutime + cstime), so a closing connection does not
+    make the figure go backwards."""
+    if postmaster is None:
+        return 0.0
+    try:
+        raw = Path(f"/proc/{postmaster}/stat").read_text()
+    except OSError:
+        return 0.0
+    fields = raw[raw.rindex(")") + 2:].split()
+    return tree_cpu(postmaster) + (int(fields[13]) + int(fields[14])) / CLK_TCK
+
+
+def self_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+def neighbours() -> str:
+    """What else runs on this machine right now (the figures are wall-clock on shared CPUs)."""
+    found = subprocess.run(["pgrep", "-af", r"python[0-9.]* \S*benchmarks/(tiles|lookup|editing|membership|coverage|"
+                            r"pages|generate|cases|ledger)\.py"], capture_output=True, text=True).stdout
+    names = sorted({line.split("benchmarks/")[1].split()[0] for line in found.splitlines()
+                    if "benchmarks/" in line and int(line.split()[0]) not in (os.getpid(), os.getppid())})
+    return f"load average {os.getloadavg()[0]:.2f}" + (f", also running: {', '.join(names)}" if names else "")
+
+
+def quantile(values: list[float], q: float) -> float:
+    """The ``q`` quantile, interpolated linearly between the two nearest samples."""
+    values = sorted(values)
+    k = (len(values) - 1) * q
+    lo = int(k)
+    hi = min(lo + 1, len(values) - 1)
+    return values[lo] + (values[hi] - values[lo]) * (k - lo)

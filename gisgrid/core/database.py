@@ -82,6 +82,8 @@ def session_scope(engine: Engine | None = None) -> Iterator[Session]:
 
 
 def set_change_context(session: Session, *, actor: str, reason: str, operation: str) -> None:
-    """Tell the grid-history trigger who changes grids in this transaction, and why."""
-    for key, value in (("actor", actor), ("reason", reason), ("operation", operation)):
-        session.execute(text("SELECT set_config(:k, :v, true)"), {"k": f"gisgrid.{key}", "v": value})
+    """Tell the history triggers who changes records in this transaction, and why (one round trip:
+    in a ledger end it runs for each resident while the tile-cache lock is held)."""
+    session.execute(text("SELECT set_config('gisgrid.actor', :actor, true), set_config('gisgrid.reason', :reason, true), "
+                         "set_config('gisgrid.operation', :operation, true)"),
+                    {"actor": actor, "reason": reason, "operation": operation})

@@ -95,16 +95,17 @@ def write(session: Session, kind: Kind, editor: Editor, *, record_id: int | None
     for column, (sql, bound) in values.items():
         expressions[column] = sql
         params.update(bound)
+    # the statement's triggers take the tile-cache lock until commit: it returns what the audit row needs
     if record_id is None:
         columns = ", ".join(expressions)
-        record_id = session.execute(text(f"INSERT INTO {kind.table} ({columns}) VALUES "
-                                         f"({', '.join(expressions.values())}) RETURNING id"), params).scalar_one()
+        record_id, version = session.execute(text(f"INSERT INTO {kind.table} ({columns}) VALUES "
+                                                  f"({', '.join(expressions.values())}) RETURNING id, version"),
+                                             params).one()
     else:
         check_version(session, kind, read(session, kind, record_id, editor.scope, lock=True), expected)
         assignments = ", ".join(f"{c} = {e}" for c, e in expressions.items())
-        session.execute(text(f"UPDATE {kind.table} SET {assignments} WHERE id = :record_id"),
-                        {**params, "record_id": record_id})
-    version = session.execute(text(f"SELECT version FROM {kind.table} WHERE id = :id"), {"id": record_id}).scalar()
+        version = session.execute(text(f"UPDATE {kind.table} SET {assignments} WHERE id = :record_id RETURNING version"),
+                                  {**params, "record_id": record_id}).scalar_one()
     record(session, actor=editor.actor, action=f"ledger.{operation}", outcome="ok", object_type=kind.name,
            object_id=str(record_id), client_addr=editor.client_addr,
            detail={"reason": reason, "version": version, "fields": sorted(values)})

@@ -225,7 +225,7 @@ def once(session: Session, request: Request, key: str | None, who: Editor, kind:
             answer.headers["Idempotent-Replayed"] = "true"
             return answer
     record, status = work()
-    if key is not None:
+    if key is not None and record_id is None:
         session.execute(text("UPDATE ledger_requests SET record_id = :id WHERE key = :k"), {"id": record["id"], "k": key})
     session.commit()
     return _answer(request, record, status)
