@@ -152,6 +152,7 @@ def test_a_grid_worker_keeps_their_grid_current(browser, scratch_server, scratch
     stale = page.locator("#gg-change-household .gg-stale")
     stale.wait_for()
     assert "occupancy: owner → rented" in stale.inner_text()
+    assert "was changed" not in page.inner_text("#gg-change-household .gg-msg")  # the reader's half of the message
     view.shot(f"field-{size}-stale")
 
     # a visit

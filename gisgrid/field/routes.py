@@ -64,9 +64,10 @@ def grid_page(request: Request, code: str, lang: str = LANG, me: Principal = PEO
     points = {"type": "FeatureCollection", "features": [
         {"type": "Feature", "geometry": {"type": "Point", "coordinates": [b["lon"], b["lat"]]},
          "properties": {"id": b["id"], "name": b["name"], "households": b["households"]}} for b in buildings]}
+    tiles = basemap.tile_url()
     frame = {"bounds": [[grid["s"], grid["w"]], [grid["n"], grid["e"]]], "outline": grid["shape"],
-             "buildings": points, "tiles": basemap.tile_url(), "blank": basemap.BLANK,
-             "attribution": get_settings().basemap_attribution, "inside": [grid["inside_lat"], grid["inside_lon"]]}
+             "buildings": points, "tiles": tiles, "blank": basemap.BLANK,
+             "attribution": get_settings().basemap_attribution if tiles != basemap.BLANK else "gisgrid"}
     return _page(request, "grid.html", me, lang, clock, grid=grid, buildings=buildings, config={"map": frame})
 
 

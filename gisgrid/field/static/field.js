@@ -11,9 +11,10 @@
   // the API's messages are "中文 / English": show the reader's half
   function local(message) {
     const text = String(message || "");
-    const cut = text.indexOf(" / ");
-    if (cut < 0) return text;
-    return cfg.lang === "zh" ? text.slice(0, cut) : text.slice(cut + 3);
+    // " / " between the halves, or "/ " after closing Chinese punctuation: "…（你的是 v2）/ …"
+    const halves = text.match(/^(.*?)(?: \/ |(?<=[）」)])\/ )(.*)$/s);
+    if (!halves) return text;
+    return cfg.lang === "zh" ? halves[1] : halves[2];
   }
 
   function uuid() {
@@ -125,6 +126,7 @@
 
   function refused(form, status, answer) {
     const detail = answer.detail || {};
+    say(form, "", "");
     if (status === 409 && detail.changes) {
       say(form, `${local(answer.message)} ${words.stale}`, "gg-bad");
       form.querySelector(".gg-msg").append(describeChanges(detail.changes));
