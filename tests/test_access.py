@@ -124,7 +124,7 @@ def test_the_function_matrix_over_every_route_and_role(http, tokens, places, eng
             "name": "grids_l2", "z": "14", "x": "12925", "y": "6720", "attachment_id": "1", "course_id": "1",
             "resident_id": "1", "key_id": "1", "tracking_code": "ABCDEFGHJK",
             "subdistrict": places["own"][:9], "kind": "buildings",
-            "username": "viewer", "record_id": "1", "staff_id": "1", "assignment_id": "1"}
+            "username": "viewer", "record_id": "1", "staff_id": "1", "assignment_id": "1", "household_id": "1"}
     checked = 0
     with httpx.Client(base_url=str(http.base_url), timeout=60) as anonymous:
         for method, path, need in _routes(create_app(engine)):

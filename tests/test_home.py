@@ -27,12 +27,12 @@ def links(html: str) -> set[str]:
 
 
 # the pages each role's home links to, and the ones it must not
-OPENS = {"admin": {"/map/coverage", "/map/cases", "/map/edit", "/reports/weekly/page"},
-         "shequ": {"/map/coverage", "/map/cases", "/map/edit", "/reports/weekly/page"},
-         "wangge": {"/map/coverage", "/map/cases"},
+OPENS = {"admin": {"/field", "/map/coverage", "/map/cases", "/map/edit", "/reports/weekly/page"},
+         "shequ": {"/field", "/map/coverage", "/map/cases", "/map/edit", "/reports/weekly/page"},
+         "wangge": {"/field", "/map/coverage", "/map/cases"},
          "viewer": {"/map/coverage", "/map/cases", "/reports/weekly/page"},
          "auditor": {"/audit"}}
-STAFF_PAGES = {"/map/coverage", "/map/cases", "/map/edit", "/reports/weekly/page", "/audit"}
+STAFF_PAGES = {"/field", "/map/coverage", "/map/cases", "/map/edit", "/reports/weekly/page", "/audit"}
 
 
 @pytest.mark.parametrize("role", ROLES)
@@ -100,7 +100,8 @@ def test_an_administrator_goes_from_the_communities_to_one_communitys_grids(serv
 
 
 @pytest.mark.parametrize("path", ["/map/coverage", "/map/cases", "/reports/weekly/page", "/grids/{grid}/board",
-                                  "/buildings/{building}/diagram"])
+                                  "/buildings/{building}/diagram", "/field", "/field/grids/{grid}",
+                                  "/field/buildings/{building}"])
 def test_every_staff_page_says_who_is_signed_in_and_signs_out(server, signed, engine, path):
     with engine.connect() as conn:
         grid, building = conn.execute(text("SELECT g.code, b.id FROM buildings b JOIN grids g ON g.id = b.grid_l2_id "

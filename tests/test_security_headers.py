@@ -36,10 +36,13 @@ def test_every_page_works_under_its_content_security_policy(server, strict_page,
     page, errors = strict_page
     grid = db.execute(text("SELECT code FROM grids WHERE level = 2 ORDER BY code LIMIT 1")).scalar_one()
     building = db.execute(text("SELECT id FROM buildings ORDER BY id LIMIT 1")).scalar_one()
-    for path in [*PAGES, f"/grids/{grid}/board", f"/buildings/{building}/diagram"]:
+    household = db.execute(text("SELECT id FROM households ORDER BY id LIMIT 1")).scalar_one()
+    field = ["/field", f"/field/grids/{grid}", f"/field/grids/{grid}/changes", f"/field/buildings/{building}",
+             f"/field/households/{household}"]
+    for path in [*PAGES, f"/grids/{grid}/board", f"/buildings/{building}/diagram", *field]:
         errors.clear()
         page.goto(server + path, wait_until="networkidle")
-        if path.startswith("/map") or path == "/report":
+        if path.startswith("/map") or path == "/report" or path == f"/field/grids/{grid}":
             page.wait_for_selector(".leaflet-tile-loaded, .leaflet-interactive", state="attached", timeout=20_000)
         # ReDoc's bundle shows its maker's logo from their CDN: the policy blocks it (offline-safe)
         errors[:] = [e for e in errors if not (path == "/redoc" and "https://cdn.redoc.ly/redoc/logo-mini.svg" in e)]

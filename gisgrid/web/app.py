@@ -25,6 +25,7 @@ from gisgrid.core.clock import Clock, SystemClock
 from gisgrid.core.database import get_app_engine, session_factory
 from gisgrid.core.settings import get_settings
 from gisgrid.coverage.routes import router as coverage_router
+from gisgrid.field import routes as field_pages
 from gisgrid.fieldwork.routes import router as fieldwork_router
 from gisgrid.grids.edit_routes import router as grid_editing_router
 from gisgrid.grids.routes import router as grids_router
@@ -113,6 +114,7 @@ def _mount_static(app: FastAPI) -> None:
     app.mount("/static/docs", StaticFiles(directory=str(files("fastapi_offline") / "static")), name="docs-assets")
     assets.check_installed()
     app.mount("/static/vendor", StaticFiles(directory=assets.FRONTEND), name="vendor")
+    app.mount("/field/static", StaticFiles(directory=field_pages.STATIC), name="field-static")
     app.mount("/static", StaticFiles(directory=Path(__file__).parent / "static"), name="static")
 
 
@@ -146,7 +148,7 @@ def _include_routers(app: FastAPI) -> None:
     for router in (layers_router, pages_router, health_router, auth_router, account_router, territory_router, grids_router,
                    grid_editing_router, buildings_router, organisations_router, staff_router, coverage_router,
                    cases_router, fieldwork_router, reports_router, imports_router, audit_router, onboarding_territory_router,
-                   onboarding_router, ledger_router, teams_router,
+                   onboarding_router, ledger_router, teams_router, field_pages.router,
                    map_pages_router):
         app.include_router(router)
 

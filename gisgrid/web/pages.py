@@ -27,7 +27,7 @@ TEXT = {
         "territory": "辖区概况", "area": "我的辖区", "subdistricts": "街道", "grids": "网格", "levels": "一级 / 二级 / 三级",
         "buildings": "楼栋", "households": "户数", "people": "人口",
         "api": "接口", "docs": "接口文档 (Swagger)", "redoc": "接口文档 (ReDoc)", "health": "服务状态",
-        "work": "我的工作", "map_coverage": "网格覆盖图：盲区、重叠、负荷", "map_edit": "网格边界编辑",
+        "work": "我的工作", "field": "网格员工作台：我的网格、楼栋、住户与走访", "map_coverage": "网格覆盖图：盲区、重叠、负荷", "map_edit": "网格边界编辑",
         "map_cases": "事件热力图", "weekly": "网格化管理工作周报", "layers": "图层（GeoJSON、矢量瓦片）",
         "audit": "审计日志", "residents": "居民服务", "report": "上报事件（地图选点，无需注册）",
         "track": "查询办理进度（查询码）", "sign_in": "工作人员登录",
@@ -41,7 +41,7 @@ TEXT = {
         "territory": "Territory", "area": "My area", "subdistricts": "Sub-districts", "grids": "Grids",
         "levels": "L1 / L2 / L3", "buildings": "Buildings", "households": "Households", "people": "People",
         "api": "API", "docs": "API docs (Swagger)", "redoc": "API docs (ReDoc)", "health": "Health",
-        "work": "My work", "map_coverage": "Coverage map: blind spots, overlaps, load", "map_edit": "Boundary editor",
+        "work": "My work", "field": "Grid worker's desk: my grids, buildings, households, visits", "map_coverage": "Coverage map: blind spots, overlaps, load", "map_edit": "Boundary editor",
         "map_cases": "Case heatmap", "weekly": "Weekly report", "layers": "Layers (GeoJSON, vector tiles)",
         "audit": "Audit log", "residents": "For residents", "report": "Report a problem (pin on a map, no account)",
         "track": "Follow a reported case (tracking code)", "sign_in": "Staff sign-in",
@@ -54,7 +54,7 @@ TEXT = {
 }
 
 # the pages each function opens, in the order a home page lists them
-WORK = [("maps", "/map/coverage", "map_coverage"), ("maps", "/map/cases", "map_cases"),
+WORK = [("people", "/field", "field"), ("maps", "/map/coverage", "map_coverage"), ("maps", "/map/cases", "map_cases"),
         ("edit", "/map/edit", "map_edit"), ("reports", "/reports/weekly/page", "weekly"),
         ("maps", "/layers", "layers"), ("audit", "/audit", "audit")]
 
