@@ -43,6 +43,23 @@ class WorkCalendar:
         raise SetupError("工作日历没有工作时间 / the work calendar has no working time (GISGRID_WORK_DAYS, "
                          "GISGRID_WORK_HOURS)")
 
+    def hours_between(self, start: datetime, end: datetime) -> float:
+        """Working hours from ``start`` to ``end`` (aware datetimes), the inverse of :meth:`add`;
+        negative when ``end`` comes first: the hours left before a deadline, or how far past it."""
+        if end < start:
+            return -self.hours_between(end, start)
+        first, last = start.astimezone(self.zone), end.astimezone(self.zone)
+        worked = timedelta()
+        day = first.date()
+        while day <= last.date():
+            if self.is_workday(day):
+                for begin, finish in self.periods:
+                    span = (min(last, datetime.combine(day, finish, self.zone))
+                            - max(first, datetime.combine(day, begin, self.zone)))
+                    worked += max(span, timedelta())
+            day += timedelta(days=1)
+        return worked.total_seconds() / 3600
+
 
 def _period(text: str) -> tuple[time, time]:
     try:

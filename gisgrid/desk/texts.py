@@ -3,16 +3,51 @@ keep the names the cases domain gives them."""
 
 from __future__ import annotations
 
+from gisgrid.core.enums import CaseStatus
+
 TEXT = {
     "zh": {
         "title": "事件工作台", "switch": "English", "other": "en", "inbox": "事件工作台", "report": "上报事件",
         "overdue_views": "超期督办", "my_grids": "我的网格",
         "saving": "正在提交…", "saved": "已提交", "retry": "网络不稳，请再点一次提交（不会重复）", "required": "必填",
+        # the inbox (desk-inbox)
+        "tab_mine": "待我办理", "tab_grids": "辖区在办", "tab_due_soon": "即将到期", "tab_overdue": "已超期",
+        "tab_escalated": "上报给我", "tab_closed": "近30天结案", "tab_all": "全部",
+        "tabs_label": "事件分类", "cases_label": "事件列表",
+        "step_register": "待立案", "step_dispatch": "待派遣", "step_start": "待开始处置", "step_handle": "处置中，待办结",
+        "step_verify": "待核查", "step_close": "待结案（或核查不通过退回）",
+        "col_case": "事件编号", "col_title": "事件", "col_grid": "网格", "col_status": "状态", "col_holder": "当前责任人",
+        "col_clock": "本环节时限", "col_reported": "上报时间",
+        "clock_left": "剩 {h} 工作小时", "clock_over": "超期 {h} 工作小时",
+        "clock_ok": "正常", "clock_soon": "已过半", "clock_near": "临期", "clock_none": "无时限",
+        "filters": "筛选", "f_category": "类别", "f_grid": "网格", "f_status": "状态", "f_from": "上报日期起",
+        "f_to": "上报日期止", "f_any": "不限", "f_open": "未办结", "f_closed": "已办结", "f_apply": "筛选",
+        "f_clear": "清除筛选", "f_whole": "（全部小类）",
+        "nobody": "未指派", "empty": "这里没有事件", "next_page": "下一页", "first_page": "回到第一页",
+        "level_2": "网格", "level_1": "社区", "level_0": "街道领导小组", "shown": "本页 {n} 件",
+        "status_names": {s.value: s.label_zh for s in CaseStatus},
     },
     "en": {
         "title": "Case desk", "switch": "中文", "other": "zh", "inbox": "Case desk", "report": "Report a case",
         "overdue_views": "Overdue", "my_grids": "My grids",
         "saving": "Sending…", "saved": "Sent", "retry": "The connection dropped: press send again (it will not be sent twice)",
         "required": "required",
+        # the inbox (desk-inbox)
+        "tab_mine": "Waiting for me", "tab_grids": "Open in my area", "tab_due_soon": "Due soon", "tab_overdue": "Overdue",
+        "tab_escalated": "Escalated to me", "tab_closed": "Closed (30 days)", "tab_all": "All",
+        "tabs_label": "Case tabs", "cases_label": "Cases",
+        "step_register": "To register", "step_dispatch": "To dispatch", "step_start": "To start",
+        "step_handle": "Being handled: to finish", "step_verify": "To verify", "step_close": "To close (or send back)",
+        "col_case": "Case", "col_title": "What", "col_grid": "Grid", "col_status": "Status", "col_holder": "Held by",
+        "col_clock": "Stage deadline", "col_reported": "Reported",
+        "clock_left": "{h} working h left", "clock_over": "{h} working h overdue",
+        "clock_ok": "on time", "clock_soon": "over half used", "clock_near": "near deadline",
+        "clock_none": "no deadline",
+        "filters": "Filter", "f_category": "Category", "f_grid": "Grid", "f_status": "Status", "f_from": "Reported from",
+        "f_to": "Reported to", "f_any": "Any", "f_open": "Open", "f_closed": "Finished", "f_apply": "Apply",
+        "f_clear": "Clear filters", "f_whole": "(every sub-type)",
+        "nobody": "not assigned", "empty": "No cases here", "next_page": "Next page", "first_page": "First page",
+        "level_2": "grid", "level_1": "community", "level_0": "leading group", "shown": "{n} on this page",
+        "status_names": {s.value: s.value.replace("_", " ") for s in CaseStatus},
     },
 }
