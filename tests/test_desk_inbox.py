@@ -7,7 +7,9 @@ Screenshots go to /tmp/shots-desk-inbox/."""
 
 from __future__ import annotations
 
+import base64
 import html
+import json
 import re
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
@@ -319,10 +321,18 @@ def test_filters_narrow_every_tab_and_its_count(server, scratch_engine, town):
     assert set(_listed(empty_form.text)) == expected(scratch_engine, town, "manager", "all")
 
 
+def _cursor(tab: str, values: list) -> str:
+    """A cursor as a client might forge it."""
+    return base64.urlsafe_b64encode(json.dumps([tab, values]).encode()).decode().rstrip("=")
+
+
 @pytest.mark.parametrize("params, where", [
     ({"tab": "inbox"}, "tab"), ({"tab": "escalated"}, "tab"),  # a grid worker has nothing escalated to them
     ({"from": "2026-02-30"}, "from"), ({"to": "yesterday"}, "to"), ({"from": "2026-11-23", "to": "2026-11-01"}, "from"),
     ({"cursor": "not-a-cursor"}, "cursor"), ({"cursor": "W1siYWxsIl0"}, "cursor"),
+    ({"tab": "all", "cursor": _cursor("all", ["2026-11-01T00:00:00+00:00", 10**30])}, "cursor"),  # past bigint
+    ({"tab": "all", "cursor": _cursor("all", ["2026-11-01T00:00:00", 5])}, "cursor"),  # a time without its zone
+    ({"cursor": _cursor("mine", [7, "2026-11-01T00:00:00+00:00", 5])}, "cursor"),  # no eighth step
     ({"category": "no_such"}, "category"), ({"grid": "12"}, "grid"), ({"status": "lost"}, "status"),
     ({"limit": "0"}, "query.limit"), ({"limit": "lots"}, "query.limit"),
 ])

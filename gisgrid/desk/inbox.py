@@ -22,7 +22,7 @@ from sqlalchemy.orm import Session
 
 from gisgrid.auth.access import Principal
 from gisgrid.cases.calendar import work_calendar
-from gisgrid.cases.service import CLOSED, CaseFilter
+from gisgrid.cases.service import CaseFilter
 from gisgrid.cases.workflow import STAGE
 from gisgrid.core.enums import CaseStatus as S
 from gisgrid.core.enums import Role
@@ -120,7 +120,7 @@ def _conditions(caller: Principal, now: datetime) -> tuple[dict[str, str], dict]
         "overdue": f"c.due_at < :now AND {open_}",
         "escalated": f"c.escalations > 0 AND c.handling_level = {int(level)} AND {open_}" if level is not None
         else "false",
-        "closed": f"c.status = 'closed' AND c.closed_at >= :recent",
+        "closed": "c.status = 'closed' AND c.closed_at >= :recent",
         "all": "true",
     }
     params = {"now": now, "soon": work_calendar().add(now, DUE_SOON_HOURS), "recent": now - timedelta(days=RECENT_DAYS),
@@ -157,12 +157,12 @@ def _decode(tab: Tab, cursor: str) -> list:
     if name != tab.name or not isinstance(values, list) or len(values) != len(tab.keys) + 1:
         raise bad
     *keys, last = values
-    if not isinstance(last, int) or isinstance(last, bool):
+    if not _whole(last, 1, 2**63 - 1):
         raise bad
     decoded: list = []
     for (_, kind), value in zip(tab.keys, keys, strict=True):
         if kind == "integer":  # the step's rank
-            if not isinstance(value, int) or isinstance(value, bool):
+            if not _whole(value, 0, len(STEPS) - 1):
                 raise bad
             decoded.append(value)
             continue
@@ -174,6 +174,10 @@ def _decode(tab: Tab, cursor: str) -> list:
             raise bad
         decoded.append(moment)
     return [*decoded, last]
+
+
+def _whole(value, low: int, high: int) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and low <= value <= high
 
 
 # --- the rows -----------------------------------------------------------------------------------
