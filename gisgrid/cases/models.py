@@ -65,6 +65,7 @@ class Case(Base):
         Index("ix_cases_assignee", "assignee_staff_id"),
         Index("ix_cases_subdistrict_reported", "subdistrict_code", "reported_at"),
         Index("ix_cases_due", "due_at", postgresql_where=text("due_at IS NOT NULL")),
+        Index("ix_cases_closed_at", "closed_at", postgresql_where=text("closed_at IS NOT NULL")),  # the inbox's closed tab
         Index("uq_cases_idempotency_key", "idempotency_key", unique=True,
               postgresql_where=text("idempotency_key IS NOT NULL")),
         CheckConstraint("handling_level BETWEEN 0 AND 3", name="handling_level_0_3"),
