@@ -143,11 +143,13 @@ class CaseEvent(Base):
 
 class CaseAttachment(Base):
     """A photo or document on a case (or on one of its steps), kept in the database with the
-    case so a backup holds both."""
+    case so a backup holds both; an upload's Idempotency-Key makes its retry return it."""
 
     __tablename__ = "case_attachments"
     __table_args__ = (
         Index("ix_case_attachments_case", "case_id"),
+        Index("uq_case_attachments_idempotency_key", "idempotency_key", unique=True,
+              postgresql_where=text("idempotency_key IS NOT NULL")),
         CheckConstraint("size_bytes > 0", name="not_empty"),
     )
 
@@ -161,6 +163,7 @@ class CaseAttachment(Base):
     content: Mapped[bytes] = mapped_column(LargeBinary)
     uploaded_by: Mapped[str] = mapped_column(String(100))
     uploaded_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    idempotency_key: Mapped[str | None] = mapped_column(String(200), nullable=True)  # the upload's: a retry gets it back
 
 
 class CaseNumber(Base):

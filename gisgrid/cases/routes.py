@@ -156,16 +156,27 @@ def reassign(body: Reassignment, case_no: str = Depends(scoped_case), actor: Act
     return case
 
 
+UPLOAD_KEY = Header(None, alias="Idempotency-Key", min_length=8, max_length=200,
+                    description="a fresh key per file (e.g. a UUID): a retry with the same key and file returns "
+                    "the attachment the first upload made instead of attaching it twice")
+
+
 @router.post("/cases/{case_no}/attachments", dependencies=[Depends(needs("cases"))], status_code=201, summary="上传附件 / Attach a photo or document",
-             responses=responses(409))
-async def upload_attachment(case_no: str = Depends(scoped_case), file: UploadFile = File(...), actor: Actor = Depends(get_actor),
+             responses={200: {"description": "a retry: the attachment the first upload with this Idempotency-Key made"},
+                        **responses(409)})
+async def upload_attachment(response: Response, case_no: str = Depends(scoped_case), file: UploadFile = File(...),
+                            idempotency_key: str | None = UPLOAD_KEY, actor: Actor = Depends(get_actor),
                             session: Session = Depends(get_session)) -> dict:
     """JPEG, PNG, WebP or PDF up to ``GISGRID_MAX_ATTACHMENT_BYTES``; file it with a step by
     passing its id in that step's ``attachment_ids``."""
     content = await file.read(get_settings().max_attachment_bytes + 1)
-    saved = workflow.add_attachment(session, case_no, filename=file.filename or "attachment",
-                                    media_type=file.content_type or "", content=content, actor=actor)
+    saved, created = workflow.add_attachment(session, case_no, filename=file.filename or "attachment",
+                                             media_type=file.content_type or "", content=content, actor=actor,
+                                             idempotency_key=idempotency_key)
     session.commit()
+    if not created:
+        response.status_code = 200
+        response.headers["Idempotent-Replayed"] = "true"
     return saved
 
 

@@ -427,7 +427,10 @@ def escalate_overdue(session: Session, now: datetime, *, subdistrict: str | None
 # --- attachments --------------------------------------------------------------------------------
 
 def add_attachment(session: Session, case_no: str, *, filename: str, media_type: str, content: bytes,
-                   actor: Actor) -> dict:
+                   actor: Actor, idempotency_key: str | None = None) -> tuple[dict, bool]:
+    """Store a checked file on the case. Returns it and whether it is new: a retry with the same
+    ``Idempotency-Key`` (an upload whose answer was lost) gets the attachment the first upload
+    made, even if the case has moved on since; the key reused for another file is refused."""
     limit = get_settings().max_attachment_bytes
     if not content:
         raise InvalidInput("附件为空 / the file is empty", where="file")
@@ -439,18 +442,39 @@ def add_attachment(session: Session, case_no: str, *, filename: str, media_type:
                            where="file")
     if not _looks_like(content, media_type):
         raise InvalidInput(f"文件内容不是 {media_type} / the file's content is not {media_type}", where="file")
-    case = _locked(session, case_no=case_no)
+    case = _locked(session, case_no=case_no)  # uploads to one case queue here, retries of one upload too
+    upload = {"case": case["id"], "name": filename[:200] or "attachment", "type": media_type, "size": len(content),
+              "sha": hashlib.sha256(content).hexdigest(), "content": content, "by": actor.name, "key": idempotency_key}
+    if idempotency_key is not None and (first := _attached_before(session, upload)) is not None:
+        return first, False
     if not ALLOWED[S(case["status"])]:
         raise Conflict(f"事件已{S(case['status']).label_zh}，不能再加附件 / the case is {case['status']}: no more "
                        "attachments", where="case")
-    filename = filename[:200] or "attachment"
     row = session.execute(text("""
-        INSERT INTO case_attachments (case_id, filename, media_type, size_bytes, sha256, content, uploaded_by)
-        VALUES (:case, :name, :type, :size, :sha, :content, :by) RETURNING id, uploaded_at"""),
-        {"case": case["id"], "name": filename, "type": media_type, "size": len(content),
-         "sha": hashlib.sha256(content).hexdigest(), "content": content, "by": actor.name}).one()
-    return {"id": row.id, "filename": filename, "media_type": media_type, "size_bytes": len(content),
-            "uploaded_at": row.uploaded_at.isoformat()}
+        INSERT INTO case_attachments (case_id, filename, media_type, size_bytes, sha256, content, uploaded_by,
+                                      idempotency_key)
+        VALUES (:case, :name, :type, :size, :sha, :content, :by, :key)
+        ON CONFLICT (idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
+        RETURNING id, uploaded_at"""), upload).first()
+    if row is None:  # the key's first upload, to another case, committed while we waited on the index
+        return _attached_before(session, upload), False
+    return {"id": row.id, "filename": upload["name"], "media_type": media_type, "size_bytes": len(content),
+            "uploaded_at": row.uploaded_at.isoformat()}, True
+
+
+def _attached_before(session: Session, upload: dict) -> dict | None:
+    """The attachment the first upload with this key made, if this upload is its retry: the same
+    file, to the same case, by the same person."""
+    first = session.execute(text("""SELECT id, case_id, filename, media_type, size_bytes, sha256, uploaded_by, uploaded_at
+                                    FROM case_attachments WHERE idempotency_key = :key"""), upload).first()
+    if first is None:
+        return None
+    if (first.case_id, first.sha256, first.media_type, first.uploaded_by) != (
+            upload["case"], upload["sha"], upload["type"], upload["by"]):
+        raise InvalidInput("这个 Idempotency-Key 已用于另一个附件 / this Idempotency-Key uploaded another file: use a "
+                           "new key for a new upload", where="Idempotency-Key")
+    return {"id": first.id, "filename": first.filename, "media_type": first.media_type,
+            "size_bytes": first.size_bytes, "uploaded_at": first.uploaded_at.isoformat()}
 
 
 _MAGIC = {"image/jpeg": (b"\xff\xd8\xff",), "image/png": (b"\x89PNG\r\n\x1a\n",), "application/pdf": (b"%PDF-",),
