@@ -8,7 +8,7 @@ count). Screenshots at 390×844 and 1400×900 go to /tmp/shots-desk-supervise/."
 from __future__ import annotations
 
 import itertools
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from html.parser import HTMLParser
 from pathlib import Path
 from urllib.parse import parse_qsl, urlsplit
@@ -30,7 +30,7 @@ from gisgrid.grids import membership
 from builders import Territory, lonlat, metres_box
 
 # Monday 23 November 2026, 9:00 in Beijing (week 2026-W48), in UTC as a server's clock gives it
-START = datetime(2026, 11, 23, 9, 0, tzinfo=ZoneInfo("Asia/Shanghai")).astimezone(timezone.utc)
+START = datetime(2026, 11, 23, 9, 0, tzinfo=ZoneInfo("Asia/Shanghai")).astimezone(UTC)
 WEEK = {"week": "2026-W48"}
 PASSWORD = "Desk-Supervise-2026!"
 CHECKER = {"X-Actor": "%E7%9D%A3%E6%9F%A5%E5%91%98"}  # 督查员: the check is not the handler's own

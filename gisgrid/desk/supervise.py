@@ -21,15 +21,21 @@ from gisgrid.core.scope import Scope
 LONGEST = 50  # the longest overdue cases listed one by one; the rest are a link to the inbox away
 
 
-def _groups(session: Session, scope_sql: str, params: dict, key: str, label: str, join: str) -> list[dict]:
+def _groups(session: Session, scope: Scope, now: datetime, key: str, label: str, join: str) -> list[dict]:
     """Overdue cases counted per ``key`` (an expression on c), longest overdue first."""
+    scope_sql, params = _where(scope, now)
     rows = session.execute(text(f"""
         SELECT {key} AS key, {label} AS label, count(*) AS cases, min(c.due_at) AS since,
                (array_agg(c.case_no ORDER BY c.due_at, c.id))[1] AS longest_case
         FROM cases c {join}
         WHERE {scope_sql} AND c.due_at < :now AND c.status::text <> ALL(:closed)
         GROUP BY 1, 2 ORDER BY min(c.due_at), 1"""), params).mappings()
-    return [{**row, "hours": _hours(params["now"], row["since"])} for row in rows]
+    return [{**row, "hours": _hours(now, row["since"])} for row in rows]
+
+
+def _where(scope: Scope, now: datetime) -> tuple[str, dict]:
+    condition, params = scope.rows("c")
+    return condition, {**params, "now": now, "closed": list(CLOSED)}
 
 
 def _hours(now: datetime, since: datetime) -> float:
@@ -40,13 +46,12 @@ def overdue(session: Session, scope: Scope, now: datetime, *, longest: int = LON
     """The caller's overdue cases: the total, by community (for a scope wider than one), by L2
     grid and by holder, and the ``longest`` overdue ones. Cases in no grid or held by nobody
     (waiting to be registered, say) count in a row of their own, so the rows add up."""
-    scope_sql, scope_params = scope.rows("c")
-    params = {**scope_params, "now": now, "closed": list(CLOSED)}
     communities = [] if scope.community is not None or scope.grids is not None else _groups(
-        session, scope_sql, params, "g.code", "g.name", "LEFT JOIN grids g ON g.id = c.grid_l1_id")
-    grids = _groups(session, scope_sql, params, "g.code", "g.name", "LEFT JOIN grids g ON g.id = c.grid_l2_id")
-    workers = _groups(session, scope_sql, params, "c.assignee_staff_id", "st.name",
+        session, scope, now, "g.code", "g.name", "LEFT JOIN grids g ON g.id = c.grid_l1_id")
+    grids = _groups(session, scope, now, "g.code", "g.name", "LEFT JOIN grids g ON g.id = c.grid_l2_id")
+    workers = _groups(session, scope, now, "c.assignee_staff_id", "st.name",
                       "LEFT JOIN staff st ON st.id = c.assignee_staff_id")
+    scope_sql, params = _where(scope, now)
     cases = session.execute(text(f"""
         SELECT c.case_no, c.title, c.status::text AS status, c.category_code, cat.name_zh AS category_zh,
                cat.name_en AS category_en, g.code AS grid, st.name AS holder, c.handling_level, c.due_at, c.escalations

@@ -4,8 +4,8 @@
 from __future__ import annotations
 
 import shutil
-from urllib.parse import urlencode
 from datetime import date, datetime, timedelta
+from urllib.parse import urlencode
 
 from jinja2 import Environment, PackageLoader, select_autoescape
 
