@@ -5,13 +5,14 @@ from __future__ import annotations
 
 import shutil
 from datetime import date, datetime, timedelta
+from urllib.parse import urlencode
 
 from jinja2 import Environment, PackageLoader, select_autoescape
 
 from gisgrid.core.errors import SetupError
 from gisgrid.core.tables import csv_bytes, xlsx_bytes
 from gisgrid.reports.assessment import LABELS as ASSESSMENT_LABELS
-from gisgrid.reports.weekly import FIGURES
+from gisgrid.reports.weekly import FIGURES, NOW_FIGURES, NOW_FILTERS, area_filter, week_filter
 from gisgrid.reports.weekly import LABELS as WEEKLY_LABELS
 
 ASSESSMENT_COLUMNS = {
@@ -94,6 +95,9 @@ WEEKLY_TEXT = {
            "cases": "本周件数", "mean": "前四周周均", "score": "显著度", "no_hotspots": "本周无明显聚集区域。",
            "collection": "四、信息采集", "visits": "入户走访", "checks": "信息核查", "households": "走访户数",
            "workers": "参与网格员", "reports": "网格员上报事件",
+           "standing": "五、本周新增事件办理现状", "standing_at": "截至", "now_labels": {
+               "new": "本周新增", "still_open": "仍在办理", "finished": "已办结（含不予立案、重复）", "overdue_now": "现超期"},
+           "linked": "数字可点开，列出其对应的事件。",
            "footer": "超期环节：本周到期而未按期完成的环节（一件事件可有多个环节，含超期自动上报）；未结：周末时尚未结案、"
                      "不予立案或判为重复的事件；新增减去结案、不予立案及重复，即未结的变化。生成于"},
     "en": {"title": "Weekly grid management report", "print": "Print", "switch": "中文", "to": "to",
@@ -106,6 +110,10 @@ WEEKLY_TEXT = {
            "no_hotspots": "No marked cluster this week.", "collection": "4. Information collection",
            "visits": "Household visits", "checks": "Information checks", "households": "Households visited",
            "workers": "Grid workers", "reports": "Cases reported by workers",
+           "standing": "5. Where this week's new cases stand now", "standing_at": "as of", "now_labels": {
+               "new": "New this week", "still_open": "Still open", "finished": "Finished (closed, rejected, duplicate)",
+               "overdue_now": "Overdue now"},
+           "linked": "Each figure opens the list of its cases.",
            "footer": "Overdue steps: steps due this week and not done in time (a case can have several, automatic "
                      "escalations included); open: cases not closed, rejected or marked duplicate at the week's end; "
                      "new minus closed, rejected and duplicate is the change in open. Generated"},
@@ -117,9 +125,23 @@ def _week_of(day: date) -> str:
     return f"{year}-W{week:02d}"
 
 
-def weekly_html(report: dict, lang: str = "zh", bar: str = "") -> str:
+def case_lists(report: dict, lang: str):
+    """For the page: the inbox URL of the cases behind a figure of the week's new cases, of the
+    report's scope or of one of its units, in total or of a category (see ``NOW_FILTERS``)."""
+    area, dates = area_filter(report["scope"]["code"]), week_filter(datetime.fromisoformat(report["from"]))
+
+    def url(figure: str, *, category: str | None = None, unit: str | None = None) -> str:
+        where = area_filter(unit) if unit else area
+        return "/desk?" + urlencode({**NOW_FILTERS[figure], **where, **({"category": category} if category else {}),
+                                     **dates, "lang": lang})
+    return url
+
+
+def weekly_html(report: dict, lang: str = "zh", bar: str = "", standing: dict | None = None) -> str:
     """The printable weekly report (one A4 page for a grid or community, a few for a city), in
-    Chinese or English, with a week picker and the weeks either side on screen (not in print)."""
+    Chinese or English, with a week picker and the weeks either side on screen (not in print).
+    On the page (``standing``: :func:`~gisgrid.reports.weekly.new_cases_now`) the new cases'
+    figures link to their lists, and a section says where the week's new cases stand now."""
     scope = f"&scope={report['scope']['code']}" if report["scope"]["code"] else ""
     query = f"week={report['week']}" + scope
     start = datetime.fromisoformat(report["from"]).date()
@@ -127,7 +149,8 @@ def weekly_html(report: dict, lang: str = "zh", bar: str = "") -> str:
     weeks = {"previous": _week_of(start - timedelta(days=7)), "next": _week_of(start + timedelta(days=7))}
     return _TEMPLATES.get_template("weekly.html").render(
         r=report, figures=FIGURES, labels=WEEKLY_LABELS if lang == "zh" else WEEKLY_LABELS_EN, week_end=end,
-        t=WEEKLY_TEXT[lang], lang=lang, scope_code=report["scope"]["code"], bar=bar,
+        t=WEEKLY_TEXT[lang], lang=lang, scope_code=report["scope"]["code"], bar=bar, standing=standing,
+        lists=case_lists(report, lang) if standing else None, now_figures=NOW_FIGURES,
         links={"xlsx": f"/reports/weekly?{query}&format=xlsx", "pdf": f"/reports/weekly?{query}&format=pdf",
                "switch": f"?{query}&lang={'en' if lang == 'zh' else 'zh'}",
                **{k: f"?week={w}{scope}&lang={lang}" for k, w in weeks.items()}})

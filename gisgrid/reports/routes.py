@@ -18,7 +18,7 @@ from gisgrid.core.errors import responses
 from gisgrid.core.tables import CSV, XLSX, download
 from gisgrid.reports import exports
 from gisgrid.reports.assessment import assessment
-from gisgrid.reports.weekly import weekly
+from gisgrid.reports.weekly import new_cases_now, weekly
 
 router = APIRouter(tags=["reports"])
 
@@ -52,8 +52,12 @@ def weekly_page(scope: str | None = SCOPE, week: str | None = WEEK,
                 lang: str = Query("zh", pattern="^(zh|en)$", description="zh 中文 or en English"),
                 me: Principal = Depends(needs("reports")),
                 clock: Clock = Depends(get_clock), session: Session = Depends(get_session)) -> str:
-    return exports.weekly_html(weekly(session, scope, week, clock.now(), me, latest_with_cases=True), lang,
-                               bar=account_bar(me, lang) + BAR_CSS)
+    """The summary on screen: each figure of the week's new cases links to the desk's list of
+    them, and where those cases stand now is shown beside the week's figures."""
+    now = clock.now()
+    report = weekly(session, scope, week, now, me, latest_with_cases=True)
+    return exports.weekly_html(report, lang, bar=account_bar(me, lang) + BAR_CSS,
+                               standing=new_cases_now(session, report["scope"]["code"], report["week"], now, me))
 
 
 @router.get("/reports/assessment", summary="考核 / Assessment ranking", responses={

@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 from gisgrid.auth.access import Principal
 from gisgrid.cases.calendar import work_calendar
 from gisgrid.cases.service import CLOSED as FINISHED
+from gisgrid.cases.service import CaseFilter
 from gisgrid.core.enums import CaseStatus
 from gisgrid.core.errors import InvalidInput
 from gisgrid.core.records import as_of
@@ -222,3 +223,63 @@ def weekly(session: Session, scope_code: str | None, week: str | None, now: date
         "collection": _collection(session, scope, start, end),
         "ledger": _ledger(session, scope, start, end),
     }
+
+
+# --- the page's links to the cases behind its figures -------------------------------------------
+# A figure links to the inbox (/desk, a page above this layer: only its URL is known here) with
+# the filters that select exactly its cases, the names ``GET /cases`` takes too. Only figures over
+# the week's *reported* cases have such filters (grid or sub-district, category, from, to, status,
+# overdue); the figures over the week's events (closed, rejected, escalated, deadlines missed,
+# open at the week's end) have none, so they stay plain numbers.
+NOW_FIGURES = ("new", "still_open", "finished", "overdue_now")
+NOW_FILTERS = {"new": {"tab": "all"}, "still_open": {"tab": "all", "status": "open"},
+               "finished": {"tab": "all", "status": "closed"}, "overdue_now": {"tab": "overdue"}}
+
+
+def area_filter(code: str | None) -> dict:
+    """The list filter selecting the cases reported in a report's scope or unit: a sub-district
+    (9 digits) or a grid of any level by its code; the city is no filter."""
+    if code is None:
+        return {}
+    return {"subdistrict": code} if len(code) == 9 else {"grid": code}
+
+
+def week_filter(start: datetime) -> dict:
+    """from / to: the Monday and the Sunday of the week (the list's dates are inclusive days)."""
+    monday = start.date()
+    return {"from": monday.isoformat(), "to": (monday + timedelta(days=6)).isoformat()}
+
+
+def new_cases_now(session: Session, code: str | None, week: str, now: datetime, caller: Principal) -> dict:
+    """Where the week's new cases stand ``now`` (still open, finished, overdue), in total, by
+    category and by the units one level down (by code), each counted with the very filter
+    (``CaseFilter``) the figure's link hands the list, so a figure and its list are the same cases."""
+    scope = resolve(session, code, caller)
+    _, start, _ = week_bounds(week, now)
+    dates = week_filter(start)
+    area = area_filter(scope.code)
+    where = CaseFilter(scope=caller.scope, subdistrict=area.get("subdistrict"), grid=area.get("grid"),
+                       since=date.fromisoformat(dates["from"]), until=date.fromisoformat(dates["to"])).where(session)
+    counts = ", ".join([
+        "count(*) AS new",
+        "count(*) FILTER (WHERE c.status::text <> ALL(:finished)) AS still_open",
+        "count(*) FILTER (WHERE c.status::text = ANY(:finished)) AS finished",
+        "count(*) FILTER (WHERE c.due_at < :now AND c.status::text <> ALL(:finished)) AS overdue_now"])
+    params = {**where.params, "finished": list(FINISHED), "now": now}
+
+    def grouped(key: str) -> dict:
+        sql = f"SELECT {key} AS k, {counts} FROM cases c WHERE {where.sql} GROUP BY 1"
+        return {row["k"]: {f: row[f] for f in NOW_FIGURES} for row in session.execute(text(sql), params).mappings()}
+
+    zero = dict.fromkeys(NOW_FIGURES, 0)
+    by_category = grouped("c.category_code")
+    total = {f: sum(r[f] for r in by_category.values()) for f in NOW_FIGURES}
+    units = {}
+    if scope.child_units:
+        by_unit = grouped(scope.child_key)
+        units = {unit.code: by_unit.get(unit.id, zero)
+                 for unit in session.execute(text(scope.child_units + " ORDER BY code"), scope.params)}
+    return {"at": now.astimezone(start.tzinfo).isoformat(), "total": total,
+            "by_category": {code: by_category.get(code, zero) for code in
+                            session.execute(text("SELECT code FROM case_categories WHERE parent_code IS NULL")).scalars()},
+            "units": units}
