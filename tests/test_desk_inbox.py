@@ -54,7 +54,7 @@ PATHS = {
 
 @pytest.fixture(scope="module")
 def clock():
-    return FixedClock(START.astimezone(UTC))  # sign-in writes its cookie's expiry in UTC
+    return FixedClock(START)  # in Beijing time: sign-in must still write its cookie in UTC
 
 
 @pytest.fixture(scope="module")

@@ -4,6 +4,8 @@ sign-in sets (for the pages)."""
 
 from __future__ import annotations
 
+from datetime import UTC
+
 from fastapi import APIRouter, Depends, Path, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
@@ -66,7 +68,7 @@ def sign_in(body: SignInBody, request: Request, clock: Clock = Depends(get_clock
     session.commit()
     answer = JSONResponse({"token": signed.token, "expires_at": signed.expires_at.isoformat(),
                            "account": signed.account})
-    answer.set_cookie(COOKIE, signed.token, expires=signed.expires_at, httponly=True, samesite="strict",
+    answer.set_cookie(COOKIE, signed.token, expires=signed.expires_at.astimezone(UTC), httponly=True, samesite="strict",
                       secure=request.url.scheme == "https", path="/")
     return answer
 
