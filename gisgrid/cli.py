@@ -14,6 +14,7 @@ import typer
 from gisgrid.auth.commands import accounts_app
 from gisgrid.core.commandline import cluster, ensure_database, external_url, fail
 from gisgrid.core.errors import GisgridError
+from gisgrid.division.commands import divide_command
 from gisgrid.grids.commands import grid_app
 from gisgrid.imports.command import import_command
 from gisgrid.imports.templates import template_command
@@ -230,6 +231,7 @@ app.command("import")(import_command)
 app.command("check")(check_command)
 app.command("export")(export_command)
 app.command("template")(template_command)
+app.command("divide")(divide_command)
 app.add_typer(grid_app, name="grid")
 app.add_typer(report_app, name="report")
 app.add_typer(case_app, name="case")

@@ -144,11 +144,14 @@ def _etag(rows) -> str:
 def import_layer(session: Session, request: EditRequest, path: str | Path, *, crs: str | None = None,
                  layer: str | None = None, expected_etag: str | None = None, level: int | None = None,
                  assign_codes: bool = False, columns: dict[str, str] | None = None,
-                 reason_given: bool = True) -> ImportReport:
+                 reason_given: bool = True, retire_children: bool = False) -> ImportReport:
     """Make the file's families the layer: read, check every feature (and, for a file of one
     ``level``, find its parent and number it), lock the families, check against the stored layer,
     convert, then place each family in turn (parents before children). ``reason_given=False``:
-    the request's reason is :func:`default_reason`, enough only while nothing is overwritten."""
+    the request's reason is :func:`default_reason`, enough only while nothing is overwritten.
+    ``retire_children``: a grid the file retires, or reshapes so that a child no longer lies in
+    it, has those children retired with it (a division redrawing grids, whose micro-grids are
+    then drawn anew), instead of the import being refused."""
     path = Path(path)
     if level is not None and level not in (1, 2, 3):
         raise InvalidInput(f"level 应为 1、2 或 3，收到 {level} / level must be 1, 2 or 3, got {level}", where="level")
@@ -168,7 +171,7 @@ def import_layer(session: Session, request: EditRequest, path: str | Path, *, cr
     in_file = {f["code"] for f in features}
     placed: dict[str, object] = {}  # the layer after the import, by code
     for family in families:
-        _place_family(edit, family, features, rows, placed, stored_parents)
+        _place_family(edit, family, features, rows, placed, stored_parents, retire_children)
     edit.refuse_if_problems()
     report = edit.finish(allow_noop=True)
     summary = ImportSummary(file=path.name, features=len(features), **_counts(report, len(features), in_file))
@@ -385,7 +388,7 @@ def _convert(edit: Edit, features: list[dict], families: list[tuple], in_file: s
 
 
 def _place_family(edit: Edit, family: tuple, features: list[dict], rows: dict, placed: dict,
-                  stored_parents: dict) -> None:
+                  stored_parents: dict, retire_children: bool) -> None:
     """One family becomes exactly the file's features: fitted into its parent (as the file places
     it, or as stored) and beside each other, then created, reshaped or renamed; the family's
     other grids are retired (refused while they still have children)."""
@@ -410,6 +413,10 @@ def _place_family(edit: Edit, family: tuple, features: list[dict], rows: dict, p
             continue
         if not shapes.on_grid(shape).equals(shapes.on_grid(row.geom)):
             edit.reshape(row, shape)
+            if retire_children:
+                for child in edit.children(row.code):
+                    if shapes.area_m2(shapes.difference(child.geom, shape)) > edit.tolerance:
+                        edit.retire(child)
         if f["name"] != row.name:
             target = edit.target(row)
             target.name = f["name"]
@@ -417,7 +424,11 @@ def _place_family(edit: Edit, family: tuple, features: list[dict], rows: dict, p
     in_file = {f["code"] for f in siblings}
     for row in rows.values():
         if (row.level, row.parent_code, row.subdistrict_code) == family and row.code not in in_file:
-            if edit.children(row.code) and not any(f["parent"] == row.code for f in features):
+            children = edit.children(row.code)
+            if children and retire_children:
+                for child in children:
+                    edit.retire(child)
+            elif children and not any(f["parent"] == row.code for f in features):
                 edit.problems.append({"where": "file", "grid": row.code, "message":
                                       f"网格 {row.code} 不在文件中但有下级网格 / grid {row.code} is missing from the "
                                       "file but has children: keep it, or give its children new parents"})

@@ -27,6 +27,7 @@ from gisgrid.core.settings import get_settings
 from gisgrid.coverage.routes import router as coverage_router
 from gisgrid.desk import page as desk_page
 from gisgrid.desk.routes import router as desk_router
+from gisgrid.division.routes import router as division_router
 from gisgrid.field import routes as field_pages
 from gisgrid.fieldwork.routes import router as fieldwork_router
 from gisgrid.grids.edit_routes import router as grid_editing_router
@@ -151,7 +152,7 @@ def _include_routers(app: FastAPI) -> None:
     for router in (layers_router, pages_router, health_router, auth_router, account_router, territory_router, grids_router,
                    grid_editing_router, buildings_router, organisations_router, staff_router, coverage_router,
                    cases_router, fieldwork_router, reports_router, imports_router, audit_router, onboarding_territory_router,
-                   onboarding_router, ledger_router, teams_router, field_pages.router, desk_router,
+                   onboarding_router, ledger_router, teams_router, field_pages.router, desk_router, division_router,
                    map_pages_router):
         app.include_router(router)
 
