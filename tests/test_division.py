@@ -14,11 +14,12 @@ from shapely import LineString
 from shapely.geometry import mapping, shape
 from sqlalchemy import text
 
-from builders import Territory, lonlat, metres_box
 from gisgrid.core.errors import Conflict, InvalidInput
 from gisgrid.core.scope import WHOLE
 from gisgrid.division import service
 from gisgrid.division.partition import Band
+
+from builders import Territory, lonlat, metres_box
 
 GISGRID = str(Path(sys.executable).parent / "gisgrid")
 SD = "110101901"
