@@ -9,6 +9,8 @@ Screenshots go to /tmp/shots-desk-case/."""
 from __future__ import annotations
 
 import re
+import struct
+import zlib
 from pathlib import Path
 
 import httpx
@@ -226,6 +228,16 @@ def test_a_case_outside_the_callers_scope_has_no_page(as_, town, scratch_server)
     assert as_["manager"].get(f"/desk/cases/{east}", headers={"Accept": "text/html"}).status_code == 200
 
 
+def _png(width: int = 8, height: int = 8) -> bytes:
+    """A small red PNG, as a phone's photo stands in for it."""
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    rows = b"".join(b"\x00" + b"\xc0\x20\x20" * width for _ in range(height))
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0))
+            + chunk(b"IDAT", zlib.compress(rows)) + chunk(b"IEND", b""))
+
+
 # --- in the browser --------------------------------------------------------------------------------
 
 def _open(browser, server: str, headers: dict, size: str):
@@ -265,8 +277,15 @@ def test_a_case_goes_round_the_loop_by_clicking(browser, scratch_server, as_, to
     worker_context, worker = _open(browser, server, dict(as_["worker"].headers), size)
     m, w = manager.page, worker.page
 
+    for name, media_type, content in (("楼道.png", "image/png", _png()), ("告知书.pdf", "application/pdf",
+                                                                       b"%PDF-1.4\n%%EOF\n")):
+        sent = as_["worker"].post(f"/cases/{case_no}/attachments", files={"file": (name, content, media_type)})
+        assert sent.status_code == 201, sent.text
+
     m.goto(url, wait_until="networkidle")
     assert m.inner_text("#gg-status") == "上报"
+    assert m.locator("#gg-attachments img").evaluate("img => img.complete && img.naturalWidth") == 8  # the photo shown
+    assert m.locator("#gg-attachments a.gg-file").get_attribute("href").startswith(f"/cases/{case_no}/attachments/")
     assert "城市管理" in m.inner_text("#gg-category") and "堵住消防通道" in m.inner_text("#gg-words")
     assert _buttons(m) == ["register", "reject", "duplicate"]
     width = m.evaluate("[window.innerWidth, document.documentElement.scrollWidth]")
@@ -347,12 +366,21 @@ def test_a_case_goes_round_the_loop_by_clicking(browser, scratch_server, as_, to
     m.wait_for_function("() => window.ggCase && window.ggCase.ready")
     notice = m.inner_text("#gg-notice")
     assert "他人已办理" in notice and "热线已立案" in notice and "上报 → 立案" in notice
+    assert m.inner_text("#gg-timeline li:last-child .gg-when") in notice  # the same time as the timeline's
     assert _buttons(m) == ["dispatch", "escalate"]  # the buttons as the case stands now
     _shot(manager, f"{size}-7-stale")
 
     m.goto(f"{server}/desk/cases/{other}?lang=en", wait_until="networkidle")
     assert m.inner_text("button.gg-step[data-step=dispatch]") == "Dispatch" and m.inner_text("#gg-status") == "registered"
     _shot(manager, f"{size}-8-english")
+
+    # under the page's Content Security Policy (the other contexts bypass it for Playwright's waits)
+    strict_context = browser.new_context(extra_http_headers=dict(as_["manager"].headers), **VIEWPORTS[size])
+    strict = Watched(strict_context.new_page())
+    strict.page.goto(url, wait_until="networkidle")
+    assert strict.page.locator("#gg-map .leaflet-overlay-pane path").count() >= 3
+    strict.clean()
+    strict_context.close()
 
     # the browser logs each refusal the test provoked (the unknown original, the stale step): nothing else
     provoked = [e for e in manager.errors if "status of 422" in e or "status of 409" in e]

@@ -38,5 +38,6 @@ def case_page(request: Request, case_no: str = Depends(scoped_case), lang: str =
              "attribution": get_settings().basemap_attribution if tiles != basemap.BLANK else "gisgrid"}
     return render(request, "case.html", me, lang, clock, script_words=texts.CASE_SCRIPT_WORDS,
                   config={"case_no": case_no, "etag": view["etag"], "steps": view["steps"], "map": frame,
-                          "basemap_crs": get_settings().basemap_crs, "statuses": statuses},
+                          "basemap_crs": get_settings().basemap_crs, "statuses": statuses,
+                          "timezone": get_settings().timezone},
                   c=view["case"], steps=view["steps"], names=view["names"], statuses=statuses)

@@ -12,6 +12,12 @@
   const frame = cfg.map;
   const shift = window.ggShift || ((data) => data);  // WGS84 → the basemap's system (GCJ-02 / BD-09)
   const map = L.map("gg-map", { zoomSnap: 0.25, scrollWheelZoom: false });
+  const bounds = L.latLngBounds(shift(frame.bounds[0]), shift(frame.bounds[1]));
+  function fit() {
+    map.invalidateSize();
+    map.fitBounds(bounds);
+  }
+  fit();  // a view before the overlays: they are drawn in its pixels
   const tiles = L.tileLayer(frame.tiles, { maxZoom: 20, maxNativeZoom: 19, attribution: frame.attribution }).addTo(map);
   let failed = 0;
   tiles.on("tileerror", () => {
@@ -25,16 +31,13 @@
   }).addTo(map);
   L.circleMarker(shift(frame.point), { radius: 9, weight: 3, color: "#fff", fillColor: "#b22222", fillOpacity: 1 })
     .addTo(map);
-  const bounds = L.latLngBounds(shift(frame.bounds[0]), shift(frame.bounds[1]));
-  function fit() {
-    map.invalidateSize();
-    map.fitBounds(bounds);
-  }
-  fit();
   window.addEventListener("orientationchange", fit);
   window.ggCaseMap = map;
 
   // --- after a reload: what was done, or what changed -------------------------------------------
+  // as the timeline shows times: the office's zone, YYYY-MM-DD HH:MM
+  const stamp = new Intl.DateTimeFormat("sv-SE", { timeZone: cfg.timezone, year: "numeric", month: "2-digit",
+                                                   day: "2-digit", hour: "2-digit", minute: "2-digit" });
   function label(status) { return (cfg.statuses && cfg.statuses[status]) || status || ""; }
   function showNotice(saved) {
     notice.replaceChildren();
@@ -47,8 +50,7 @@
       for (const step of saved.steps || []) {
         const item = document.createElement("li");
         const kind = words.kinds[step.kind] ? `${words.kinds[step.kind]} · ` : "";
-        const when = new Date(step.at).toLocaleString(cfg.lang === "zh" ? "zh-CN" : "en-GB",
-                                                      { dateStyle: "short", timeStyle: "short" });
+        const when = stamp.format(new Date(step.at)).replace(",", "");
         item.textContent = `${when} · ${kind}${label(step.from_status)} → ${label(step.to_status)} · ${words.by} ${step.actor}`
           + (step.note ? ` · ${step.note}` : "");
         list.append(item);
