@@ -36,6 +36,8 @@ def case_page(session: Session, case_no: str, *, scope: Scope, actor: Actor, now
     lon, lat = case["location"]["lon"], case["location"]["lat"]
     for event in case["events"]:
         event["at_local"], event["due_local"] = _local(event["at"]), _local(event["due_at"])
+        # a step sent without a note is noted with its status's name: the heading says it already
+        event["own_note"] = None if event["note"] == CaseStatus(event["to_status"]).label_zh else event["note"]
     case["due_local"], case["reported_local"] = _local(case["due_at"]), _local(case["reported_at"])
     return {"case": case, "etag": workflow.etag(case), "steps": offered, "names": _names(session, case),
             "map": {"bounds": _around(lon, lat, FRAME_M), "outlines": _outlines(session, lon, lat, scope)}}
