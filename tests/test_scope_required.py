@@ -27,7 +27,7 @@ BY_CHECKED_KEY = {
     # a case number, resolved by the route's scoped_case dependency (404 outside the scope)
     **dict.fromkeys(("gisgrid.cases.workflow." + name for name in (
         "_by_key", "_case_number", "_check_fields", "_locked", "_place", "_staff_exists", "attachment",
-        "detail", "escalate_overdue", "rate", "responsible", "public_view")), "case"),
+        "detail", "escalate_overdue", "rate", "responsible", "public_view", "steps")), "case"),
     "gisgrid.grids.impact._moved_points": "grid",  # an edit preview on grids checked by grid_in_scope
     "gisgrid.maps.boards.grid_svg": "grid",     # a notice board's map, of a grid checked by grid_in_scope
     "gisgrid.auth.service.create_account": "write",       # links an account to its staff record

@@ -31,6 +31,7 @@ from gisgrid.core.errors import TooManyAttempts, responses
 from gisgrid.core.geojson import BBox, bbox_param
 from gisgrid.core.paging import JsonPage, Page, page_params
 from gisgrid.core.settings import get_settings
+from gisgrid.grids.editing import parse_if_match
 
 router = APIRouter(tags=["cases"])
 
@@ -58,6 +59,9 @@ IDEMPOTENCY_KEY = Header(None, alias="Idempotency-Key", min_length=8, max_length
                          description="a fresh key per report (e.g. a UUID): a retry with the same key and body "
                          "returns the case the first call made instead of a second case")
 CASE_NO = Path(..., max_length=30, description="the case number, e.g. 110101001-2026-000123")
+IF_MATCH = Header(None, alias="If-Match", description="optional: the case's ETag from its last read (\"v7\": "
+                  "the number of steps it had taken); a case moved on since is 409 listing the steps taken since "
+                  "in detail.steps_since. Without it the step is taken from wherever the case stands.")
 
 
 def scoped_case(case_no: str = CASE_NO, me: Principal = Depends(caller),
@@ -120,40 +124,52 @@ def escalate_overdue(subdistrict: str | None = Query(None, pattern="^[0-9]{9}$",
 
 
 @router.get("/cases/{case_no}", dependencies=[Depends(needs("cases"))], summary="事件详情 / A case with its timeline")
-def case_detail(case_no: str = Depends(scoped_case), clock: Clock = Depends(get_clock),
+def case_detail(response: Response, case_no: str = Depends(scoped_case), clock: Clock = Depends(get_clock),
                 session: Session = Depends(get_session)) -> CaseDetail:
-    return workflow.detail(session, case_no=case_no, now=clock.now())
+    """With its version as ``ETag`` (``"v7"``: the steps taken), for a step's ``If-Match``."""
+    case = workflow.detail(session, case_no=case_no, now=clock.now())
+    response.headers["ETag"] = workflow.etag(case)
+    return case
+
+
+def _stepped(session: Session, response: Response, case: CaseDetail) -> CaseDetail:
+    session.commit()
+    response.headers["ETag"] = workflow.etag(case)
+    return case
 
 
 @router.post("/cases/{case_no}/transitions", dependencies=[Depends(needs("cases"))], summary="流转 / Move a case one step",
              responses=responses(409))
-def move_case(change: Transition, case_no: str = Depends(scoped_case), actor: Actor = Depends(get_actor),
-              clock: Clock = Depends(get_clock), session: Session = Depends(get_session)) -> CaseDetail:
+def move_case(change: Transition, response: Response, case_no: str = Depends(scoped_case),
+              if_match: str | None = IF_MATCH, actor: Actor = Depends(get_actor), clock: Clock = Depends(get_clock),
+              session: Session = Depends(get_session)) -> CaseDetail:
     """reported → registered | rejected | duplicate → dispatched → in_progress → handled → verified →
     closed, or verified → dispatched when the check fails. Anything else is 409 naming what is
-    allowed. Dispatch goes to the lead of the L2 grid holding the place unless an assignee is named."""
-    case = workflow.transition(session, case_no, change, actor=actor, now=clock.now())
-    session.commit()
-    return case
+    allowed. Dispatch goes to the lead of the L2 grid holding the place unless an assignee is named.
+    With ``If-Match``, a case moved on since that version is 409 with the steps taken since."""
+    return _stepped(session, response, workflow.transition(session, case_no, change, actor=actor, now=clock.now(),
+                                                           expected=parse_if_match(if_match)))
 
 
 @router.post("/cases/{case_no}/escalate", dependencies=[Depends(needs("cases"))], summary="上报上级 / Escalate a case one level up",
              responses=responses(409))
-def escalate(body: Escalation, case_no: str = Depends(scoped_case), actor: Actor = Depends(get_actor),
-             clock: Clock = Depends(get_clock), session: Session = Depends(get_session)) -> CaseDetail:
-    """L2 grid → community (L1 lead) → the sub-district's leading group."""
-    case = workflow.escalate(session, case_no, actor=actor, now=clock.now(), note=body.note)
-    session.commit()
-    return case
+def escalate(body: Escalation, response: Response, case_no: str = Depends(scoped_case),
+             if_match: str | None = IF_MATCH, actor: Actor = Depends(get_actor), clock: Clock = Depends(get_clock),
+             session: Session = Depends(get_session)) -> CaseDetail:
+    """L2 grid → community (L1 lead) → the sub-district's leading group. ``If-Match`` as for a step."""
+    return _stepped(session, response, workflow.escalate(session, case_no, actor=actor, now=clock.now(),
+                                                         note=body.note, expected=parse_if_match(if_match)))
 
 
 @router.post("/cases/{case_no}/reassign", dependencies=[Depends(needs("cases"))], summary="改派 / Send a dispatched case to someone else",
              responses=responses(409))
-def reassign(body: Reassignment, case_no: str = Depends(scoped_case), actor: Actor = Depends(get_actor),
-             clock: Clock = Depends(get_clock), session: Session = Depends(get_session)) -> CaseDetail:
-    case = workflow.reassign(session, case_no, body.assignee_staff_id, actor=actor, now=clock.now(), note=body.note)
-    session.commit()
-    return case
+def reassign(body: Reassignment, response: Response, case_no: str = Depends(scoped_case),
+             if_match: str | None = IF_MATCH, actor: Actor = Depends(get_actor), clock: Clock = Depends(get_clock),
+             session: Session = Depends(get_session)) -> CaseDetail:
+    """``If-Match`` as for a step."""
+    return _stepped(session, response, workflow.reassign(session, case_no, body.assignee_staff_id, actor=actor,
+                                                         now=clock.now(), note=body.note,
+                                                         expected=parse_if_match(if_match)))
 
 
 UPLOAD_KEY = Header(None, alias="Idempotency-Key", min_length=8, max_length=200,

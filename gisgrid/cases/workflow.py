@@ -261,9 +261,12 @@ STEP_COLUMNS = ("updated_at", "assignee_staff_id", "handling_level", "handling_g
                 "feedback", "satisfaction", "duplicate_of", "due_at")
 
 
-def transition(session: Session, case_no: str, change: Transition, *, actor: Actor, now: datetime) -> CaseDetail:
-    """Move a case one step along the loop; anything not allowed from where it is is refused."""
+def transition(session: Session, case_no: str, change: Transition, *, actor: Actor, now: datetime,
+               expected: int | None = None) -> CaseDetail:
+    """Move a case one step along the loop; anything not allowed from where it is is refused,
+    and so is a step from a version (``expected``, see :func:`check_version`) no longer current."""
     case = _locked(session, case_no=case_no)
+    check_version(session, case, expected)
     current, target = S(case["status"]), change.to
     if target not in ALLOWED[current]:
         allowed = ", ".join(s.value for s in ALLOWED[current]) or "none: the case is finished"
@@ -279,8 +282,8 @@ def transition(session: Session, case_no: str, change: Transition, *, actor: Act
             _staff_exists(session, change.assignee_staff_id, "assignee_staff_id")
             assignee, grid = change.assignee_staff_id, case["handling_grid_id"]
             level = 2 if case["handling_level"] is None else case["handling_level"]
-        elif current is S.REGISTERED or assignee is None:
-            level, assignee, grid = responsible(session, case, 2)
+        else:
+            level, assignee, grid = _dispatched_to(session, case)
         updates |= {"assignee_staff_id": assignee, "handling_level": level, "handling_grid_id": grid}
         if assignee is None:
             raise Conflict("没有可派遣的责任人：该处无网格长，街道领导小组也无成员 / nobody to dispatch to: no grid "
@@ -302,6 +305,14 @@ def transition(session: Session, case_no: str, change: Transition, *, actor: Act
     for attachment in change.attachment_ids:
         _attach_to_event(session, case["id"], attachment, event)
     return detail(session, case_id=case["id"], now=now)
+
+
+def _dispatched_to(session: Session, case: dict) -> tuple[int | None, int | None, int | None]:
+    """(level, staff id, grid id) a dispatch naming nobody goes to: from registration (or with
+    nobody holding the case) the lead responsible for the place; after a failed check, the holder."""
+    if S(case["status"]) is S.REGISTERED or case["assignee_staff_id"] is None:
+        return responsible(session, case, 2)
+    return case["handling_level"], case["assignee_staff_id"], case["handling_grid_id"]
 
 
 def _separate_duties(session: Session, case: dict, target: S, actor: Actor) -> None:
@@ -352,13 +363,19 @@ def _check_fields(session: Session, case: dict, change: Transition) -> int | Non
     return original if change.to is S.DUPLICATE else None
 
 
-def reassign(session: Session, case_no: str, staff_id: int, *, actor: Actor, now: datetime, note: str) -> CaseDetail:
+def _may_reassign(session: Session, case: dict, actor: Actor) -> None:
+    if S(case["status"]) not in (S.DISPATCHED, S.IN_PROGRESS):
+        raise Conflict(f"只有已派遣的事件可改派；事件 {case['case_no']} 处于“{S(case['status']).label_zh}” / only a "
+                       f"dispatched case can be reassigned; case {case['case_no']} is {case['status']}", where="case")
+    _separate_duties(session, case, S.DISPATCHED, actor)
+
+
+def reassign(session: Session, case_no: str, staff_id: int, *, actor: Actor, now: datetime, note: str,
+             expected: int | None = None) -> CaseDetail:
     """Send a dispatched case to someone else (a wrong dispatch): counts against 准确派遣率."""
     case = _locked(session, case_no=case_no)
-    if S(case["status"]) not in (S.DISPATCHED, S.IN_PROGRESS):
-        raise Conflict(f"只有已派遣的事件可改派；事件 {case_no} 处于“{S(case['status']).label_zh}” / only a "
-                       f"dispatched case can be reassigned; case {case_no} is {case['status']}", where="case")
-    _separate_duties(session, case, S.DISPATCHED, actor)
+    check_version(session, case, expected)
+    _may_reassign(session, case, actor)
     _staff_exists(session, staff_id, "assignee_staff_id")
     if staff_id == case["assignee_staff_id"]:
         raise InvalidInput("改派对象与当前责任人相同 / the case is already with that person", where="assignee_staff_id")
@@ -369,11 +386,8 @@ def reassign(session: Session, case_no: str, staff_id: int, *, actor: Actor, now
     return detail(session, case_id=case["id"], now=now)
 
 
-def escalate(session: Session, case_no: str | None = None, *, actor: Actor, now: datetime, note: str,
-             case_id: int | None = None, automatic: bool = False) -> CaseDetail:
-    """Send a case one level up: L2 grid → community (L1) → the sub-district's leading group.
-    The new handler gets a fresh handling deadline; the one that ran is judged as missed or met."""
-    case = _locked(session, case_no=case_no, case_id=case_id)
+def _escalation(session: Session, case: dict) -> tuple[int, int, int | None]:
+    """(level, staff id, grid id) the case would go up to, or the Conflict saying why it cannot."""
     status = S(case["status"])
     if status not in ESCALATABLE:
         raise Conflict(f"事件处于“{status.label_zh}”，不能上报 / a case that is {status.value} cannot be escalated "
@@ -385,6 +399,17 @@ def escalate(session: Session, case_no: str | None = None, *, actor: Actor, now:
     if assignee is None:
         raise Conflict("上一级无人负责：街道领导小组尚无成员 / nobody above: the leading group has no members",
                        where="case")
+    return new_level, assignee, grid
+
+
+def escalate(session: Session, case_no: str | None = None, *, actor: Actor, now: datetime, note: str,
+             case_id: int | None = None, automatic: bool = False, expected: int | None = None) -> CaseDetail:
+    """Send a case one level up: L2 grid → community (L1) → the sub-district's leading group.
+    The new handler gets a fresh handling deadline; the one that ran is judged as missed or met."""
+    case = _locked(session, case_no=case_no, case_id=case_id)
+    check_version(session, case, expected)
+    status = S(case["status"])
+    new_level, assignee, grid = _escalation(session, case)
     target = S.DISPATCHED if status is S.REGISTERED else status
     due = _due(session, case, target, now)
     session.execute(text("""UPDATE cases SET handling_level = :level, assignee_staff_id = :a, handling_grid_id = :g,
@@ -422,6 +447,100 @@ def escalate_overdue(session: Session, now: datetime, *, subdistrict: str | None
                 stuck.append(row.id)
         if len(rows) < batch:
             return escalated
+
+
+# --- versions, and the steps a caller may take ----------------------------------------------------
+
+def version(session: Session, case_id: int) -> int:
+    """A case's version: the number of steps it has taken (its events, none ever deleted)."""
+    return session.execute(text("SELECT count(*) FROM case_events WHERE case_id = :id"), {"id": case_id}).scalar_one()
+
+
+def etag(case: CaseDetail) -> str:
+    """The ETag of a case as :func:`detail` gives it (every step listed): ``"v7"``."""
+    return f'"v{len(case["events"])}"'
+
+
+def check_version(session: Session, case: dict, expected: int | None) -> None:
+    """Refuse a step sent from a version no longer current: someone moved the case since the
+    caller read it. The 409 lists the steps taken since (who, when, from → to, note), so the
+    caller sees what changed instead of a step silently taken twice or out of turn. None: the
+    caller names no version (API clients that predate ``If-Match``)."""
+    if expected is None:
+        return
+    current = version(session, case["id"])
+    if expected == current:
+        return
+    since = [dict(r) for r in session.execute(text("""
+        SELECT e.at, e.actor, e.kind, e.from_status, e.to_status, e.note, e.assignee_staff_id
+        FROM case_events e WHERE e.case_id = :id ORDER BY e.id OFFSET :seen"""),
+        {"id": case["id"], "seen": min(expected, current)}).mappings()] if expected < current else []
+    raise Conflict(f"事件 {case['case_no']} 在您读取后已变动（现为第 {current} 步，您看到的是第 {expected} 步），"
+                   f"请看清变动后再操作 / case {case['case_no']} has moved on since you read it (it is at step "
+                   f"{current}, you read step {expected}): see what changed, then decide", where="If-Match",
+                   current=f'"v{current}"', steps_since=_jsonable(since))
+
+
+# Each move of ALLOWED by the name its button has, and what its form must and may carry.
+STEP_NAMES: dict[tuple[S, S], str] = {
+    (S.REPORTED, S.REGISTERED): "register", (S.REPORTED, S.REJECTED): "reject",
+    (S.REPORTED, S.DUPLICATE): "duplicate", (S.REGISTERED, S.DISPATCHED): "dispatch",
+    (S.DISPATCHED, S.IN_PROGRESS): "start", (S.IN_PROGRESS, S.HANDLED): "handled",
+    (S.HANDLED, S.VERIFIED): "verify_pass", (S.VERIFIED, S.DISPATCHED): "verify_fail",
+    (S.VERIFIED, S.CLOSED): "close",
+}
+STEP_FIELDS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {  # (required, optional)
+    "register": ((), ("note",)), "reject": (("note",), ()), "duplicate": (("duplicate_of", "note"), ()),
+    "dispatch": ((), ("assignee_staff_id", "note")), "start": ((), ("note",)), "handled": ((), ("note",)),
+    "verify_pass": ((), ("note",)), "verify_fail": (("note",), ("assignee_staff_id",)),
+    "close": ((), ("satisfaction", "feedback", "note")),
+    "escalate": (("note",), ()), "reassign": (("assignee_staff_id", "note"), ()),
+}
+
+
+def _passes(check, *args) -> bool:
+    try:
+        check(*args)
+    except (Conflict, Forbidden):
+        return False
+    return True
+
+
+def steps(session: Session, case_no: str, *, actor: Actor) -> list[dict]:
+    """The steps the API would accept from ``actor`` on the case now, by the same checks
+    (:func:`transition`'s ``ALLOWED`` and :func:`_separate_duties`, :func:`reassign`'s and
+    :func:`escalate`'s own), so a button never offers a step that is then refused. Each names
+    its endpoint, its target status and what its form must and may carry (the values are checked
+    when it is sent); ``assignee`` (level, staff id, grid code) is whom a dispatch goes to when
+    nobody is chosen, who holds the case now for a reassignment, whom an escalation goes up to."""
+    row = session.execute(text("SELECT * FROM cases WHERE case_no = :n"), {"n": case_no}).mappings().first()
+    if row is None:
+        raise NotFound(f"没有事件 {case_no} / no case {case_no}", where="case")
+    case, status = dict(row), S(row["status"])
+
+    def step(name: str, path: str, to: S | None = None, **extra) -> dict:
+        required, optional = STEP_FIELDS[name]
+        return {"step": name, "path": path, "to": to.value if to else None, "requires": list(required),
+                "accepts": list(required + optional), **extra}
+
+    def holder(level: int | None, staff_id: int | None, grid_id: int | None) -> dict:
+        grid = session.execute(text("SELECT code FROM grids WHERE id = :id"), {"id": grid_id}).scalar()
+        return {"level": level, "staff_id": staff_id, "grid": grid}
+
+    offered = []
+    for target in ALLOWED[status]:
+        if not _passes(_separate_duties, session, case, target, actor):
+            continue
+        extra = {"assignee": holder(*_dispatched_to(session, case))} if target is S.DISPATCHED else {}
+        offered.append(step(STEP_NAMES[status, target], "transitions", target, **extra))
+    if _passes(_may_reassign, session, case, actor):
+        offered.append(step("reassign", "reassign", assignee=holder(
+            case["handling_level"], case["assignee_staff_id"], case["handling_grid_id"])))
+    try:
+        above = _escalation(session, case)
+    except Conflict:
+        return offered
+    return [*offered, step("escalate", "escalate", assignee=holder(*above))]
 
 
 # --- attachments --------------------------------------------------------------------------------
