@@ -49,6 +49,8 @@ BY_CHECKED_KEY = {
     "gisgrid.ledger.service._person": "write",
     # one current person per work phone, checked on a staff write in the writer's scope
     "gisgrid.teams.service._phone_free": "write",
+    # a parent grid found by _parents, which applies the caller's scope
+    "gisgrid.division.service._buildings": "parent",
     # a building just ended in the writer's scope: whether households remain in it
     "gisgrid.ledger.service._empty": "write",
     # the visit an Idempotency-Key logged, answered only when it is this caller's same visit
