@@ -228,20 +228,21 @@ def test_a_case_outside_the_callers_scope_has_no_page(as_, town, scratch_server)
     assert as_["manager"].get(f"/desk/cases/{east}", headers={"Accept": "text/html"}).status_code == 200
 
 
-def _png(width: int = 8, height: int = 8) -> bytes:
-    """A small red PNG, as a phone's photo stands in for it."""
+def _png(width: int = 8, height: int = 8, colour: tuple[int, int, int] = (0xc0, 0x20, 0x20)) -> bytes:
+    """A plain PNG, as a phone's photo stands in for it."""
     def chunk(kind: bytes, data: bytes) -> bytes:
         return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
 
-    rows = b"".join(b"\x00" + b"\xc0\x20\x20" * width for _ in range(height))
+    rows = b"".join(b"\x00" + bytes(colour) * width for _ in range(height))
     return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0))
             + chunk(b"IDAT", zlib.compress(rows)) + chunk(b"IEND", b""))
 
 
 # --- in the browser --------------------------------------------------------------------------------
 
-def _open(browser, server: str, headers: dict, size: str):
-    context = browser.new_context(locale="zh-CN", bypass_csp=True, extra_http_headers=headers, **VIEWPORTS[size])
+def _open(browser, server: str, headers: dict, size: str, **extra):
+    context = browser.new_context(locale="zh-CN", bypass_csp=True, extra_http_headers=headers, **VIEWPORTS[size],
+                                  **extra)
     return context, Watched(context.new_page())
 
 
@@ -267,24 +268,67 @@ def _buttons(page) -> list[str]:
     return page.locator("button.gg-step").evaluate_all("els => els.map(e => e.dataset.step)")
 
 
+def _report_from_the_field(worker, server: str, town, title: str, photos: list[Path]) -> str:
+    """On the worker's phone: /field → the report form, the place from the device, two camera
+    photos, sent; the case number the page answers with."""
+    page = worker.page
+    page.goto(f"{server}/field", wait_until="networkidle")
+    page.click("#gg-report-link")
+    page.wait_for_url(re.compile(r"/desk/report\b"))
+    page.wait_for_load_state("networkidle")
+    page.select_option("select[name=category]", "urban_management")
+    page.select_option("select[name=subtype]", "urban_management.city_appearance")
+    page.fill("input[name=title]", title)
+    page.fill("textarea[name=description]", "三单元楼道堆放杂物，堵住消防通道。")
+    page.set_input_files("#gg-photo-input", [str(p) for p in photos])
+    page.locator("#gg-photos li img").nth(len(photos) - 1).wait_for()
+    page.click("#gg-locate")
+    page.locator("#gg-place").filter(has_text="WGS84").wait_for()
+    page.click("#gg-send")
+    page.locator("#gg-report-done").wait_for()
+    return page.inner_text("#gg-case-no")
+
+
 @pytest.mark.parametrize("size", list(VIEWPORTS))
-def test_a_case_goes_round_the_loop_by_clicking(browser, scratch_server, as_, town, size):
+def test_a_case_goes_round_the_loop_by_clicking(browser, scratch_server, scratch_engine, as_, town, size, tmp_path):
     server = scratch_server
-    reported = _report(as_, town, f"楼道堆物（{size}）")
-    case_no, code = reported["case_no"], reported["tracking_code"]
-    url = f"{server}/desk/cases/{case_no}"
+    spot = {"longitude": round(LON0 + (100 + town.dx) * LON_STEP, 7), "latitude": round(LAT0 + 120 * LAT_STEP, 7)}
     manager_context, manager = _open(browser, server, dict(as_["manager"].headers), size)
-    worker_context, worker = _open(browser, server, dict(as_["worker"].headers), size)
+    worker_context, worker = _open(browser, server, dict(as_["worker"].headers), size, geolocation=spot,
+                                   permissions=["geolocation"])
     m, w = manager.page, worker.page
 
-    for name, media_type, content in (("楼道.png", "image/png", _png()), ("告知书.pdf", "application/pdf",
-                                                                       b"%PDF-1.4\n%%EOF\n")):
-        sent = as_["worker"].post(f"/cases/{case_no}/attachments", files={"file": (name, content, media_type)})
-        assert sent.status_code == 201, sent.text
+    photos = [tmp_path / "楼道.png", tmp_path / "消防通道.png"]
+    for photo, colour in zip(photos, ((0xc0, 0x20, 0x20), (0x20, 0x60, 0xc0)), strict=True):
+        photo.write_bytes(_png(640, 480, colour))
+    title = f"楼道堆物（{size}）"
+    case_no = _report_from_the_field(worker, server, town, title, photos)
+    with scratch_engine.connect() as conn:
+        landed = conn.execute(text("SELECT c.tracking_code, g.code AS grid, c.reporter_staff_id, "
+                                   "(SELECT count(*) FROM case_attachments a WHERE a.case_id = c.id) AS photos "
+                                   "FROM cases c JOIN grids g ON g.id = c.grid_l2_id WHERE c.case_no = :n"),
+                              {"n": case_no}).mappings().one()
+    assert (landed["grid"], landed["reporter_staff_id"], landed["photos"]) == (town.west, town.lead, 2)
+    code, url = landed["tracking_code"], f"{server}/desk/cases/{case_no}"
+    _shot(worker, f"{size}-0-reported-from-the-field")
+
+    # it waits in the community manager's inbox, in the step to take: register
+    m.goto(f"{server}/desk?tab=mine", wait_until="networkidle")
+    step = m.evaluate("""(no) => { let row = document.querySelector(`tr.ib-case[data-case="${no}"]`);
+        while (row && !row.classList.contains('ib-step')) row = row.previousElementSibling;
+        return row && row.querySelector('th').dataset.step; }""", case_no)
+    assert step == "register"
+    _shot(manager, f"{size}-0-inbox")
+    m.click(f"tr.ib-case[data-case='{case_no}'] a")
+    m.wait_for_url(re.compile(rf"/desk/cases/{case_no}\b"))
+    sent = as_["worker"].post(f"/cases/{case_no}/attachments",  # the notice served later, as a scan
+                              files={"file": ("告知书.pdf", b"%PDF-1.4\n%%EOF\n", "application/pdf")})
+    assert sent.status_code == 201, sent.text
 
     m.goto(url, wait_until="networkidle")
     assert m.inner_text("#gg-status") == "上报"
-    assert m.locator("#gg-attachments img").evaluate("img => img.complete && img.naturalWidth") == 8  # the photo shown
+    shown = m.locator("#gg-attachments img").evaluate_all("els => els.map(img => img.complete && img.naturalWidth)")
+    assert shown == [640, 640]  # both photos shown, as the phone sent them (under the resize bound)
     assert m.locator("#gg-attachments a.gg-file").get_attribute("href").startswith(f"/cases/{case_no}/attachments/")
     assert "城市管理" in m.inner_text("#gg-category") and "堵住消防通道" in m.inner_text("#gg-words")
     assert _buttons(m) == ["register", "reject", "duplicate"]
