@@ -7,6 +7,8 @@ registers them, so the layering stays one way. Kept light at import time (typer 
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import NoReturn
 
 import typer
@@ -76,3 +78,18 @@ def command_sessions():
 def command_session():
     """The database made ready (quietly); one session of it, to use in a ``with`` block."""
     return command_sessions()()
+
+
+@contextmanager
+def command_change(*, save: bool) -> Iterator:
+    """The database made ready (quietly); one session whose change is committed at the end when
+    ``save``, rolled back when not (a dry run) and on any error."""
+    session = command_session()
+    try:
+        yield session
+        if save:
+            session.commit()
+        else:
+            session.rollback()
+    finally:
+        session.close()

@@ -8,16 +8,16 @@ from pathlib import Path
 
 from fastapi import Query, Request
 from fastapi.responses import HTMLResponse
-from fastapi.templating import Jinja2Templates
 
 from gisgrid.auth.access import Principal
 from gisgrid.auth.bar import BAR_CSS, account_bar
 from gisgrid.cases.calendar import work_calendar
 from gisgrid.core.clock import Clock
 from gisgrid.desk import texts
+from gisgrid.pagekit import frame
 
 STATIC = Path(__file__).parent / "static"
-templates = Jinja2Templates(directory=Path(__file__).parent / "templates")
+templates = frame.templates(Path(__file__).parent / "templates")
 LANG = Query("zh", pattern="^(zh|en)$", description="zh 中文 or en English")
 # the words every desk script shows itself (the API's messages arrive bilingual)
 SCRIPT_WORDS = ("saving", "saved", "retry", "required")

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import typer
 
-from gisgrid.core.commandline import ensure_database, fail
+from gisgrid.core.commandline import command_change, fail
 from gisgrid.core.errors import GisgridError, InvalidInput
 
 
@@ -32,7 +32,6 @@ def divide_command(
     as_json: bool = typer.Option(False, "--json", help="print summary, problems and impact as JSON"),
 ) -> None:
     """自动划分网格 / propose grids of a band of households (and adopt them with --adopt)."""
-    from gisgrid.core.database import session_factory
     from gisgrid.core.scope import WHOLE
     from gisgrid.division import service
 
@@ -42,19 +41,12 @@ def divide_command(
                                         streets_crs=streets_crs, mode=mode, seed=seed)
         if adopt and not (reason and reason.strip()):
             raise InvalidInput("--adopt 须同时给出 --reason / --adopt needs --reason", where="reason")
-        ensure_database(quiet=True)
-        session = session_factory()()
-        try:
+        with command_change(save=adopt) as session:
             answer = service.divide_and_adopt(session, request, WHOLE, actor=getpass.getuser(), reason=reason,
                                               adopt_with=None, adopt_now=False)
             if adopt:
                 answer["adopted"] = service.adopt(session, answer["proposal"], actor=getpass.getuser(), reason=reason,
                                                   expected_etag=answer["etag"], dry_run=False)
-                session.commit()
-            else:
-                session.rollback()
-        finally:
-            session.close()
     except GisgridError as exc:
         fail(exc)
     if out is not None:

@@ -13,7 +13,6 @@ from pathlib import Path
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi import Path as PathParam
 from fastapi.responses import HTMLResponse
-from fastapi.templating import Jinja2Templates
 from sqlalchemy.orm import Session
 
 from gisgrid.auth.access import Principal, needs
@@ -24,10 +23,10 @@ from gisgrid.core.dependencies import get_session
 from gisgrid.core.errors import responses
 from gisgrid.core.settings import get_settings
 from gisgrid.field import service, texts
-from gisgrid.pagekit import basemap
+from gisgrid.pagekit import basemap, frame
 
 STATIC = Path(__file__).parent / "static"
-templates = Jinja2Templates(directory=Path(__file__).parent / "templates")
+templates = frame.templates(Path(__file__).parent / "templates")
 templates.env.filters["zip"] = zip
 router = APIRouter(prefix="/field", tags=["field pages"])
 LANG = Query("zh", pattern="^(zh|en)$", description="zh 中文 or en English")

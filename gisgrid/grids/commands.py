@@ -18,7 +18,7 @@ from pathlib import Path
 
 import typer
 
-from gisgrid.core.commandline import ensure_database, fail
+from gisgrid.core.commandline import command_change, ensure_database, fail
 from gisgrid.core.errors import GisgridError, InvalidInput
 from gisgrid.core.scope import WHOLE
 from gisgrid.grids.edit_report import EditReport, ImportReport
@@ -81,22 +81,13 @@ def _run(call: Callable, *, reason: str, mode: str, dry_run: bool, actor: str | 
          code: str | None = None, version: int | None = None, versions: list[str] | None = None) -> None:
     """Run one change in its own transaction: commit it, or roll it back for a dry run. Input
     is parsed inside ``call`` too, so every refusal is the same one clear line."""
-    from gisgrid.core.database import session_factory
     from gisgrid.grids.editing import EditRequest
 
     try:
         request = EditRequest(actor=actor or getpass.getuser(), reason=reason, mode=mode,
                               versions=_versions(code, version, versions), dry_run=dry_run)
-        ensure_database(quiet=True)
-        session = session_factory()()
-        try:
+        with command_change(save=not dry_run) as session:
             report = call(session, request)
-            if dry_run:
-                session.rollback()
-            else:
-                session.commit()
-        finally:
-            session.close()
     except GisgridError as exc:
         fail(exc)
     typer.echo(json.dumps(report, ensure_ascii=False, indent=2) if as_json else format_report(report))

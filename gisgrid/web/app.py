@@ -40,7 +40,7 @@ from gisgrid.maps.routes import router as layers_router
 from gisgrid.onboarding.routes import router as onboarding_router
 from gisgrid.onboarding.territory_routes import router as onboarding_territory_router
 from gisgrid.organisations.routes import router as organisations_router
-from gisgrid.pagekit import assets
+from gisgrid.pagekit import assets, frame
 from gisgrid.registry.routes import router as buildings_router
 from gisgrid.reports.routes import router as reports_router
 from gisgrid.staff.routes import router as staff_router
@@ -119,6 +119,7 @@ def _mount_static(app: FastAPI) -> None:
     app.mount("/static/vendor", StaticFiles(directory=assets.FRONTEND), name="vendor")
     app.mount("/field/static", StaticFiles(directory=field_pages.STATIC), name="field-static")
     app.mount("/desk/static", StaticFiles(directory=desk_page.STATIC), name="desk-static")
+    app.mount("/static/kit", StaticFiles(directory=frame.STATIC), name="kit-static")
     app.mount("/static", StaticFiles(directory=Path(__file__).parent / "static"), name="static")
 
 

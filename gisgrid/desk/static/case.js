@@ -4,7 +4,7 @@
 // moved meanwhile shows the steps taken since on the refreshed page (its buttons as they are now).
 (function () {
   "use strict";
-  const desk = window.gisgridDesk, cfg = desk.cfg, words = desk.words;
+  const desk = window.gisgridPage, cfg = desk.cfg, words = desk.words;
   const notice = document.getElementById("gg-notice");
   const kept = `gg-case-${cfg.case_no}`;  // what the page says after it reloads itself
 

@@ -6,7 +6,7 @@
 // attaches each photo once.
 (function () {
   "use strict";
-  const desk = window.gisgridDesk, cfg = desk.cfg, words = desk.words, frame = cfg.map;
+  const desk = window.gisgridPage, cfg = desk.cfg, words = desk.words, frame = cfg.map;
   const $ = (id) => document.getElementById(id);
   const form = $("gg-report"), caseFields = $("gg-report-case"), send = $("gg-send");
   const fill = (text, values) => Object.entries(values).reduce((s, [k, v]) => s.replaceAll(`{${k}}`, v), text);

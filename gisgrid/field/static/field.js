@@ -5,25 +5,7 @@
 // the field it names, and a stale save shows what the other person changed.
 (function () {
   "use strict";
-  const cfg = JSON.parse(document.getElementById("gg-config").textContent);
-  const words = cfg.words;
-
-  // the API's messages are "中文 / English": show the reader's half
-  function local(message) {
-    const text = String(message || "");
-    // " / " between the halves, or "/ " after closing Chinese punctuation: "…（你的是 v2）/ …"
-    const halves = text.match(/^(.*?)(?: \/ |(?<=[）」)])\/ )(.*)$/s);
-    if (!halves) return text;
-    return cfg.lang === "zh" ? halves[1] : halves[2];
-  }
-
-  function uuid() {
-    if (window.crypto.randomUUID) return window.crypto.randomUUID();
-    const b = window.crypto.getRandomValues(new Uint8Array(16));  // plain http on an office network
-    b[6] = (b[6] & 0x0f) | 0x40; b[8] = (b[8] & 0x3f) | 0x80;
-    const h = Array.from(b, (x) => x.toString(16).padStart(2, "0")).join("");
-    return `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20)}`;
-  }
+  const kit = window.gisgridPage, cfg = kit.cfg, words = kit.words, local = kit.local, uuid = kit.uuid;
 
   // GB 11643: 17 digits and a check character; a 15-digit number of the old kind is accepted as the API does
   const WEIGHTS = [7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2];

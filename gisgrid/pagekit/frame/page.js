@@ -1,6 +1,7 @@
-// What every desk page's script shares, as window.gisgridDesk: the page's config, the reader's
-// half of the API's bilingual messages, a key per submission, and a JSON call to the API that
-// keeps the Idempotency-Key of a submission until the API has answered it.
+// What every staff page's script shares (field, desk), as window.gisgridPage: the page's config,
+// the reader's half of the API's bilingual messages, a key per submission, and a JSON call to
+// the API that answers {status: 0} when the connection dropped, so the caller keeps its key and
+// sends the same submission again.
 (function () {
   "use strict";
   const cfg = JSON.parse(document.getElementById("gg-config").textContent);
@@ -8,6 +9,7 @@
   // the API's messages are "中文 / English": show the reader's half
   function local(message) {
     const text = String(message || "");
+    // " / " between the halves, or "/ " after closing Chinese punctuation: "…（你的是 v2）/ …"
     const halves = text.match(/^(.*?)(?: \/ |(?<=[）」)])\/ )(.*)$/s);
     if (!halves) return text;
     return cfg.lang === "zh" ? halves[1] : halves[2];
@@ -21,7 +23,7 @@
     return `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20)}`;
   }
 
-  // {status, ok, answer} or {status: 0} when the connection dropped (the caller keeps its key and retries)
+  // {status, ok, answer}, or {status: 0} when the connection dropped
   async function call(method, url, body, headers) {
     const all = Object.assign({}, headers || {});
     let payload = body;
@@ -35,5 +37,5 @@
     }
   }
 
-  window.gisgridDesk = { cfg, words: cfg.words, local, uuid, call };
+  window.gisgridPage = { cfg, words: cfg.words, local, uuid, call };
 })();
