@@ -51,6 +51,7 @@ BY_CHECKED_KEY = {
     "gisgrid.teams.service._phone_free": "write",
     # a parent grid found by _parents, which applies the caller's scope
     "gisgrid.division.service._buildings": "parent",
+    "gisgrid.division.entrances.units": "parent",  # the 单元 of buildings _buildings read under a scoped parent
     # a building just ended in the writer's scope: whether households remain in it
     "gisgrid.ledger.service._empty": "write",
     # the visit an Idempotency-Key logged, answered only when it is this caller's same visit

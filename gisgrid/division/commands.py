@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import getpass
 import json
+from datetime import date
 from pathlib import Path
 
 import typer
@@ -25,6 +26,8 @@ def divide_command(
                                            "(GCJ-02, BD-09, CGCS2000, EPSG:n)"),
     mode: str = typer.Option("redesign", "--mode", help="redesign: draw every grid anew; rebalance: change only "
                              "grids out of band"),
+    oversize: str = typer.Option("own-grid", "--oversize", help="a building over the ceiling: own-grid (一楼一格, "
+                                 "reported) or by-entrance (split into runs of its 单元 in the ledger, on --adopt)"),
     out: Path | None = typer.Option(None, "--out", help="write the proposal here (GeoJSON)"),
     adopt: bool = typer.Option(False, "--adopt", help="adopt it: one grid-layer import (needs --reason)"),
     reason: str | None = typer.Option(None, "--reason", help="why (kept in the history), with --adopt"),
@@ -34,19 +37,22 @@ def divide_command(
     """自动划分网格 / propose grids of a band of households (and adopt them with --adopt)."""
     from gisgrid.core.scope import WHOLE
     from gisgrid.division import service
+    from gisgrid.ledger.records import Editor
 
     try:
         request = service.DivideRequest(subdistrict=subdistrict, community=community, level=level,
                                         band=service.parse_band(band) if band else None, streets=streets,
-                                        streets_crs=streets_crs, mode=mode, seed=seed)
+                                        streets_crs=streets_crs, mode=mode, seed=seed,
+                                        oversize=oversize)
         if adopt and not (reason and reason.strip()):
             raise InvalidInput("--adopt 须同时给出 --reason / --adopt needs --reason", where="reason")
         with command_change(save=adopt) as session:
             answer = service.divide_and_adopt(session, request, WHOLE, actor=getpass.getuser(), reason=reason,
-                                              adopt_with=None, adopt_now=False)
+                                              adopt_with=None, adopt_now=False, today=date.today())
             if adopt:
-                answer["adopted"] = service.adopt(session, answer["proposal"], actor=getpass.getuser(), reason=reason,
-                                                  expected_etag=answer["etag"], dry_run=False)
+                answer["adopted"], answer["split"] = service.adopt_splitting(
+                    session, answer["proposal"], editor=Editor(getpass.getuser(), WHOLE), reason=reason,
+                    expected_etag=answer["etag"], dry_run=False, today=date.today())
     except GisgridError as exc:
         fail(exc)
     if out is not None:
@@ -54,7 +60,7 @@ def divide_command(
     if as_json:
         typer.echo(json.dumps({k: answer["proposal"][k] for k in ("summary", "problems")} | {
             "etag": answer["etag"], "impact": answer["impact"]["summary"],
-            "adopted": answer["adopted"]["summary"] if answer["adopted"] else None}, ensure_ascii=False, indent=2))
+            "adopted": answer["adopted"]["summary"] if answer["adopted"] else None, "split": answer["split"]}, ensure_ascii=False, indent=2))
         return
     typer.echo(describe(answer))
 
@@ -69,7 +75,24 @@ def describe(answer: dict) -> str:
     for p in answer["proposal"]["problems"]:
         lines.append(f"  问题 / problem in {p['parent']}: {p['kind']} — {p['households']} households, "
                      f"buildings {', '.join(map(str, p['buildings'][:10]))}{' …' if len(p['buildings']) > 10 else ''}")
+        lines += _oversize_lines(p)
     lines.append(f"图层 ETag / layer etag: {answer['etag']}")
+    for building in answer.get("split") or []:
+        lines.append(f"已拆分 / split building {building['building']}: " + ", ".join(
+            f"{part['name']} (#{part['id']}, {part['households_moved']} households)" for part in building["parts"]))
     if answer["adopted"]:
         lines.append(f"已采用 / adopted: {json.dumps(answer['adopted']['summary'], ensure_ascii=False)}")
     return "\n".join(lines)
+
+
+def _oversize_lines(problem: dict) -> list[str]:
+    """How a building over the ceiling was resolved: its parts by 单元 and their grids, or why not."""
+    if problem["kind"] == "entrance_over_ceiling":
+        return [f"    单元 / entrances {problem['entrances']} alone hold {problem['households']} households"]
+    if problem.get("resolution") == "by_entrance":
+        return [f"    按单元拆分 / split by entrance: {part['name']} (单元 {part['entrances'][0]}–{part['entrances'][-1]}, "
+                f"{part['households']} households{'' if part['in_band'] else ', out of band'}) → {part['grid']}"
+                for part in problem["parts"]]
+    if problem.get("resolution") == "own_grid":
+        return [f"    一楼一格 / kept whole as its own grid: {problem['why']}"]
+    return []

@@ -25,6 +25,7 @@ import json
 import math
 import tempfile
 from dataclasses import dataclass
+from datetime import date
 from pathlib import Path
 
 import numpy as np
@@ -38,12 +39,13 @@ from sqlalchemy.orm import Session
 from gisgrid.core.errors import InvalidInput, NotFound
 from gisgrid.core.scope import Scope
 from gisgrid.core.settings import get_settings
-from gisgrid.division import adjacency, metrics, partition
+from gisgrid.division import adjacency, entrances, metrics, partition
 from gisgrid.division.streets import clipped, read_streets
 from gisgrid.grids.edit_report import ImportReport
 from gisgrid.grids.editing import EditRequest
 from gisgrid.grids.layer_import import import_layer
 from gisgrid.grids.shapes import as_multi, on_grid
+from gisgrid.ledger.records import Editor
 
 MODES = ("redesign", "rebalance")
 EARTH_M = 6_371_008.8
@@ -59,6 +61,7 @@ class DivideRequest:
     streets_crs: str | None = None
     mode: str = "redesign"
     seed: int = 18
+    oversize: str = "own-grid"
 
 
 @dataclass(frozen=True)
@@ -103,6 +106,9 @@ def _check(request: DivideRequest) -> None:
     if request.mode not in MODES:
         raise InvalidInput(f"mode 应为 redesign 或 rebalance，收到 {request.mode!r} / mode is redesign or rebalance, "
                            f"got {request.mode!r}", where="mode")
+    if request.oversize not in entrances.OPTIONS:
+        raise InvalidInput(f"oversize 应为 own-grid（一楼一格）或 by-entrance（按单元拆分），收到 {request.oversize!r} / "
+                           f"oversize is own-grid or by-entrance, got {request.oversize!r}", where="oversize")
 
 
 def _parents(session: Session, request: DivideRequest, scope: Scope) -> list[dict]:
@@ -129,6 +135,15 @@ def _buildings(session: Session, parent: dict, level: int) -> list[dict]:
         FROM buildings b LEFT JOIN building_loads l ON l.building_id = b.id
         LEFT JOIN grids g ON g.id = b.grid_l{level}_id
         WHERE b.grid_l{level - 1}_id = :parent ORDER BY b.id"""), {"parent": parent["id"]}).mappings()]
+
+
+def _units(session: Session, parent: dict, request: DivideRequest, band: partition.Band, frame: Frame) -> list[dict]:
+    """The parent's buildings as units of the division; with ``oversize=by-entrance`` each one
+    over the ceiling as its parts, runs of its 单元 (:mod:`.entrances`)."""
+    buildings = _buildings(session, parent, request.level)
+    if request.oversize != "by-entrance":
+        return buildings
+    return entrances.units(session, buildings, band, frame)
 
 
 def _children(session: Session, parent: dict) -> list[dict]:
@@ -185,7 +200,7 @@ def _give_fillers(shapes: list[BaseGeometry], fillers: list[BaseGeometry]) -> No
 
 
 def _redesign(session, parent, request, band, lines, frame) -> tuple[list[Drawn], list[dict], BaseGeometry | None]:
-    buildings = _buildings(session, parent, request.level)
+    buildings = _units(session, parent, request, band, frame)
     shape_m = frame.to_m(parent["geom"])
     return _draw(buildings, shape_m, frame, _local_streets(lines, frame, parent["geom"]), band, request.seed)
 
@@ -193,7 +208,7 @@ def _redesign(session, parent, request, band, lines, frame) -> tuple[list[Drawn]
 def _rebalance(session, parent, request, band, lines, frame) -> tuple[list[Drawn], list[dict], BaseGeometry | None]:
     """Grids in band kept as they are; over the band split on their own ground; under it merged
     with the neighbour the union fits (an under neighbour first), else reported."""
-    buildings = _buildings(session, parent, request.level)
+    buildings = _units(session, parent, request, band, frame)
     children = _children(session, parent)
     by_grid: dict[str, list[dict]] = {c["code"]: [] for c in children}
     for b in buildings:
@@ -267,8 +282,9 @@ def divide(session: Session, request: DivideRequest, scope: Scope) -> dict:
         frame = Frame(centre.x, centre.y)
         work = _redesign if request.mode == "redesign" else _rebalance
         drawn, found, zone = work(session, parent, request, band, lines, frame)
-        problems += [{**p, "parent": parent["code"]} for p in found]
         _carry_codes(drawn, _children(session, parent))
+        found = _oversize_problems(found, drawn, parent, request, band)
+        problems += [{**p, "parent": parent["code"]} for p in found]
         outline_m = frame.to_m(parent["geom"])
         for serial, grid in enumerate(drawn, start=1):
             count = sum(b["households"] for b in grid.buildings)
@@ -284,11 +300,21 @@ def divide(session: Session, request: DivideRequest, scope: Scope) -> dict:
                 "parent": parent["code"], "households": count, "buildings": len(grid.buildings),
                 "in_band": band.holds(count), "kept": grid.kept, "polsby_popper": round(compact, 4),
                 "street_share": None if streets_share is None else round(streets_share, 4),
-                "building_ids": sorted(b["id"] for b in grid.buildings)}})
+                **entrances.properties(grid.buildings)}})
     return {"type": "FeatureCollection", "features": features, "problems": problems,
             "summary": {**metrics.summary(households, (band.low, band.high), compactness, on_streets),
                         "mode": request.mode, "level": request.level, "band": [band.low, band.high],
                         "households_moved": moved}}
+
+
+def _oversize_problems(found: list[dict], drawn: list[Drawn], parent: dict, request: DivideRequest,
+                       band: partition.Band) -> list[dict]:
+    """Buildings over the ceiling reported as they were resolved: split by 单元 (which entrances
+    went to which part and grid) or kept whole as a grid of their own (一楼一格)."""
+    if request.oversize != "by-entrance":
+        return found
+    labels = [grid.code or grid.name or f"{parent['name']}新网格{serial}" for serial, grid in enumerate(drawn, start=1)]
+    return entrances.problems(found, drawn, labels, band)
 
 
 def adopt(session: Session, proposal: dict, *, actor: str, reason: str, expected_etag: str | None,
@@ -308,21 +334,35 @@ def adopt(session: Session, proposal: dict, *, actor: str, reason: str, expected
 
 
 def divide_and_adopt(session: Session, request: DivideRequest, scope: Scope, *, actor: str, reason: str | None,
-                     adopt_with: str | None, adopt_now: bool) -> dict:
+                     adopt_with: str | None, adopt_now: bool, today: date | None = None) -> dict:
     """The proposal with the impact its import would have (a dry run, in a savepoint) and the
     layer ETag; with ``adopt_now`` the import itself, needing the reason and, once grids exist,
-    the ETag (``adopt_with``) the dry run gave, as every grid import does."""
+    the ETag (``adopt_with``) the dry run gave, as every grid import does. Buildings the proposal
+    splits by 单元 are split in the ledger first, in the same savepoint (on ``today``)."""
     proposal = divide(session, request, scope)
     if not proposal["features"]:
         raise InvalidInput("没有可划分的楼栋 / there are no buildings to divide", where="subdistrict")
+    editor = Editor(actor, scope)
     trial = session.begin_nested()
-    impact = adopt(session, proposal, actor=actor, reason=reason or "自动划分预览 / division preview",
-                   expected_etag=None, dry_run=True)
+    impact, _ = adopt_splitting(session, proposal, editor=editor, reason=reason or "自动划分预览 / division preview",
+                                expected_etag=None, dry_run=True, today=today or date.today())
     trial.rollback()
-    answer = {"proposal": proposal, "impact": impact, "etag": impact["etag"], "adopted": None}
+    answer = {"proposal": proposal, "impact": impact, "etag": impact["etag"], "adopted": None, "split": None}
     if adopt_now:
         if not reason or not reason.strip():
             raise InvalidInput("采用划分方案须说明原因 / adopting a division needs a reason", where="reason")
-        answer["adopted"] = adopt(session, proposal, actor=actor, reason=reason, expected_etag=adopt_with,
-                                  dry_run=False)
+        answer["adopted"], answer["split"] = adopt_splitting(session, proposal, editor=editor, reason=reason,
+                                                             expected_etag=adopt_with, dry_run=False,
+                                                             today=today or date.today())
     return answer
+
+
+def adopt_splitting(session: Session, proposal: dict, *, editor: Editor, reason: str, expected_etag: str | None,
+                    dry_run: bool, today: date) -> tuple[ImportReport, list[dict]]:
+    """The buildings the proposal splits by 单元 split in the ledger, then the grid import, in one
+    savepoint: a refusal of either (a stale ETag, a building changed since) leaves neither."""
+    with session.begin_nested():
+        split = entrances.split(session, editor, proposal, reason=reason, today=today)
+        report = adopt(session, proposal, actor=editor.actor, reason=reason, expected_etag=expected_etag,
+                       dry_run=dry_run)
+    return report, split

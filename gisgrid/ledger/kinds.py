@@ -40,7 +40,8 @@ KINDS: dict[str, Kind] = {kind.name: kind for kind in (
     Kind("buildings", "all_buildings", ("楼栋", "building"), "", place_alias="r",
          public="r.id, r.subdistrict_code, r.compound, r.name, r.address, r.floors, r.entrances, "
                 "r.flats_per_floor, r.use, ST_X(r.geom) AS lon, ST_Y(r.geom) AS lat",
-         end_reasons={"demolished": ("拆除", "demolished"), "merged": ("合并", "merged into another")},
+         end_reasons={"demolished": ("拆除", "demolished"), "merged": ("合并", "merged into another"),
+                      "split": ("拆分", "split by 单元 into parts")},
          geometries=("geom", "footprint")),
     Kind("households", "all_households", ("住户", "household"), "JOIN all_buildings p ON p.id = r.building_id",
          public="r.id, r.building_id, p.address AS building_address, r.entrance, r.floor, r.room, r.occupancy, "
