@@ -336,7 +336,7 @@ def test_a_case_goes_round_the_loop_by_clicking(browser, scratch_server, scratch
     assert width[0] == width[1], width  # nothing wider than the screen
     view = m.evaluate("""() => { const map = window.ggCaseMap, b = map.getBounds();
         return {size: [map.getSize().x, map.getSize().y], metres: map.distance(b.getNorthWest(), b.getNorthEast()),
-                holds: b.contains(L.latLng(...window.gisgridDesk.cfg.map.point)),
+                holds: b.contains(L.latLng(...window.gisgridPage.cfg.map.point)),
                 outlines: document.querySelectorAll('#gg-map .leaflet-overlay-pane path').length}; }""")
     assert view["holds"] and 150 <= view["metres"] <= 2500, view   # framed on the case, not the city
     assert view["outlines"] >= 3, view                                # the grids around it, and the case
