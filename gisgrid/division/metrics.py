@@ -9,7 +9,6 @@ import statistics
 import shapely
 from shapely.geometry.base import BaseGeometry
 
-
 SNAP_M = 0.01    # vertices closer than this are one point
 PINHOLE_M2 = 1.0  # a hole smaller than this is no ground left out
 
