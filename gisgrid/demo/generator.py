@@ -284,6 +284,18 @@ class _SubDistrict:
 
     # -- the plan of grids --------------------------------------------------------------------
     def build(self) -> Planted:
+        boundary, plan, special, streets = self.plan()
+        lines = [boundary.exterior, *(line for _, line in streets)]
+        blind, overlap_pair, overlap_box = self._plant_areas(plan, special)
+        lines += [blind.exterior, overlap_box.exterior]
+        faces = [f for f in polygonize(unary_union(lines))
+                 if boundary.contains(f.representative_point())]
+        return self._materialise(boundary, faces, plan, special, blind, overlap_pair, overlap_box)
+
+    def plan(self) -> tuple[Polygon, list, dict, list[tuple[str, LineString]]]:
+        """The boundary, the plan of grids and the street lines with their kind (``major`` roads
+        between communities, ``minor`` streets between grids, ``lane`` between micro-grids), in
+        metres, in the order they were drawn."""
         rng = self.rng
         boundary = self._boundary()
         major = _cut_lines(rng, boundary, *_factors(self.config.communities, *self._size(boundary)), 45.0)
@@ -293,7 +305,7 @@ class _SubDistrict:
             zone_groups = self._merge_one(zones, zone_groups)
         l1_shapes = [unary_union([zones[i] for i in g]) for g in zone_groups]
 
-        lines = [boundary.exterior, *major]
+        streets = [("major", line) for line in major]
         plan = []  # (l1 index, l2 index in l1, l2 shape, [l3 shapes])
         l1_order = reading_order(l1_shapes, ROW_DEPTH_M[1])
         special = self._pick_special(len(l1_order))
@@ -301,7 +313,7 @@ class _SubDistrict:
             zone = l1_shapes[l1]
             nx, ny = _factors(self.config.grids_per_community * rng.uniform(0.85, 1.15), *self._size(zone))
             minor = _cut_lines(rng, zone, nx, ny, 18.0)
-            lines += minor
+            streets += [("minor", line) for line in minor]
             cells = _cells(zone, minor)
             groups = _merge_small(cells, 0.45)
             l2_shapes = [unary_union([cells[i] for i in g]) for g in groups]
@@ -309,14 +321,9 @@ class _SubDistrict:
                 shape = l2_shapes[l2]
                 wants = 4 if (rank, l2_rank) == special["overloaded"] else 2 if (rank, l2_rank) == special["underloaded"] else None
                 l3_lines, l3_shapes = self._micro(shape, wants)
-                lines += l3_lines
+                streets += [("lane", line) for line in l3_lines]
                 plan.append((rank, l2_rank, shape, l3_shapes))
-
-        blind, overlap_pair, overlap_box = self._plant_areas(plan, special)
-        lines += [blind.exterior, overlap_box.exterior]
-        faces = [f for f in polygonize(unary_union(lines))
-                 if boundary.contains(f.representative_point())]
-        return self._materialise(boundary, faces, plan, special, blind, overlap_pair, overlap_box)
+        return boundary, plan, special, streets
 
     def _size(self, shape) -> tuple[float, float]:
         minx, miny, maxx, maxy = shape.bounds
