@@ -16,7 +16,7 @@ from sqlalchemy import text
 
 from gisgrid.core.errors import Conflict, InvalidInput
 from gisgrid.core.scope import WHOLE
-from gisgrid.division import service
+from gisgrid.division import adjacency, service
 from gisgrid.division.partition import Band
 
 from builders import Territory, lonlat, metres_box
@@ -247,3 +247,14 @@ def test_the_divide_command_writes_the_proposal_and_says_what_is_wrong(database_
 def test_band_object_holds_its_edges():
     band = Band(200, 300)
     assert band.holds(200) and band.holds(300) and not band.holds(199) and not band.holds(301)
+
+
+def test_a_cell_cut_into_a_polygon_and_a_sliver_of_line_keeps_its_area_and_its_boundary():
+    """A Voronoi cell clipped by a ragged block can come back as a collection (an area and a line
+    where the edges touch); its grid still has a boundary to share with an empty block."""
+    piece = shapely.GeometryCollection([shapely.box(0, 0, 10, 10), shapely.LineString([(10, 10), (12, 12)])])
+    cell = adjacency._polygonal(piece)
+    assert cell.geom_type == "Polygon" and cell.area == 100 and cell.boundary.length == 40
+    shapes = [cell]
+    service._give_fillers(shapes, [shapely.box(10, 0, 20, 10)])
+    assert shapes[0].area == 200

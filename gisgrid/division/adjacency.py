@@ -89,8 +89,17 @@ def _cells_in(block: BaseGeometry, points: np.ndarray) -> list[BaseGeometry]:
     owner = tree.query(shapely.points(sites), predicate="within")
     cells: list[BaseGeometry] = [shapely.Polygon()] * len(sites)
     for point_index, region_index in zip(*owner, strict=True):
-        cells[point_index] = shapely.intersection(regions[region_index], block)
+        cells[point_index] = _polygonal(shapely.intersection(regions[region_index], block))
     return cells
+
+
+def _polygonal(shape: BaseGeometry) -> BaseGeometry:
+    """The area of ``shape``: a cell cut by a block's ragged edge can come back as a collection
+    with slivers of line or points, which have no boundary to measure."""
+    if shape.geom_type != "GeometryCollection":
+        return shape
+    areas = [part for part in shapely.get_parts(shape) if part.geom_type in ("Polygon", "MultiPolygon")]
+    return shapely.union_all(areas) if areas else shapely.Polygon()
 
 
 def ground(shape: BaseGeometry, points: np.ndarray, streets: Streets | None = None) -> Ground:
