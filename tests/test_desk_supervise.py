@@ -247,6 +247,8 @@ def test_the_weekly_figures_link_to_lists_of_the_same_cases(api, place, role):
         listed = api.get("/cases", params=_as_api(href), headers=headers)
         assert listed.status_code == 200, (href, listed.text[:200])
         assert listed.json()["numberMatched"] == shown, href
+        inbox = api.get(href, headers=headers)  # and the inbox the link opens lists the same cases
+        assert inbox.status_code == 200 and inbox.text.count('<tr class="ib-case') == shown, href
     week = "from=2026-11-23&to=2026-11-29&lang=zh"
     if role == "manager":  # the zone's report, its units the grids
         area, unit = f"grid={zones.zone}", zones.west
@@ -262,6 +264,10 @@ def test_the_weekly_figures_link_to_lists_of_the_same_cases(api, place, role):
     category = (f"/desk?tab=all&{area}&category=urban_management&{week}",
                 next(c["new"] for c in report["by_category"] if c["code"] == "urban_management"))
     assert category in links
+    # a caller over several sub-districts: the sub-district's link holds its cases only
+    whole = api.get(f"/desk?tab=all&subdistrict={zones.sd}&{week}", headers=AUTH).text
+    assert whole.count('<tr class="ib-case') == 7
+    assert 'id="ib-empty"' in api.get(f"/desk?tab=all&subdistrict=999999999&{week}", headers=AUTH).text
     english = api.get("/reports/weekly/page", params={**WEEK, "lang": "en"}, headers=headers).text
     assert "new cases stand now" in english
     assert all(href.endswith(f"&{week[:-2]}en") for href, _ in Links(english).found)

@@ -78,14 +78,15 @@ class InboxFilter:
     """The page's filters (the caller's scope is added from the caller)."""
 
     category: str | None = None   # a category or a sub-type code
+    subdistrict: str | None = None  # reported in this sub-district (the weekly report's links)
     grid: str | None = None       # reported in this grid (any level)
     status: str | None = None     # a status, or open / closed
     since: date | None = None
     until: date | None = None
 
     def cases(self, caller: Principal) -> CaseFilter:
-        return CaseFilter(scope=caller.scope, category=self.category, grid=self.grid, status=self.status,
-                          since=self.since, until=self.until)
+        return CaseFilter(scope=caller.scope, category=self.category, subdistrict=self.subdistrict, grid=self.grid,
+                          status=self.status, since=self.since, until=self.until)
 
 
 def parse_day(value: str | None, where: str) -> date | None:

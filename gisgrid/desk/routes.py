@@ -30,6 +30,7 @@ def inbox_page(
     request: Request,
     tab: str = Query("mine", max_length=20, description="mine, grids, due_soon, overdue, escalated, closed, all"),
     category: str | None = Query(None, max_length=40, description="a category or sub-type code"),
+    subdistrict: str | None = Query(None, max_length=12, description="reported in this sub-district (its code)"),
     grid: str | None = Query(None, max_length=30, description="reported in this grid (a code of any level)"),
     status: str | None = Query(None, max_length=20, description="open, closed, or a status"),
     since: str | None = Query(None, alias="from", max_length=10, description="reported on or after (YYYY-MM-DD)"),
@@ -43,7 +44,7 @@ def inbox_page(
     escalated to me, recently closed, all), each with its working-hours clock, counted per tab
     with the filters applied, a page at a time."""
     now = clock.now()
-    filters = inbox.InboxFilter(category=category or None, grid=grid or None, status=status or None,
+    filters = inbox.InboxFilter(category=category or None, subdistrict=subdistrict or None, grid=grid or None, status=status or None,
                                 since=inbox.parse_day(since, "from"), until=inbox.parse_day(until, "to"))
     shown = inbox.page(session, me, filters, tab, now, cursor=cursor or None, limit=limit)
     return page.render(request, "inbox.html", me, lang, clock, tab=tab, tabs=inbox.tabs_of(me),
